@@ -1,0 +1,129 @@
+//! The wire: length-delimited frames carrying bincode, over TCP with
+//! TCP_NODELAY. Server and client build their transports here so both sides
+//! always agree on framing and codec.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tarpc::serde_transport::{self, Transport};
+use tarpc::tokio_serde::formats::Bincode;
+use tarpc::tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tarpc::{ClientMessage, Response};
+use tokio::net::TcpStream;
+
+use crate::rpc::{KvClient, KvRequest, KvResponse};
+
+/// Server side of one connection.
+pub type ServerTransport =
+    Transport<TcpStream, ClientMessage<KvRequest>, Response<KvResponse>, ServerCodec>;
+type ServerCodec = Bincode<ClientMessage<KvRequest>, Response<KvResponse>>;
+type ClientCodec = Bincode<Response<KvResponse>, ClientMessage<KvRequest>>;
+
+fn framed(stream: TcpStream, max_frame_bytes: usize) -> Framed<TcpStream, LengthDelimitedCodec> {
+    let codec = LengthDelimitedCodec::builder()
+        .max_frame_length(max_frame_bytes)
+        .new_codec();
+    Framed::new(stream, codec)
+}
+
+/// Wraps an accepted connection.
+pub fn server_transport(stream: TcpStream, max_frame_bytes: usize) -> ServerTransport {
+    // Nagle would hold back small replies behind delayed ACKs.
+    let _ = stream.set_nodelay(true);
+    serde_transport::new(framed(stream, max_frame_bytes), ServerCodec::default())
+}
+
+/// Client-side options that shape every connection.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_frame_bytes: usize,
+    /// Total time to keep retrying a refused or unreachable address.
+    pub connect_timeout: Duration,
+    /// Requests the client may have queued or in flight on one connection.
+    pub max_in_flight: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: crate::limits::Limits::default().max_frame_bytes,
+            connect_timeout: Duration::from_secs(10),
+            max_in_flight: 1024,
+        }
+    }
+}
+
+/// Why a connection could not be made, naming the address.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("cannot resolve host '{host}': {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("no server reachable at {addr} after {waited:?}: {source}")]
+    Unreachable {
+        addr: String,
+        waited: Duration,
+        source: std::io::Error,
+    },
+}
+
+/// Resolves `host:port` to its first socket address.
+pub async fn resolve(host: &str) -> Result<SocketAddr, ConnectError> {
+    let mut addrs =
+        tokio::net::lookup_host(host)
+            .await
+            .map_err(|source| ConnectError::Resolve {
+                host: host.to_string(),
+                source,
+            })?;
+    addrs.next().ok_or_else(|| ConnectError::Resolve {
+        host: host.to_string(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
+    })
+}
+
+/// Connects to `host` (HOST:PORT), retrying with exponential backoff until
+/// `opts.connect_timeout` has passed, and spawns the client's dispatch task.
+pub async fn connect(host: &str, opts: &ConnectOptions) -> Result<KvClient, ConnectError> {
+    let addr = resolve(host).await?;
+    let start = Instant::now();
+    let mut backoff = Duration::from_millis(10);
+    let stream = loop {
+        let left = opts.connect_timeout.saturating_sub(start.elapsed());
+        let attempt =
+            tokio::time::timeout(left.max(Duration::from_millis(1)), TcpStream::connect(addr))
+                .await;
+        let err = match attempt {
+            Ok(Ok(s)) => break s,
+            Ok(Err(e)) => e,
+            Err(_) => std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
+        };
+        if start.elapsed() + backoff >= opts.connect_timeout {
+            return Err(ConnectError::Unreachable {
+                addr: host.to_string(),
+                waited: start.elapsed(),
+                source: err,
+            });
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(500));
+    };
+    let _ = stream.set_nodelay(true);
+    let transport =
+        serde_transport::new(framed(stream, opts.max_frame_bytes), ClientCodec::default());
+    let mut config = tarpc::client::Config::default();
+    // Keep the request queue deeper than any window we use, so enqueueing a
+    // call never waits and calls reach the wire in the order they were made.
+    config.max_in_flight_requests = opts.max_in_flight;
+    config.pending_request_buffer = opts.max_in_flight;
+    Ok(KvClient::new(config, transport).spawn())
+}
+
+/// A request context whose deadline is `timeout` from now.
+pub fn context_with_timeout(timeout: Duration) -> tarpc::context::Context {
+    let mut ctx = tarpc::context::current();
+    ctx.deadline = Instant::now() + timeout;
+    ctx
+}
