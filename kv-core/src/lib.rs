@@ -10,6 +10,7 @@ pub mod rpc;
 pub mod shard;
 pub mod stats;
 pub mod transport;
+pub mod value;
 pub mod workload;
 
 pub use error::ConfigError;
