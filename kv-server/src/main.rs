@@ -1,1 +1,154 @@
-fn main() {}
+//! `kv-server`: flags → limits → preload → serve until SIGINT/SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use kv_core::limits::Limits;
+use kv_core::stats::{course_stats_block, Rates};
+use kv_server::service::ServerState;
+use kv_server::store::Store;
+use tokio::net::TcpListener;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The kvlab key-value server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// TCP port to listen on (0 picks a free one; the first line says which).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Address to bind. Loopback by default: pass the node's address to serve other hosts.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Records 0..N-1 loaded with 128-byte values before serving (0 starts empty).
+    #[arg(long, default_value_t = kv_core::workload::RECORD_COUNT)]
+    preload: u64,
+    /// Tokio worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Largest frame accepted, in bytes; a longer one closes the connection.
+    #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
+    max_frame_bytes: usize,
+    /// Most ops in one batch; a larger batch is refused with an error reply.
+    #[arg(long, default_value_t = Limits::default().max_batch_ops)]
+    max_batch_ops: usize,
+    #[arg(long, default_value_t = Limits::default().max_key_bytes)]
+    max_key_bytes: usize,
+    #[arg(long, default_value_t = Limits::default().max_value_bytes)]
+    max_value_bytes: usize,
+    /// Concurrent connections; further ones are closed on accept.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Replies buffered per connection before the server stops reading it.
+    #[arg(long, default_value_t = Limits::default().max_in_flight_per_connection)]
+    max_in_flight: usize,
+    /// Seconds a connection may stay silent (or not read replies) before it is closed.
+    #[arg(long, default_value_t = Limits::default().idle_timeout_ms / 1000)]
+    idle_timeout_secs: u64,
+}
+
+impl Args {
+    fn limits(&self) -> Result<Limits> {
+        for (name, v) in [
+            ("--max-frame-bytes", self.max_frame_bytes),
+            ("--max-batch-ops", self.max_batch_ops),
+            ("--max-key-bytes", self.max_key_bytes),
+            ("--max-value-bytes", self.max_value_bytes),
+            ("--max-connections", self.max_connections),
+            ("--max-in-flight", self.max_in_flight),
+            ("--idle-timeout-secs", self.idle_timeout_secs as usize),
+        ] {
+            anyhow::ensure!(v > 0, "{name} must be at least 1");
+        }
+        Ok(Limits {
+            max_frame_bytes: self.max_frame_bytes,
+            max_batch_ops: self.max_batch_ops,
+            max_key_bytes: self.max_key_bytes,
+            max_value_bytes: self.max_value_bytes,
+            max_connections: self.max_connections,
+            max_in_flight_per_connection: self.max_in_flight,
+            idle_timeout_ms: self.idle_timeout_secs * 1000,
+        })
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("kv-server: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let limits = args.limits()?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(w) = args.workers {
+        anyhow::ensure!(w > 0, "--workers must be at least 1");
+        rt.worker_threads(w);
+    }
+    let rt = rt.enable_all().build().context("cannot start the tokio runtime")?;
+    rt.block_on(serve(args, limits))
+}
+
+async fn serve(args: Args, limits: Limits) -> Result<()> {
+    let addr = SocketAddr::new(args.bind, args.port);
+    // Bind before preloading so a busy port fails at once.
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr().context("listener has no local address")?;
+    let store = tokio::task::spawn_blocking(move || Store::preloaded(args.preload))
+        .await
+        .context("preload failed")?;
+    let state = Arc::new(ServerState::new(store, limits));
+    println!("Starting KVS server on {local}");
+    let printer = tokio::spawn(print_stats(state.clone()));
+    kv_server::server::run(listener, state.clone(), shutdown_signal()).await;
+    printer.abort();
+    let s = state.snapshot();
+    println!(
+        "kv-server stopped: {} gets, {} puts, {} batches, {} refused in {:.1} s",
+        s.gets,
+        s.puts,
+        s.batches,
+        s.failed,
+        s.uptime_ms as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// The course's per-second stats block on stdout.
+async fn print_stats(state: Arc<ServerState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut prev = state.snapshot();
+    loop {
+        tick.tick().await;
+        let now = state.snapshot();
+        let r = Rates::between(&prev, &now);
+        print!("{}", course_stats_block(r.gets_per_s, r.puts_per_s));
+        prev = now;
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Raw flags → a validated [`Config`]: bad values fail here, before any
+//! socket is opened.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use kv_core::workload::{Theta, Workload};
+
+/// The kvlab load generator.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Args {
+    /// Servers as HOST:PORT, comma-separated. Keys are sharded across them by FNV-1a hash.
+    #[arg(long, default_value = "localhost:8080")]
+    pub hosts: String,
+    /// Zipfian skew, strictly between 0 and 1.
+    #[arg(long, default_value = "0.99")]
+    pub theta: String,
+    /// YCSB-A (50% reads), YCSB-B (95%) or YCSB-C (100%).
+    #[arg(long, default_value = "YCSB-B")]
+    pub workload: String,
+    /// Seconds to generate load (then drain everything in flight).
+    #[arg(long, default_value_t = 30.0)]
+    pub secs: f64,
+    /// Generator threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Base seed: thread i's generator is seeded with SEED + i (default: drawn at start and printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Ops per batch RPC.
+    #[arg(long, default_value_t = 1024)]
+    pub batch: usize,
+    /// Batches in flight per generator thread and server.
+    #[arg(long, default_value_t = 8)]
+    pub window: usize,
+    /// TCP connections per server; generator thread i uses connection i mod C.
+    #[arg(long, default_value_t = 2)]
+    pub connections: usize,
+    /// Drive an in-process copy of the store, no network: the ceiling.
+    #[arg(long)]
+    pub in_process: bool,
+    /// Records preloaded into the in-process store.
+    #[arg(long, default_value_t = kv_core::workload::RECORD_COUNT)]
+    pub preload: u64,
+    /// Print the first N ops of thread 0's stream (`index,key,op`) and exit.
+    #[arg(long, value_name = "N")]
+    pub dump_ops: Option<u64>,
+    /// Seconds to keep retrying a server that refuses connections.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Deadline of every RPC, in seconds.
+    #[arg(long, default_value_t = 3.0)]
+    pub rpc_timeout: f64,
+    /// This process's id within a run (distinguishes check-mode values and histories).
+    #[arg(long, default_value_t = 0)]
+    pub client_id: u32,
+    /// Check mode: unique put values and a history of every op written to this file.
+    #[arg(long, value_name = "HISTORY")]
+    pub check: Option<PathBuf>,
+    /// Test hook: generate one more op than is sent, to prove the integrity check fires.
+    #[arg(long, hide = true)]
+    pub drop_one_op: bool,
+}
+
+/// Where the ops go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Servers(Vec<String>),
+    InProcess { preload: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub target: Target,
+    pub workload: Workload,
+    pub theta: Theta,
+    pub duration: Duration,
+    pub threads: usize,
+    pub seed: u64,
+    pub batch: usize,
+    pub window: usize,
+    pub connections: usize,
+    pub connect_timeout: Duration,
+    pub rpc_timeout: Duration,
+    pub client_id: u32,
+    pub check: Option<PathBuf>,
+    pub drop_one_op: bool,
+}
+
+fn positive(name: &str, v: usize) -> Result<usize> {
+    if v == 0 {
+        bail!("{name} must be at least 1");
+    }
+    Ok(v)
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration> {
+    if !(v.is_finite() && v > 0.0) {
+        bail!("{name} must be a positive number of seconds, got {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+/// Splits and checks `host:port,host:port`.
+pub fn parse_hosts(s: &str) -> Result<Vec<String>> {
+    let hosts: Vec<String> = s.split(',').map(|h| h.trim().to_string()).collect();
+    for h in &hosts {
+        let ok = h
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok {
+            bail!("{}", kv_core::ConfigError::BadHost(h.clone()));
+        }
+    }
+    Ok(hosts)
+}
+
+impl TryFrom<&Args> for Config {
+    type Error = anyhow::Error;
+
+    fn try_from(a: &Args) -> Result<Self> {
+        let theta: Theta = a.theta.parse()?;
+        let workload: Workload = a.workload.parse()?;
+        let threads = match a.threads {
+            Some(t) => positive("--threads", t)?,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let target = if a.in_process {
+            Target::InProcess { preload: a.preload }
+        } else {
+            Target::Servers(parse_hosts(&a.hosts)?)
+        };
+        Ok(Config {
+            target,
+            workload,
+            theta,
+            duration: seconds("--secs", a.secs)?,
+            threads,
+            seed: a.seed.unwrap_or_else(random_seed),
+            batch: positive("--batch", a.batch)?,
+            window: positive("--window", a.window)?,
+            connections: positive("--connections", a.connections)?,
+            connect_timeout: seconds("--connect-timeout", a.connect_timeout)?,
+            rpc_timeout: seconds("--rpc-timeout", a.rpc_timeout)?,
+            client_id: a.client_id,
+            check: a.check.clone(),
+            drop_one_op: a.drop_one_op,
+        })
+    }
+}
+
+/// A seed from the clock and pid, for runs that did not ask for one.
+fn random_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    // splitmix64 finaliser spreads nearby clock values apart.
+    let mut z = t ^ (u64::from(std::process::id()) << 32);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        Args::parse_from(std::iter::once("kv-client").chain(extra.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = Config::try_from(&args(&[])).unwrap();
+        assert_eq!(c.target, Target::Servers(vec!["localhost:8080".into()]));
+        assert_eq!(c.workload, Workload::B);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for bad in [
+            &["--theta", "1.2"][..],
+            &["--workload", "YCSB-Q"],
+            &["--threads", "0"],
+            &["--hosts", "nohost"],
+            &["--hosts", "a:1,b:notaport"],
+            &["--secs", "0"],
+            &["--batch", "0"],
+        ] {
+            assert!(Config::try_from(&args(bad)).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,527 @@
+//! The load loop: per-thread generators → per-server batches → bounded
+//! pipelines of batch RPCs → counted completions.
+//!
+//! Ordering: every (generator thread, server) stream uses one fixed
+//! connection, its calls are enqueued on that connection in generation order
+//! (each call is polled once, which enqueues it, before the next batch is
+//! built), and the server executes a connection's requests one at a time in
+//! arrival order. So a thread's ops to a server are applied in the order they
+//! were generated, and each op is sent exactly once.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use kv_core::latency::{LatencyHistogram, LatencySummary};
+use kv_core::rpc::{KvClient, Op, OpResult};
+use kv_core::shard::server_for;
+use kv_core::transport::{self, context_with_timeout, ConnectOptions};
+use kv_core::value::filler_value;
+use kv_core::workload::{key_text, thread_seed, OpKind, WorkloadSpec};
+use kv_server::store::Store;
+use tokio::sync::Semaphore;
+
+use crate::check::{BatchTrace, CheckSink};
+use crate::config::{Config, Target};
+
+/// Ops generated between two looks at the clock and the stop flags.
+const CHUNK: usize = 256;
+
+/// Counts of one generator thread. Every generated op ends up exactly once
+/// in completed (gets or puts) or failed, once the thread has drained.
+#[derive(Debug, Default)]
+pub struct ThreadCounts {
+    pub generated: AtomicU64,
+    pub sent: AtomicU64,
+    pub gets: AtomicU64,
+    pub puts: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// A plain copy of [`ThreadCounts`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub generated: u64,
+    pub sent: u64,
+    pub gets: u64,
+    pub puts: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn completed(&self) -> u64 {
+        self.gets + self.puts
+    }
+
+    /// Generated, sent and completed agree and nothing failed.
+    pub fn is_intact(&self) -> bool {
+        self.failed == 0 && self.generated == self.sent && self.sent == self.completed()
+    }
+
+    fn add(&mut self, o: &Counts) {
+        self.generated += o.generated;
+        self.sent += o.sent;
+        self.gets += o.gets;
+        self.puts += o.puts;
+        self.failed += o.failed;
+    }
+}
+
+impl ThreadCounts {
+    pub fn load(&self) -> Counts {
+        Counts {
+            generated: self.generated.load(Ordering::Relaxed),
+            sent: self.sent.load(Ordering::Relaxed),
+            gets: self.gets.load(Ordering::Relaxed),
+            puts: self.puts.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Latencies {
+    batch: LatencyHistogram,
+    op: LatencyHistogram,
+}
+
+/// State shared by the generator threads, completions and the stats reporter.
+pub struct Shared {
+    pub started: Instant,
+    pub threads: Vec<ThreadCounts>,
+    latencies: Vec<Mutex<Latencies>>,
+    /// Stop generating (time is up or the user asked); drain what is in flight.
+    pub stop: AtomicBool,
+    /// First failure seen, naming the server; also stops generation.
+    failure: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn new(threads: usize) -> Self {
+        Self {
+            started: Instant::now(),
+            threads: (0..threads).map(|_| ThreadCounts::default()).collect(),
+            latencies: (0..threads).map(|_| Mutex::default()).collect(),
+            stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
+    }
+
+    pub fn totals(&self) -> Counts {
+        let mut c = Counts::default();
+        for t in &self.threads {
+            c.add(&t.load());
+        }
+        c
+    }
+
+    fn fail(&self, msg: String) {
+        let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_none() {
+            *f = Some(msg);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Op latency so far, merged across threads.
+    pub fn op_latency(&self) -> LatencySummary {
+        let mut h = LatencyHistogram::default();
+        for l in &self.latencies {
+            h.merge(&l.lock().unwrap_or_else(|e| e.into_inner()).op);
+        }
+        h.summary()
+    }
+
+    fn batch_latency(&self) -> LatencySummary {
+        let mut h = LatencyHistogram::default();
+        for l in &self.latencies {
+            h.merge(&l.lock().unwrap_or_else(|e| e.into_inner()).batch);
+        }
+        h.summary()
+    }
+}
+
+/// What a run did, for the final report.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub per_thread: Vec<Counts>,
+    pub totals: Counts,
+    pub elapsed: Duration,
+    pub batch_latency: LatencySummary,
+    pub op_latency: LatencySummary,
+    pub failure: Option<String>,
+    pub seeds: (u64, u64),
+}
+
+impl Summary {
+    pub fn throughput(&self) -> f64 {
+        self.totals.completed() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// One server's connections and the name errors use.
+struct ServerConns {
+    name: String,
+    clients: Vec<KvClient>,
+}
+
+enum Sink {
+    Rpc(Vec<ServerConns>),
+    Local(Arc<Store>),
+}
+
+/// Connects to every server (or builds the in-process store).
+async fn open_sink(cfg: &Config) -> Result<Sink> {
+    match &cfg.target {
+        Target::InProcess { preload } => {
+            let n = *preload;
+            let store = tokio::task::spawn_blocking(move || Store::preloaded(n)).await?;
+            Ok(Sink::Local(Arc::new(store)))
+        }
+        Target::Servers(hosts) => {
+            let opts = ConnectOptions {
+                connect_timeout: cfg.connect_timeout,
+                // Every thread sharing a connection may have `window` calls queued.
+                max_in_flight: (cfg.window * cfg.threads.div_ceil(cfg.connections)).max(64),
+                ..ConnectOptions::default()
+            };
+            let mut servers = Vec::with_capacity(hosts.len());
+            for host in hosts {
+                let mut clients = Vec::with_capacity(cfg.connections);
+                for _ in 0..cfg.connections {
+                    clients.push(transport::connect(host, &opts).await?);
+                }
+                // Readiness: the first connection must answer a ping.
+                clients[0]
+                    .ping(context_with_timeout(cfg.rpc_timeout))
+                    .await
+                    .with_context(|| format!("server {host} did not answer ping"))?;
+                servers.push(ServerConns { name: host.clone(), clients });
+            }
+            Ok(Sink::Rpc(servers))
+        }
+    }
+}
+
+/// Ops being gathered for one server.
+struct OpenBatch {
+    ops: Vec<Op>,
+    gets: u64,
+    opened: Instant,
+    trace: Option<BatchTrace>,
+}
+
+impl OpenBatch {
+    fn new(cap: usize, check: bool) -> Self {
+        Self {
+            ops: Vec::with_capacity(cap),
+            gets: 0,
+            opened: Instant::now(),
+            trace: check.then(BatchTrace::default),
+        }
+    }
+}
+
+/// Runs the configured load until its duration passes or `stop` resolves,
+/// drains every in-flight batch, and summarises.
+pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<Summary> {
+    let spec = Arc::new(WorkloadSpec::new(cfg.workload, cfg.theta));
+    let sink = Arc::new(open_sink(&cfg).await?);
+    let check = match &cfg.check {
+        Some(path) => Some(Arc::new(CheckSink::create(path, cfg.client_id)?)),
+        None => None,
+    };
+    let cfg = Arc::new(cfg);
+    let start = Instant::now();
+    let deadline = start + cfg.duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..cfg.threads {
+        tasks.spawn(generate(
+            i,
+            cfg.clone(),
+            spec.clone(),
+            sink.clone(),
+            shared.clone(),
+            check.clone(),
+            deadline,
+        ));
+    }
+    tokio::pin!(stop);
+    let mut stopped_early = false;
+    loop {
+        tokio::select! {
+            _ = &mut stop, if !stopped_early => {
+                stopped_early = true;
+                shared.stop.store(true, Ordering::Relaxed);
+            }
+            next = tasks.join_next() => match next {
+                Some(r) => r.context("generator thread panicked")?,
+                None => break,
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    if let Some(check) = check {
+        check.finish()?;
+    }
+    let per_thread: Vec<Counts> = shared.threads.iter().map(ThreadCounts::load).collect();
+    Ok(Summary {
+        totals: shared.totals(),
+        per_thread,
+        elapsed,
+        batch_latency: shared.batch_latency(),
+        op_latency: shared.op_latency(),
+        failure: shared.failure(),
+        seeds: (
+            thread_seed(cfg.seed, 0),
+            thread_seed(cfg.seed, cfg.threads as u64 - 1),
+        ),
+    })
+}
+
+pub fn new_shared(threads: usize) -> Arc<Shared> {
+    Arc::new(Shared::new(threads))
+}
+
+async fn generate(
+    thread: usize,
+    cfg: Arc<Config>,
+    spec: Arc<WorkloadSpec>,
+    sink: Arc<Sink>,
+    shared: Arc<Shared>,
+    check: Option<Arc<CheckSink>>,
+    deadline: Instant,
+) {
+    let mut gen = spec.generator(thread_seed(cfg.seed, thread as u64));
+    let servers = match &*sink {
+        Sink::Rpc(s) => s.len(),
+        Sink::Local(_) => 1,
+    };
+    let windows: Vec<Arc<Semaphore>> = (0..servers)
+        .map(|_| Arc::new(Semaphore::new(cfg.window)))
+        .collect();
+    let mut open: Vec<OpenBatch> = (0..servers)
+        .map(|_| OpenBatch::new(cfg.batch, check.is_some()))
+        .collect();
+    let counts = &shared.threads[thread];
+    let mut seq: u64 = 0;
+    let mut key_buf = [0u8; 20];
+    let filler = filler_value();
+    let mut skip_one = cfg.drop_one_op;
+    let ctx = Dispatch {
+        thread,
+        cfg: &cfg,
+        sink: &sink,
+        shared: &shared,
+        check: check.as_ref(),
+        windows: &windows,
+    };
+    'run: loop {
+        for _ in 0..CHUNK {
+            let op = gen.next_op();
+            seq += 1;
+            counts.generated.fetch_add(1, Ordering::Relaxed);
+            if std::mem::take(&mut skip_one) {
+                continue;
+            }
+            let key = Bytes::copy_from_slice(key_text(op.key, &mut key_buf));
+            let s = if servers == 1 { 0 } else { server_for(&key, servers) };
+            let b = &mut open[s];
+            if b.ops.is_empty() {
+                b.opened = Instant::now();
+            }
+            let value = match &check {
+                Some(c) if op.kind == OpKind::Put => c.value_for(thread as u32, seq),
+                _ => filler.clone(),
+            };
+            if let Some(t) = &mut b.trace {
+                t.push(seq, op.kind, op.key, &value);
+            }
+            match op.kind {
+                OpKind::Get => {
+                    b.gets += 1;
+                    b.ops.push(Op::Get { key });
+                }
+                OpKind::Put => b.ops.push(Op::Put { key, value }),
+            }
+            if b.ops.len() >= cfg.batch {
+                let full = std::mem::replace(b, OpenBatch::new(cfg.batch, check.is_some()));
+                ctx.dispatch(s, full).await;
+            }
+        }
+        if shared.stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+            break 'run;
+        }
+    }
+    // Drain: send the partial batches, then wait until every window is whole again.
+    for (s, b) in open.into_iter().enumerate() {
+        if !b.ops.is_empty() {
+            ctx.dispatch(s, b).await;
+        }
+    }
+    for w in &windows {
+        // The semaphore is never closed, so this only waits.
+        let _ = w.acquire_many(cfg.window as u32).await;
+    }
+}
+
+struct Dispatch<'a> {
+    thread: usize,
+    cfg: &'a Arc<Config>,
+    sink: &'a Arc<Sink>,
+    shared: &'a Arc<Shared>,
+    check: Option<&'a Arc<CheckSink>>,
+    windows: &'a [Arc<Semaphore>],
+}
+
+/// How a batch ended.
+enum Outcome {
+    Done(Vec<OpResult>),
+    Failed(String),
+}
+
+impl Dispatch<'_> {
+    async fn dispatch(&self, server: usize, batch: OpenBatch) {
+        let n = batch.ops.len() as u64;
+        let counts = &self.shared.threads[self.thread];
+        let Ok(permit) = self.windows[server].clone().acquire_owned().await else {
+            return;
+        };
+        if self.shared.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+            // A server already failed: do not send into a broken run; count as failed.
+            counts.sent.fetch_add(n, Ordering::Relaxed);
+            counts.failed.fetch_add(n, Ordering::Relaxed);
+            drop(permit);
+            return;
+        }
+        counts.sent.fetch_add(n, Ordering::Relaxed);
+        let sent_at = Instant::now();
+        let invoke_ns = crate::check::monotonic_ns();
+        let done = Completion {
+            thread: self.thread,
+            shared: self.shared.clone(),
+            check: self.check.cloned(),
+            opened: batch.opened,
+            sent_at,
+            invoke_ns,
+            gets: batch.gets,
+            n,
+            trace: batch.trace,
+        };
+        match &**self.sink {
+            Sink::Local(store) => {
+                let (results, _) = store.apply(batch.ops);
+                done.finish("in-process store", Outcome::Done(results));
+                drop(permit);
+            }
+            Sink::Rpc(servers) => {
+                let conn = &servers[server];
+                let client = conn.clients[self.thread % conn.clients.len()].clone();
+                let name = conn.name.clone();
+                let ctx = context_with_timeout(self.cfg.rpc_timeout);
+                let ops = batch.ops;
+                let mut call = Box::pin(async move { client.batch(ctx, ops).await });
+                // Poll once here so the call is enqueued on its connection
+                // before the next batch of this stream is built (ordering).
+                let first = futures::poll!(call.as_mut());
+                let finish = move |r: Result<Result<Vec<OpResult>, kv_core::rpc::KvError>, tarpc::client::RpcError>| {
+                    let outcome = match r {
+                        Ok(Ok(results)) => Outcome::Done(results),
+                        Ok(Err(e)) => Outcome::Failed(format!("server {name} refused a batch: {e}")),
+                        Err(e) => Outcome::Failed(format!("server {name} failed: {}", rpc_error_text(&e))),
+                    };
+                    done.finish(&name, outcome);
+                    drop(permit);
+                };
+                match first {
+                    Poll::Ready(r) => finish(r),
+                    Poll::Pending => {
+                        tokio::spawn(async move { finish(call.await) });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rpc_error_text(e: &tarpc::client::RpcError) -> String {
+    use tarpc::client::RpcError;
+    match e {
+        RpcError::DeadlineExceeded => "no reply before the RPC deadline".into(),
+        RpcError::Shutdown => "connection closed".into(),
+        other => {
+            let mut s = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(e) = src {
+                s.push_str(": ");
+                s.push_str(&e.to_string());
+                src = e.source();
+            }
+            s
+        }
+    }
+}
+
+/// Everything needed to account for a batch once its reply (or error) arrives.
+struct Completion {
+    thread: usize,
+    shared: Arc<Shared>,
+    check: Option<Arc<CheckSink>>,
+    opened: Instant,
+    sent_at: Instant,
+    invoke_ns: u64,
+    gets: u64,
+    n: u64,
+    trace: Option<BatchTrace>,
+}
+
+impl Completion {
+    fn finish(self, server: &str, outcome: Outcome) {
+        let counts = &self.shared.threads[self.thread];
+        let now = Instant::now();
+        let complete_ns = crate::check::monotonic_ns();
+        match outcome {
+            Outcome::Done(results) if results.len() as u64 == self.n => {
+                counts.gets.fetch_add(self.gets, Ordering::Relaxed);
+                counts.puts.fetch_add(self.n - self.gets, Ordering::Relaxed);
+                {
+                    let mut l = self.shared.latencies[self.thread]
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    l.batch.record_n(micros(now - self.sent_at), 1);
+                    l.op.record_n(micros(now - self.opened), self.n);
+                }
+                if let (Some(check), Some(trace)) = (&self.check, &self.trace) {
+                    check.record(self.thread as u32, trace, Some(&results), self.invoke_ns, complete_ns);
+                }
+            }
+            Outcome::Done(results) => {
+                counts.failed.fetch_add(self.n, Ordering::Relaxed);
+                self.shared.fail(format!(
+                    "server {server} answered {} results to a batch of {} ops",
+                    results.len(),
+                    self.n
+                ));
+            }
+            Outcome::Failed(msg) => {
+                counts.failed.fetch_add(self.n, Ordering::Relaxed);
+                if let (Some(check), Some(trace)) = (&self.check, &self.trace) {
+                    check.record(self.thread as u32, trace, None, self.invoke_ns, complete_ns);
+                }
+                self.shared.fail(msg);
+            }
+        }
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u128::from(u64::MAX)) as u64
+}

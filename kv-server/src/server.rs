@@ -1,0 +1,141 @@
+//! Accepting connections and serving them until shutdown.
+//!
+//! Each connection is served by one task that executes its requests one at a
+//! time, in arrival order: a client's batches to this server are therefore
+//! applied in the order it sent them, which keeps per-key order without any
+//! sequencing protocol. Parallelism comes from serving many connections.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kv_core::rpc::Kv;
+use kv_core::transport::server_transport;
+use tarpc::server::{BaseChannel, Channel};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::service::{KvService, ServerState};
+
+/// How long a stopping server keeps answering requests that were already sent.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// A draining connection that has been quiet this long is done.
+const DRAIN_QUIET: Duration = Duration::from_millis(100);
+
+/// Prints a line to stderr at most once per second (dropped lines are counted).
+pub fn log_limited(msg: &str) {
+    static LAST_S: AtomicU64 = AtomicU64::new(u64::MAX);
+    static DROPPED: AtomicU64 = AtomicU64::new(0);
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let now_s = START.get_or_init(Instant::now).elapsed().as_secs();
+    let last = LAST_S.load(Ordering::Relaxed);
+    if last != now_s && LAST_S.compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        let dropped = DROPPED.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            eprintln!("kv-server: {msg} (and {dropped} similar lines suppressed)");
+        } else {
+            eprintln!("kv-server: {msg}");
+        }
+    } else {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves `listener` until `shutdown` resolves, then drains connections.
+pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl Future) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let slots = Arc::new(Semaphore::new(state.limits.max_connections));
+    let mut conns = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Running out of file descriptors is transient: back off, don't die.
+                        log_limited(&format!("accept failed: {e}"));
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    log_limited(&format!("connection limit {} reached, closing {peer}", state.limits.max_connections));
+                    continue;
+                };
+                let state = state.clone();
+                let stop = stop_rx.clone();
+                conns.spawn(async move {
+                    serve_connection(stream, state, stop).await;
+                    drop(slot);
+                });
+            }
+            // Reap finished connection tasks so the set does not grow.
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    state.draining.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let deadline = tokio::time::sleep(DRAIN_GRACE + Duration::from_millis(500));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => { conns.abort_all(); break; }
+            next = conns.join_next() => if next.is_none() { break },
+        }
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, state: Arc<ServerState>, mut stop: watch::Receiver<bool>) {
+    let limits = &state.limits;
+    let mut config = tarpc::server::Config::default();
+    // Sequential execution admits one request at a time; this bounds the
+    // replies buffered for a peer that does not read them.
+    config.pending_response_buffer = limits.max_in_flight_per_connection.max(1);
+    let channel = BaseChannel::new(config, server_transport(stream, limits.max_frame_bytes));
+    let mut requests = channel.requests();
+    let serve = KvService(state.clone()).serve();
+    let idle = limits.idle_timeout();
+    loop {
+        // Only the wait for the next request races shutdown: a request that
+        // has been read is always executed and answered.
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, requests.next()) => next,
+            _ = stop.changed() => break,
+        };
+        match next {
+            Ok(Some(Ok(request))) => {
+                // A peer that never reads its replies stalls here once the
+                // reply buffer is full; the idle timeout closes it.
+                if tokio::time::timeout(idle, request.execute(serve.clone())).await.is_err() {
+                    log_limited("closing connection that does not read its replies");
+                    return;
+                }
+            }
+            Ok(Some(Err(e))) => {
+                log_limited(&format!("closing connection: {e}"));
+                return;
+            }
+            Ok(None) => return,
+            Err(_) => {
+                log_limited("closing idle connection");
+                return;
+            }
+        }
+    }
+    // Draining: answer what the peer already sent, flush, then close.
+    let until = Instant::now() + DRAIN_GRACE;
+    while let Ok(Some(Ok(request))) = tokio::time::timeout(
+        DRAIN_QUIET.min(until.saturating_duration_since(Instant::now())),
+        requests.next(),
+    )
+    .await
+    {
+        request.execute(serve.clone()).await;
+    }
+}

@@ -1,0 +1,134 @@
+//! The store: the only code that touches the concurrent map.
+//!
+//! DashMap shards the table behind per-shard RwLocks; FxHash is several times
+//! cheaper than SipHash for short decimal keys, and the server is not exposed
+//! to adversarial key choice beyond its own limits. Values are `Bytes`, so a
+//! get clones a reference count instead of copying 128 bytes.
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use kv_core::rpc::{Op, OpResult};
+use kv_core::value::preload_value;
+use kv_core::workload::key_text;
+use rustc_hash::FxBuildHasher;
+
+type Map = DashMap<Box<[u8]>, Bytes, FxBuildHasher>;
+
+/// Gets and puts applied by one call, for the stats counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub gets: u64,
+    pub puts: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    map: Map,
+    #[cfg(feature = "fault-stale-reads")]
+    stale: crate::fault::StaleReads,
+}
+
+impl Store {
+    /// An empty store sized for `capacity` records.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            map: Map::with_capacity_and_hasher(capacity, FxBuildHasher),
+            #[cfg(feature = "fault-stale-reads")]
+            stale: Default::default(),
+        }
+    }
+
+    /// A store holding records `0..records` with their 128-byte preload
+    /// values, as a YCSB load phase leaves it.
+    pub fn preloaded(records: u64) -> Self {
+        let store = Self::with_capacity(records as usize);
+        let mut buf = [0u8; 20];
+        for k in 0..records {
+            let key = key_text(k, &mut buf);
+            store.map.insert(key.into(), preload_value(key));
+        }
+        store
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<Bytes> {
+        #[cfg(feature = "fault-stale-reads")]
+        if let Some(old) = self.stale.maybe_stale(key) {
+            return Some(old);
+        }
+        self.map.get(key).map(|v| v.value().clone())
+    }
+
+    #[inline]
+    pub fn put(&self, key: &[u8], value: Bytes) {
+        // Reuse the stored key on overwrite; allocate only for new keys.
+        match self.map.get_mut(key) {
+            Some(mut slot) => {
+                let _old = std::mem::replace(slot.value_mut(), value);
+                #[cfg(feature = "fault-stale-reads")]
+                self.stale.remember(key, _old);
+            }
+            None => {
+                self.map.insert(key.into(), value);
+            }
+        }
+    }
+
+    /// Applies `ops` in order and returns one result per op, in order.
+    pub fn apply(&self, ops: Vec<Op>) -> (Vec<OpResult>, Applied) {
+        let mut applied = Applied::default();
+        let results = ops
+            .into_iter()
+            .map(|op| match op {
+                Op::Get { key } => {
+                    applied.gets += 1;
+                    OpResult::Value(self.get(&key))
+                }
+                Op::Put { key, value } => {
+                    applied.puts += 1;
+                    self.put(&key, value);
+                    OpResult::Stored
+                }
+            })
+            .collect();
+        (results, applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preload_and_ordered_batch() {
+        let store = Store::preloaded(10);
+        assert_eq!(store.len(), 10);
+        assert_eq!(store.get(b"7"), Some(preload_value(b"7")));
+        assert_eq!(store.get(b"10"), None);
+        let k = Bytes::from_static(b"3");
+        let (res, applied) = store.apply(vec![
+            Op::Put { key: k.clone(), value: Bytes::from_static(b"a") },
+            Op::Get { key: k.clone() },
+            Op::Put { key: k.clone(), value: Bytes::from_static(b"b") },
+            Op::Get { key: k },
+        ]);
+        assert_eq!(
+            res,
+            vec![
+                OpResult::Stored,
+                OpResult::Value(Some(Bytes::from_static(b"a"))),
+                OpResult::Stored,
+                OpResult::Value(Some(Bytes::from_static(b"b"))),
+            ]
+        );
+        assert_eq!(applied, Applied { gets: 2, puts: 2 });
+    }
+}
