@@ -1,12 +1,15 @@
 //! kv-core: the pieces of kvlab that servers, clients and tools share —
 //! the RPC service and wire types, the exact YCSB workload generator,
-//! key sharding, limits, and stats/latency types.
+//! key sharding, limits, stats/latency types, and the experiments log
+//! and per-run folder layout (`runlog`).
 
 pub mod error;
+pub mod history;
 pub mod latency;
 pub mod limits;
 pub mod process;
 pub mod rpc;
+pub mod runlog;
 pub mod shard;
 pub mod stats;
 pub mod transport;
