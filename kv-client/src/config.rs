@@ -108,9 +108,9 @@ fn seconds(name: &str, v: f64) -> Result<Duration> {
 pub fn parse_hosts(s: &str) -> Result<Vec<String>> {
     let hosts: Vec<String> = s.split(',').map(|h| h.trim().to_string()).collect();
     for h in &hosts {
-        let ok = h
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let ok = h.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !ok {
             bail!("{}", kv_core::ConfigError::BadHost(h.clone()));
         }

@@ -128,7 +128,10 @@ impl Shared {
     }
 
     pub fn failure(&self) -> Option<String> {
-        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Op latency so far, merged across threads.
@@ -204,7 +207,10 @@ async fn open_sink(cfg: &Config) -> Result<Sink> {
                     .ping(context_with_timeout(cfg.rpc_timeout))
                     .await
                     .with_context(|| format!("server {host} did not answer ping"))?;
-                servers.push(ServerConns { name: host.clone(), clients });
+                servers.push(ServerConns {
+                    name: host.clone(),
+                    clients,
+                });
             }
             Ok(Sink::Rpc(servers))
         }
@@ -333,7 +339,11 @@ async fn generate(
                 continue;
             }
             let key = Bytes::copy_from_slice(key_text(op.key, &mut key_buf));
-            let s = if servers == 1 { 0 } else { server_for(&key, servers) };
+            let s = if servers == 1 {
+                0
+            } else {
+                server_for(&key, servers)
+            };
             let b = &mut open[s];
             if b.ops.is_empty() {
                 b.opened = Instant::now();
@@ -395,7 +405,13 @@ impl Dispatch<'_> {
         let Ok(permit) = self.windows[server].clone().acquire_owned().await else {
             return;
         };
-        if self.shared.failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+        if self
+            .shared
+            .failure
+            .lock()
+            .map(|f| f.is_some())
+            .unwrap_or(true)
+        {
             // A server already failed: do not send into a broken run; count as failed.
             counts.sent.fetch_add(n, Ordering::Relaxed);
             counts.failed.fetch_add(n, Ordering::Relaxed);
@@ -432,11 +448,18 @@ impl Dispatch<'_> {
                 // Poll once here so the call is enqueued on its connection
                 // before the next batch of this stream is built (ordering).
                 let first = futures::poll!(call.as_mut());
-                let finish = move |r: Result<Result<Vec<OpResult>, kv_core::rpc::KvError>, tarpc::client::RpcError>| {
+                let finish = move |r: Result<
+                    Result<Vec<OpResult>, kv_core::rpc::KvError>,
+                    tarpc::client::RpcError,
+                >| {
                     let outcome = match r {
                         Ok(Ok(results)) => Outcome::Done(results),
-                        Ok(Err(e)) => Outcome::Failed(format!("server {name} refused a batch: {e}")),
-                        Err(e) => Outcome::Failed(format!("server {name} failed: {}", rpc_error_text(&e))),
+                        Ok(Err(e)) => {
+                            Outcome::Failed(format!("server {name} refused a batch: {e}"))
+                        }
+                        Err(e) => {
+                            Outcome::Failed(format!("server {name} failed: {}", rpc_error_text(&e)))
+                        }
                     };
                     done.finish(&name, outcome);
                     drop(permit);
@@ -500,7 +523,13 @@ impl Completion {
                     l.op.record_n(micros(now - self.opened), self.n);
                 }
                 if let (Some(check), Some(trace)) = (&self.check, &self.trace) {
-                    check.record(self.thread as u32, trace, Some(&results), self.invoke_ns, complete_ns);
+                    check.record(
+                        self.thread as u32,
+                        trace,
+                        Some(&results),
+                        self.invoke_ns,
+                        complete_ns,
+                    );
                 }
             }
             Outcome::Done(results) => {

@@ -60,7 +60,11 @@ fn run(args: &Args) -> Result<i32> {
         r
     })?;
     report(&summary);
-    Ok(if summary.failure.is_none() && summary.totals.is_intact() { 0 } else { 1 })
+    Ok(if summary.failure.is_none() && summary.totals.is_intact() {
+        0
+    } else {
+        1
+    })
 }
 
 /// `index,key,op` rows of thread 0's stream, the fixture format.

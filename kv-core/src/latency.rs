@@ -22,7 +22,7 @@ impl LatencyHistogram {
     #[inline]
     pub fn record_n(&mut self, us: u64, count: u64) {
         // Saturating: values past the bound are clamped, never dropped.
-        let _ = self.0.saturating_record_n(us.clamp(1, MAX_US), count);
+        self.0.saturating_record_n(us.clamp(1, MAX_US), count);
     }
 
     pub fn merge(&mut self, other: &LatencyHistogram) {

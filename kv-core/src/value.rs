@@ -102,7 +102,11 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let id = ValueId { client: 3, thread: 1, seq: 987_654 };
+        let id = ValueId {
+            client: 3,
+            thread: 1,
+            seq: 987_654,
+        };
         let v = unique_value(id);
         assert_eq!(v.len(), VALUE_LEN);
         assert_eq!(identify(&v), ValueKind::Written(id));

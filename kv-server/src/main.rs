@@ -92,7 +92,10 @@ fn run(args: Args) -> Result<()> {
         anyhow::ensure!(w > 0, "--workers must be at least 1");
         rt.worker_threads(w);
     }
-    let rt = rt.enable_all().build().context("cannot start the tokio runtime")?;
+    let rt = rt
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?;
     rt.block_on(serve(args, limits))
 }
 
@@ -102,7 +105,9 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr().context("listener has no local address")?;
+    let local = listener
+        .local_addr()
+        .context("listener has no local address")?;
     let store = tokio::task::spawn_blocking(move || Store::preloaded(args.preload))
         .await
         .context("preload failed")?;

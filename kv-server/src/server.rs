@@ -32,7 +32,11 @@ pub fn log_limited(msg: &str) {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     let now_s = START.get_or_init(Instant::now).elapsed().as_secs();
     let last = LAST_S.load(Ordering::Relaxed);
-    if last != now_s && LAST_S.compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+    if last != now_s
+        && LAST_S
+            .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
         let dropped = DROPPED.swap(0, Ordering::Relaxed);
         if dropped > 0 {
             eprintln!("kv-server: {msg} (and {dropped} similar lines suppressed)");
@@ -91,12 +95,21 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, state: Arc<ServerState>, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    state: Arc<ServerState>,
+    mut stop: watch::Receiver<bool>,
+) {
     let limits = &state.limits;
-    let mut config = tarpc::server::Config::default();
-    // Sequential execution admits one request at a time; this bounds the
-    // replies buffered for a peer that does not read them.
-    config.pending_response_buffer = limits.max_in_flight_per_connection.max(1);
+    // The reply buffer bounds what a peer that never reads can pin in memory
+    // (sequential execution admits one request at a time). tarpc's Config
+    // is #[non_exhaustive]: it can only be changed after Default.
+    #[allow(clippy::field_reassign_with_default)]
+    let config = {
+        let mut c = tarpc::server::Config::default();
+        c.pending_response_buffer = limits.max_in_flight_per_connection.max(1);
+        c
+    };
     let channel = BaseChannel::new(config, server_transport(stream, limits.max_frame_bytes));
     let mut requests = channel.requests();
     let serve = KvService(state.clone()).serve();
@@ -112,7 +125,10 @@ async fn serve_connection(stream: tokio::net::TcpStream, state: Arc<ServerState>
             Ok(Some(Ok(request))) => {
                 // A peer that never reads its replies stalls here once the
                 // reply buffer is full; the idle timeout closes it.
-                if tokio::time::timeout(idle, request.execute(serve.clone())).await.is_err() {
+                if tokio::time::timeout(idle, request.execute(serve.clone()))
+                    .await
+                    .is_err()
+                {
                     log_limited("closing connection that does not read its replies");
                     return;
                 }

@@ -115,9 +115,15 @@ mod tests {
         assert_eq!(store.get(b"10"), None);
         let k = Bytes::from_static(b"3");
         let (res, applied) = store.apply(vec![
-            Op::Put { key: k.clone(), value: Bytes::from_static(b"a") },
+            Op::Put {
+                key: k.clone(),
+                value: Bytes::from_static(b"a"),
+            },
             Op::Get { key: k.clone() },
-            Op::Put { key: k.clone(), value: Bytes::from_static(b"b") },
+            Op::Put {
+                key: k.clone(),
+                value: Bytes::from_static(b"b"),
+            },
             Op::Get { key: k },
         ]);
         assert_eq!(

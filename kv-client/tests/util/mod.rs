@@ -6,8 +6,19 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const SERVER: &str = env!("CARGO_BIN_EXE_kv-server");
 pub const CLIENT: &str = env!("CARGO_BIN_EXE_kv-client");
+
+/// kv-server is another package's binary: `cargo test --workspace` builds it
+/// beside ours (kv-server has integration tests of its own).
+pub fn server_bin() -> std::path::PathBuf {
+    let p = std::path::Path::new(CLIENT).with_file_name("kv-server");
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo test --workspace` (or `cargo build -p kv-server`) first",
+        p.display()
+    );
+    p
+}
 
 /// A kv-server child, killed by PID when dropped.
 pub struct Server {
@@ -18,7 +29,7 @@ pub struct Server {
 impl Server {
     /// Starts `kv-server --port 0 ARGS` and waits for its start line.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(SERVER)
+        let mut child = Command::new(server_bin())
             .args(["--port", "0", "--workers", "2"])
             .args(args)
             .stdout(Stdio::piped())
@@ -47,7 +58,8 @@ impl Server {
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         signal(self.pid(), libc_sigterm());
-        wait_timeout(&mut self.child, Duration::from_secs(10)).expect("server did not stop within 10 s")
+        wait_timeout(&mut self.child, Duration::from_secs(10))
+            .expect("server did not stop within 10 s")
     }
 }
 

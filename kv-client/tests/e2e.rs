@@ -1,0 +1,346 @@
+//! End-to-end tests: the real kv-server and kv-client binaries on loopback.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use kv_core::rpc::{KvClient, Op, OpResult};
+use kv_core::shard::server_for;
+use kv_core::transport::{connect, context_with_timeout, ConnectOptions};
+use kv_core::value::{identify, ValueKind};
+use util::{client, field, text, Server};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn conn(addr: &str) -> KvClient {
+    connect(addr, &ConnectOptions::default())
+        .await
+        .expect("connect")
+}
+
+fn ctx() -> tarpc::context::Context {
+    context_with_timeout(Duration::from_secs(5))
+}
+
+#[test]
+fn puts_then_gets_return_written_values_in_batch_order() {
+    let server = Server::start(&["--preload", "0"]);
+    rt().block_on(async {
+        let c = conn(&server.addr).await;
+        let k = Bytes::from_static(b"42");
+        assert_eq!(c.get(ctx(), k.clone()).await.unwrap(), Ok(None));
+        c.put(ctx(), k.clone(), Bytes::from_static(b"hello"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c.get(ctx(), k.clone()).await.unwrap(),
+            Ok(Some(Bytes::from_static(b"hello")))
+        );
+        let res = c
+            .batch(
+                ctx(),
+                vec![
+                    Op::Put {
+                        key: k.clone(),
+                        value: Bytes::from_static(b"a"),
+                    },
+                    Op::Get { key: k.clone() },
+                    Op::Put {
+                        key: k.clone(),
+                        value: Bytes::from_static(b"b"),
+                    },
+                    Op::Get { key: k.clone() },
+                ],
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            res,
+            vec![
+                OpResult::Stored,
+                OpResult::Value(Some(Bytes::from_static(b"a"))),
+                OpResult::Stored,
+                OpResult::Value(Some(Bytes::from_static(b"b"))),
+            ]
+        );
+    });
+}
+
+#[test]
+fn preloaded_keys_hold_128_byte_values() {
+    let server = Server::start(&["--preload", "1000"]);
+    rt().block_on(async {
+        let c = conn(&server.addr).await;
+        let info = c.ping(ctx()).await.unwrap();
+        assert_eq!(info.keys, 1000);
+        for k in [0u32, 1, 999] {
+            let v = c
+                .get(ctx(), Bytes::from(k.to_string()))
+                .await
+                .unwrap()
+                .unwrap()
+                .expect("present");
+            assert_eq!(v.len(), 128);
+            assert_eq!(identify(&v), ValueKind::Init);
+        }
+        assert_eq!(
+            c.get(ctx(), Bytes::from_static(b"1000")).await.unwrap(),
+            Ok(None)
+        );
+    });
+}
+
+#[test]
+fn two_servers_each_hold_only_their_keys() {
+    let servers = [
+        Server::start(&["--preload", "0"]),
+        Server::start(&["--preload", "0"]),
+    ];
+    let hosts = format!("{},{}", servers[0].addr, servers[1].addr);
+    let out = client(&[
+        "--hosts",
+        &hosts,
+        "--workload",
+        "YCSB-A",
+        "--secs",
+        "1",
+        "--threads",
+        "2",
+        "--seed",
+        "5",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "client failed: {stdout}\n{stderr}");
+    rt().block_on(async {
+        let conns = [conn(&servers[0].addr).await, conn(&servers[1].addr).await];
+        let mut held = [0u64; 2];
+        for (i, c) in conns.iter().enumerate() {
+            held[i] = c.ping(ctx()).await.unwrap().keys;
+        }
+        assert!(
+            held[0] > 0 && held[1] > 0,
+            "both servers got keys: {held:?}"
+        );
+        let mut checked = 0;
+        for k in 0..300u32 {
+            let key = Bytes::from(k.to_string());
+            let owner = server_for(&key, 2);
+            for (i, c) in conns.iter().enumerate() {
+                let v = c.get(ctx(), key.clone()).await.unwrap().unwrap();
+                if i != owner {
+                    assert_eq!(v, None, "key {k} found on non-owner server {i}");
+                } else if v.is_some() {
+                    checked += 1;
+                }
+            }
+        }
+        assert!(
+            checked > 10,
+            "only {checked} written keys seen on their owners"
+        );
+    });
+}
+
+#[test]
+fn run_drains_and_counts_match_with_server_mix() {
+    let server = Server::start(&["--preload", "100000"]);
+    let out = client(&[
+        "--hosts",
+        &server.addr,
+        "--secs",
+        "1.5",
+        "--threads",
+        "2",
+        "--seed",
+        "1",
+        "--batch",
+        "256",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let generated = field(&stdout, "generated ").unwrap();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("generated "))
+        .unwrap();
+    assert!(generated > 10_000.0, "{line}");
+    assert!(line.contains(&format!("completed {generated} ")), "{line}");
+    assert!(line.ends_with("failed 0"), "{line}");
+    assert!(field(&stdout, "throughput ").unwrap() > 0.0);
+    assert!(stdout.contains("seeds 1..=2"), "{stdout}");
+    // The server saw the same YCSB-B mix the client completed.
+    rt().block_on(async {
+        let s = conn(&server.addr).await.stats(ctx()).await.unwrap();
+        let total = s.gets + s.puts;
+        assert_eq!(
+            total as f64, generated,
+            "server applied every op exactly once"
+        );
+        let read_share = s.gets as f64 / total as f64;
+        assert!(
+            (0.94..0.96).contains(&read_share),
+            "server-side read share {read_share}"
+        );
+    });
+}
+
+#[test]
+fn a_dropped_op_fails_the_integrity_check() {
+    let server = Server::start(&["--preload", "1000"]);
+    let out = client(&[
+        "--hosts",
+        &server.addr,
+        "--secs",
+        "0.5",
+        "--threads",
+        "1",
+        "--drop-one-op",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("integrity check failed"), "{stderr}");
+}
+
+#[test]
+fn in_process_mode_needs_no_server() {
+    let out = client(&[
+        "--in-process",
+        "--preload",
+        "1000",
+        "--secs",
+        "0.5",
+        "--threads",
+        "2",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(field(&stdout, "throughput ").unwrap() > 0.0);
+}
+
+#[test]
+fn dump_ops_matches_the_golden_vector() {
+    let out = client(&[
+        "--dump-ops",
+        "100000",
+        "--workload",
+        "YCSB-B",
+        "--theta",
+        "0.99",
+        "--seed",
+        "1",
+    ]);
+    assert!(out.status.success());
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../kv-core/tests/fixtures/ycsb-b_theta0.99_seed1.csv"
+    ))
+    .unwrap();
+    let expected: String = fixture.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    assert!(
+        String::from_utf8(out.stdout).unwrap() == expected,
+        "dump differs from fixture"
+    );
+}
+
+fn assert_one_line_error(args: &[&str], needle: &str) {
+    let out = client(args);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr}"
+    );
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: {stderr:?} lacks {needle:?}"
+    );
+}
+
+#[test]
+fn bad_flags_give_one_line_errors() {
+    assert_one_line_error(
+        &["--theta", "1.5"],
+        "theta must be strictly between 0 and 1",
+    );
+    assert_one_line_error(&["--workload", "YCSB-Z"], "unknown workload 'YCSB-Z'");
+    assert_one_line_error(&["--threads", "0"], "--threads must be at least 1");
+    assert_one_line_error(&["--hosts", "localhost"], "malformed host 'localhost'");
+}
+
+#[test]
+fn unreachable_server_is_named() {
+    // Bind then drop a listener to find a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    assert_one_line_error(
+        &["--hosts", &addr, "--connect-timeout", "0.5", "--secs", "1"],
+        &format!("no server reachable at {addr}"),
+    );
+}
+
+#[test]
+fn port_in_use_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = std::process::Command::new(util::server_bin())
+        .args(["--port", &port, "--preload", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.to_lowercase().contains("address already in use") || stderr.contains("in use"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn server_dying_mid_run_fails_the_client_naming_it() {
+    let mut server = Server::start(&["--preload", "1000"]);
+    let addr = server.addr.clone();
+    let mut child = std::process::Command::new(util::CLIENT)
+        .args(["--hosts", &addr, "--secs", "30", "--threads", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    server.child.kill().unwrap();
+    let killed = Instant::now();
+    let status =
+        util::wait_timeout(&mut child, Duration::from_secs(10)).expect("client did not exit");
+    let waited = killed.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        waited < Duration::from_secs(5),
+        "client took {waited:?} to notice"
+    );
+    assert!(stderr.contains(&format!("server {addr}")), "{stderr}");
+}
+
+#[test]
+fn server_stops_cleanly_on_sigterm() {
+    let mut server = Server::start(&["--preload", "10"]);
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+}

@@ -1,0 +1,116 @@
+//! The real kv-server binary enforces its limits with error replies and
+//! keeps serving.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use kv_core::rpc::{KvError, Op};
+use kv_core::transport::{connect, context_with_timeout, ConnectOptions};
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kv-server"))
+        .args(["--port", "0", "--preload", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("Starting KVS server on ")
+        .unwrap()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    Server(child, addr)
+}
+
+#[test]
+fn oversized_batch_key_and_value_are_refused_and_the_connection_survives() {
+    let server = start(&[
+        "--max-batch-ops",
+        "4",
+        "--max-key-bytes",
+        "8",
+        "--max-value-bytes",
+        "16",
+    ]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = connect(&server.1, &ConnectOptions::default())
+            .await
+            .unwrap();
+        let ctx = || context_with_timeout(Duration::from_secs(5));
+        let get = |k: &'static [u8]| Op::Get {
+            key: Bytes::from_static(k),
+        };
+        let five = vec![get(b"1"), get(b"2"), get(b"3"), get(b"4"), get(b"5")];
+        assert_eq!(
+            c.batch(ctx(), five).await.unwrap(),
+            Err(KvError::BatchTooLarge { ops: 5, max: 4 })
+        );
+        assert_eq!(
+            c.get(ctx(), Bytes::from_static(b"123456789"))
+                .await
+                .unwrap(),
+            Err(KvError::KeyTooLarge { len: 9, max: 8 })
+        );
+        assert_eq!(
+            c.put(ctx(), Bytes::from_static(b"k"), Bytes::from(vec![0u8; 17]))
+                .await
+                .unwrap(),
+            Err(KvError::ValueTooLarge { len: 17, max: 16 })
+        );
+        assert_eq!(
+            c.get(ctx(), Bytes::new()).await.unwrap(),
+            Err(KvError::EmptyKey)
+        );
+        // A refused batch has no partial effect, and the connection still works.
+        let mixed = vec![
+            Op::Put {
+                key: Bytes::from_static(b"a"),
+                value: Bytes::from_static(b"1"),
+            },
+            get(b"123456789"),
+        ];
+        assert!(c.batch(ctx(), mixed).await.unwrap().is_err());
+        assert_eq!(
+            c.get(ctx(), Bytes::from_static(b"a")).await.unwrap(),
+            Ok(None)
+        );
+        c.put(ctx(), Bytes::from_static(b"a"), Bytes::from_static(b"ok"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c.get(ctx(), Bytes::from_static(b"a")).await.unwrap(),
+            Ok(Some(Bytes::from_static(b"ok")))
+        );
+        assert_eq!(c.stats(ctx()).await.unwrap().failed, 5);
+    });
+}
+
+#[test]
+fn zero_limits_are_rejected_with_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kv-server"))
+        .args(["--max-batch-ops", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1);
+    assert!(err.contains("--max-batch-ops must be at least 1"), "{err}");
+}
