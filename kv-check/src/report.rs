@@ -1,0 +1,200 @@
+//! Turning a check's result into the text `kv-check` prints. The ops of a
+//! counterexample are read back from their files by line number: the check
+//! keeps only what it compares, and a failure is printed once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+use kv_core::history::{Action, HistoryOp, HistoryReader, Outcome, ReadValue};
+
+use crate::check::{OpRef, Summary, Violation};
+use crate::load::{InputError, Loaded, Loc, Time, Value, BEGINNING};
+
+/// `PASS: N ops on K keys (histories: F files)`.
+pub fn pass_line(summary: &Summary, files: usize) -> String {
+    format!(
+        "PASS: {} ops on {} keys (histories: {files} files)",
+        summary.ops, summary.keys
+    )
+}
+
+/// Reads back the rows at `locs`: (client, op) by location.
+pub fn fetch_rows(
+    loaded: &Loaded,
+    locs: &[Loc],
+) -> Result<HashMap<Loc, (u32, HistoryOp)>, InputError> {
+    let mut by_file: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    for loc in locs {
+        by_file.entry(loc.file()).or_default().push(loc.line());
+    }
+    let mut rows = HashMap::new();
+    for (file, mut lines) in by_file {
+        let path = &loaded.paths[file];
+        let fail = |message: String| InputError {
+            path: path.clone(),
+            message,
+        };
+        lines.sort_unstable();
+        lines.dedup();
+        let mut reader = HistoryReader::open(path).map_err(|e| fail(e.to_string()))?;
+        let mut wanted = lines.iter().peekable();
+        while let Some(&&line) = wanted.peek() {
+            let op = reader
+                .next_op()
+                .map_err(|e| fail(e.to_string()))?
+                .ok_or_else(|| {
+                    fail(format!(
+                        "line {line}: gone (file changed during the check?)"
+                    ))
+                })?;
+            if reader.line() >= line {
+                rows.insert(Loc::new(file, line), (reader.client(), op));
+                wanted.next();
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn time(t: Time) -> String {
+    if t == BEGINNING {
+        "the beginning".into()
+    } else {
+        (t - 1).to_string()
+    }
+}
+
+fn value_name(loaded: &Loaded, v: Value) -> String {
+    match v {
+        Value::INIT => "init".into(),
+        Value::ABSENT => "none".into(),
+        Value::OTHER => "other".into(),
+        v => loaded
+            .value_id(v)
+            .map_or_else(|| "?".into(), |id| id.to_string()),
+    }
+}
+
+/// `FAIL: key K: why` and the counterexample's ops, one per line.
+pub fn fail_text(
+    loaded: &Loaded,
+    summary: &Summary,
+    violation: &Violation,
+) -> Result<String, InputError> {
+    let recs = &loaded.recs;
+    let name = |v: Value| value_name(loaded, v);
+    let mut out = format!("FAIL: key {}: ", violation.key());
+    match violation {
+        Violation::UnwrittenRead { get, .. } => {
+            let v = recs[*get].value();
+            let why = match v {
+                Value::OTHER => "a get read 'other', a value no check-mode put writes".to_string(),
+                Value::INIT => {
+                    "a get read the preloaded value, but the run had no preload (--initial absent)"
+                        .to_string()
+                }
+                Value::ABSENT => "a get found the key absent, but every key starts preloaded \
+                                  (--initial init) and nothing deletes"
+                    .to_string(),
+                v => format!("a get read {}, which no put of this key wrote", name(v)),
+            };
+            out.push_str(&why);
+        }
+        Violation::ReadBeforeWrite { get, .. } => {
+            let v = name(recs[*get].value());
+            let _ = write!(
+                out,
+                "a get of {v} completed before the put of {v} was invoked"
+            );
+        }
+        Violation::Interleaved { a, b, .. } => {
+            let _ = write!(
+                out,
+                "reads of {} and {} interleave: {} was current from {} until at least {}, \
+                 and {} from {} until at least {}; no order of the two puts explains both",
+                name(a.value),
+                name(b.value),
+                name(a.value),
+                time(a.lo),
+                time(a.hi),
+                name(b.value),
+                time(b.lo),
+                time(b.hi)
+            );
+        }
+        Violation::Stale {
+            current, hidden, ..
+        } => {
+            let read = if hidden.lo_op != hidden.put || hidden.hi_op != hidden.put {
+                " and read"
+            } else {
+                ""
+            };
+            let _ = write!(
+                out,
+                "stale read of {}: {} was written{read} entirely while {} was current \
+                 (from {} until at least {})",
+                name(current.value),
+                name(hidden.value),
+                name(current.value),
+                time(current.lo),
+                time(current.hi)
+            );
+        }
+    }
+    if summary.failed_keys > 1 {
+        let _ = write!(
+            out,
+            " ({} keys failed; the first is shown)",
+            summary.failed_keys
+        );
+    }
+    let ops = violation.ops(recs);
+    let locs: Vec<Loc> = ops
+        .iter()
+        .filter_map(|op| match op {
+            OpRef::Rec(i) => Some(recs[*i].loc),
+            OpRef::Initial => None,
+        })
+        .collect();
+    let rows = fetch_rows(loaded, &locs)?;
+    out.push_str(
+        "\n  ops (client thread seq: kind value, invoke_ns..complete_ns, outcome, where):",
+    );
+    for op in ops {
+        out.push_str("\n    ");
+        match op {
+            OpRef::Initial => out.push_str("the initial value (a virtual put before every op)"),
+            OpRef::Rec(i) => {
+                let loc = recs[i].loc;
+                let where_ = format!("{}:{}", loaded.paths[loc.file()].display(), loc.line());
+                match rows.get(&loc) {
+                    Some((client, op)) => {
+                        let _ = write!(out, "{}   {where_}", op_line(*client, op));
+                    }
+                    None => out.push_str(&where_),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One op, e.g. `client 1 thread 0 seq 3: put 1.0.3, 1000..1200, ok`.
+pub fn op_line(client: u32, op: &HistoryOp) -> String {
+    let (kind, value) = match op.action {
+        Action::Put(id) => ("put", id.to_string()),
+        Action::Get(ReadValue::Written(id)) => ("get", id.to_string()),
+        Action::Get(ReadValue::Init) => ("get", "init".into()),
+        Action::Get(ReadValue::Absent) => ("get", "none".into()),
+        Action::Get(ReadValue::Other) => ("get", "other".into()),
+    };
+    let (complete, outcome) = match op.outcome {
+        Outcome::Ok => (op.complete_ns.to_string(), "ok"),
+        Outcome::Unknown => ("?".to_string(), "unknown"),
+    };
+    format!(
+        "client {client} thread {} seq {}: {kind} {value}, {}..{complete}, {outcome}",
+        op.thread, op.seq, op.invoke_ns
+    )
+}

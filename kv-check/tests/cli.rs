@@ -1,0 +1,244 @@
+//! Runs the real `kv-check` binary on history files in a temp dir.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use kv_core::history::{Action, HistoryOp, HistoryWriter, Outcome, ReadValue};
+use kv_core::value::ValueId;
+
+/// A fresh directory per test, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kv-check-test-{}-{}-{name}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn kv_check(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new(env!("CARGO_BIN_EXE_kv-check"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        status.code().unwrap(),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+fn id(client: u32, thread: u32, seq: u64) -> ValueId {
+    ValueId {
+        client,
+        thread,
+        seq,
+    }
+}
+
+fn op(
+    thread: u32,
+    seq: u64,
+    key: u64,
+    action: Action,
+    invoke_ns: u64,
+    complete_ns: u64,
+) -> HistoryOp {
+    HistoryOp {
+        thread,
+        seq,
+        key,
+        action,
+        invoke_ns,
+        complete_ns,
+        outcome: Outcome::Ok,
+    }
+}
+
+/// Two clients: client 1 writes key 5 twice; client 2 reads it. With
+/// `stale`, client 2's last get returns the overwritten value.
+fn two_clients(dir: &TempDir, stale: bool) -> Vec<PathBuf> {
+    let (c1, c2) = (dir.0.join("c1.hist"), dir.0.join("c2.hist"));
+    let mut w = HistoryWriter::new(&c1, 1).unwrap();
+    w.record(&op(0, 0, 5, Action::Put(id(1, 0, 0)), 1_000, 2_000))
+        .unwrap();
+    w.record(&op(0, 1, 5, Action::Put(id(1, 0, 1)), 3_000, 4_000))
+        .unwrap();
+    // An unrelated key, concurrent with everything.
+    w.record(&op(1, 0, 6, Action::Get(ReadValue::Init), 500, 9_000))
+        .unwrap();
+    w.finish().unwrap();
+    let mut r = HistoryWriter::new(&c2, 2).unwrap();
+    r.record(&op(
+        0,
+        0,
+        5,
+        Action::Get(ReadValue::Written(id(1, 0, 0))),
+        2_100,
+        2_900,
+    ))
+    .unwrap();
+    let last = if stale { id(1, 0, 0) } else { id(1, 0, 1) };
+    r.record(&op(
+        0,
+        1,
+        5,
+        Action::Get(ReadValue::Written(last)),
+        4_100,
+        4_900,
+    ))
+    .unwrap();
+    r.finish().unwrap();
+    vec![c1, c2]
+}
+
+fn os(paths: &[PathBuf]) -> Vec<&std::ffi::OsStr> {
+    paths.iter().map(|p| p.as_os_str()).collect()
+}
+
+#[test]
+fn linearizable_run_passes() {
+    let dir = TempDir::new("pass");
+    let paths = two_clients(&dir, false);
+    let (code, out, err) = kv_check(&os(&paths));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "PASS: 5 ops on 2 keys (histories: 2 files)\n");
+}
+
+#[test]
+fn stale_read_fails_naming_the_key_and_ops() {
+    let dir = TempDir::new("fail");
+    let paths = two_clients(&dir, true);
+    let (code, out, err) = kv_check(&os(&paths));
+    assert_eq!(code, 1, "{out}{err}");
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.starts_with("FAIL: key 5: stale read of 1.0.0"),
+        "{out}"
+    );
+    // The put that was missed, and the stale get, with their rows.
+    assert!(
+        out.contains("client 1 thread 0 seq 1: put 1.0.1, 3000..4000, ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("client 2 thread 0 seq 1: get 1.0.0, 4100..4900, ok"),
+        "{out}"
+    );
+    assert!(out.contains("c2.hist:4"), "{out}");
+    assert!(!out.contains("key 6") && !out.contains("get init"), "{out}");
+}
+
+#[test]
+fn initial_flag_chooses_the_starting_value() {
+    let dir = TempDir::new("initial");
+    let h = dir.write(
+        "c.hist",
+        "# kvlab-history v1 client=0 clock=CLOCK_MONOTONIC\n\
+         thread,seq,kind,key,value,invoke_ns,complete_ns,outcome\n\
+         0,0,get,3,none,10,20,ok\n\
+         # end ops=1\n",
+    );
+    let (code, out, _) = kv_check(&[h.as_os_str(), "--initial".as_ref(), "absent".as_ref()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = kv_check(&[h.as_os_str()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("FAIL: key 3: a get found the key absent"),
+        "{out}"
+    );
+}
+
+#[test]
+fn malformed_history_is_a_one_line_error() {
+    let dir = TempDir::new("malformed");
+    let h = dir.write(
+        "bad.hist",
+        "# kvlab-history v1 client=0 clock=CLOCK_MONOTONIC\n\
+         thread,seq,kind,key,value,invoke_ns,complete_ns,outcome\n\
+         0,0,get,3,init,10,20,ok\n\
+         0,1,gte,3,init,30,40,ok\n\
+         # end ops=2\n",
+    );
+    let (code, out, err) = kv_check(&[h.as_os_str()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("bad.hist: line 4: kind: 'gte'"), "{err}");
+}
+
+#[test]
+fn missing_and_unfinished_files_are_errors() {
+    let dir = TempDir::new("missing");
+    let (code, _, err) = kv_check(&[dir.0.join("nope.hist").as_os_str()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope.hist: cannot open"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let h = dir.write(
+        "cut.hist",
+        "# kvlab-history v1 client=0 clock=CLOCK_MONOTONIC\n\
+         thread,seq,kind,key,value,invoke_ns,complete_ns,outcome\n\
+         0,0,get,3,init,10,20,ok\n",
+    );
+    let (code, _, err) = kv_check(&[h.as_os_str()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cut.hist: line 4: no '# end' line"), "{err}");
+}
+
+#[test]
+fn synthetic_histories_pass_and_injected_stale_reads_fail() {
+    let dir = TempDir::new("synth");
+    let out = dir.0.join("ok");
+    let synth = |out: &PathBuf, extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> =
+            ["synth", "--ops", "200000", "--keys", "1000", "--out"]
+                .iter()
+                .map(|s| s.as_ref())
+                .collect();
+        args.push(out.as_os_str());
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        let (code, o, e) = kv_check(&args);
+        assert_eq!(code, 0, "{o}{e}");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+    };
+    let files = synth(&out, &[]);
+    assert_eq!(files.len(), 4);
+    let (code, o, e) = kv_check(&os(&files));
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(o.starts_with("PASS: 200000 ops on "), "{o}");
+
+    let bad = dir.0.join("stale");
+    let files = synth(&bad, &["--stale-every", "1000"]);
+    let (code, o, e) = kv_check(&os(&files));
+    assert_eq!(code, 1, "{o}{e}");
+    assert!(o.starts_with("FAIL: key "), "{o}");
+}

@@ -1,0 +1,683 @@
+//! The check-mode history format: what each kv-client process records of its
+//! ops (one text file per process), and what `kv-check` reads back to test
+//! linearizability. Writing is cheap (no allocation per op); reading streams
+//! and rejects malformed input with the line number, never panics.
+//!
+//! ```text
+//! # kvlab-history v1 client=3 clock=CLOCK_MONOTONIC
+//! thread,seq,kind,key,value,invoke_ns,complete_ns,outcome
+//! 0,0,put,4004,3.0.0,1000,1900,ok
+//! 1,0,get,4004,init,1200,2100,ok
+//! 1,1,get,17,none,2200,2900,ok
+//! 0,1,put,17,3.0.1,2000,2000,unknown
+//! # end ops=4
+//! ```
+//!
+//! * `key`: kvlab's key text, a decimal number ([`crate::workload::key_text`]).
+//! * `value`: for a put, the unique value written ([`ValueId`], `client.thread.seq`);
+//!   for a get, what was read: a `ValueId`, `init` (the preloaded value),
+//!   `none` (key absent) or `other` (anything else).
+//! * `invoke_ns`, `complete_ns`: [`monotonic_ns`] when the op was sent and when
+//!   its reply arrived. Only comparable between processes of one machine.
+//! * `outcome`: `ok`, or `unknown` when no reply came (a put that may or may not
+//!   have taken effect; `complete_ns` is then when the client gave up).
+//! * The `# end ops=N` line is written by [`HistoryWriter::finish`]: a file
+//!   without it belongs to a client that did not finish, so it misses ops.
+//!
+//! Rows need not be in time order: threads may interleave their batches.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use thiserror::Error;
+
+use crate::value::{ValueId, ValueKind};
+
+/// First word of the header line; the version follows it.
+const MAGIC: &str = "# kvlab-history v1";
+const CLOCK: &str = "CLOCK_MONOTONIC";
+/// The CSV header, the file's second line.
+pub const COLUMNS: &str = "thread,seq,kind,key,value,invoke_ns,complete_ns,outcome";
+const END_PREFIX: &str = "# end ops=";
+
+/// Nanoseconds of `CLOCK_MONOTONIC`: the clock of every history timestamp.
+/// Shared by all processes of one machine, so their ops can be ordered.
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// What a get returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReadValue {
+    /// The preloaded value (`init`).
+    Init,
+    /// The key was absent (`none`).
+    Absent,
+    /// A value written by a check-mode put.
+    Written(ValueId),
+    /// Anything else (`other`): never written in check mode.
+    Other,
+}
+
+impl ReadValue {
+    /// Classifies a get's reply (`None`: key absent).
+    pub fn from_stored(value: Option<&[u8]>) -> Self {
+        match value.map(crate::value::identify) {
+            None => ReadValue::Absent,
+            Some(ValueKind::Init) => ReadValue::Init,
+            Some(ValueKind::Written(id)) => ReadValue::Written(id),
+            Some(ValueKind::Other) => ReadValue::Other,
+        }
+    }
+}
+
+/// A get and what it read, or a put and what it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Get(ReadValue),
+    Put(ValueId),
+}
+
+/// Whether the client saw the op's reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    /// No reply: the op may or may not have taken effect.
+    Unknown,
+}
+
+/// One op of one client thread, as recorded in a history file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HistoryOp {
+    pub thread: u32,
+    /// The op's sequence number within its thread.
+    pub seq: u64,
+    pub key: u64,
+    pub action: Action,
+    pub invoke_ns: u64,
+    pub complete_ns: u64,
+    pub outcome: Outcome,
+}
+
+impl HistoryOp {
+    /// Appends the op's CSV row, newline included.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        push_u64(out, u64::from(self.thread));
+        out.push(b',');
+        push_u64(out, self.seq);
+        let (kind, value): (&[u8], _) = match self.action {
+            Action::Get(v) => (b",get,", v),
+            Action::Put(id) => (b",put,", ReadValue::Written(id)),
+        };
+        out.extend_from_slice(kind);
+        push_u64(out, self.key);
+        out.push(b',');
+        match value {
+            ReadValue::Init => out.extend_from_slice(b"init"),
+            ReadValue::Absent => out.extend_from_slice(b"none"),
+            ReadValue::Other => out.extend_from_slice(b"other"),
+            ReadValue::Written(id) => {
+                push_u64(out, u64::from(id.client));
+                out.push(b'.');
+                push_u64(out, u64::from(id.thread));
+                out.push(b'.');
+                push_u64(out, id.seq);
+            }
+        }
+        out.push(b',');
+        push_u64(out, self.invoke_ns);
+        out.push(b',');
+        push_u64(out, self.complete_ns);
+        out.extend_from_slice(match self.outcome {
+            Outcome::Ok => b",ok\n",
+            Outcome::Unknown => b",unknown\n",
+        });
+    }
+}
+
+/// Decimal digits of `v`, without going through `fmt`.
+#[inline]
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Writes one client process's history file. Rows are formatted into a
+/// reused buffer and written through a large `BufWriter`: a few tens of
+/// nanoseconds per op. Several threads share one writer behind a lock;
+/// [`HistoryWriter::record_all`] takes a whole batch per lock.
+pub struct HistoryWriter {
+    out: BufWriter<File>,
+    row: Vec<u8>,
+    ops: u64,
+}
+
+impl HistoryWriter {
+    /// Creates (truncates) `path` and writes the header.
+    pub fn new(path: impl AsRef<Path>, client: u32) -> io::Result<Self> {
+        let file = File::create(path)?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        writeln!(out, "{MAGIC} client={client} clock={CLOCK}")?;
+        writeln!(out, "{COLUMNS}")?;
+        Ok(Self {
+            out,
+            row: Vec::with_capacity(128),
+            ops: 0,
+        })
+    }
+
+    #[inline]
+    pub fn record(&mut self, op: &HistoryOp) -> io::Result<()> {
+        self.row.clear();
+        op.encode(&mut self.row);
+        self.ops += 1;
+        self.out.write_all(&self.row)
+    }
+
+    pub fn record_all(&mut self, ops: &[HistoryOp]) -> io::Result<()> {
+        ops.iter().try_for_each(|op| self.record(op))
+    }
+
+    /// Ops recorded so far.
+    pub fn ops(&self) -> u64 {
+        self.ops
+    }
+
+    /// Writes the end line and flushes. A history not finished (the client
+    /// died, or dropped the writer) is refused by the checker as incomplete.
+    pub fn finish(mut self) -> io::Result<()> {
+        writeln!(self.out, "{END_PREFIX}{}", self.ops)?;
+        self.out.flush()?;
+        self.out.get_ref().sync_data()
+    }
+}
+
+/// Why a history file cannot be read. Display is one line, naming the line.
+#[derive(Debug, Error)]
+pub enum HistoryError {
+    #[error("cannot open: {0}")]
+    Open(io::Error),
+    #[error("line {line}: read failed: {error}")]
+    Io { line: u64, error: io::Error },
+    #[error("line {line}: {reason}")]
+    Malformed { line: u64, reason: String },
+}
+
+fn malformed(line: u64, reason: impl Into<String>) -> HistoryError {
+    HistoryError::Malformed {
+        line,
+        reason: reason.into(),
+    }
+}
+
+/// Streams the ops of one history file.
+pub struct HistoryReader<R> {
+    input: R,
+    client: u32,
+    /// Number of the last line read (1-based).
+    line: u64,
+    buf: Vec<u8>,
+    ops: u64,
+    /// The end line was seen.
+    complete: bool,
+}
+
+impl HistoryReader<BufReader<File>> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, HistoryError> {
+        let file = File::open(path).map_err(HistoryError::Open)?;
+        Self::new(BufReader::with_capacity(1 << 20, file))
+    }
+}
+
+impl<R: BufRead> HistoryReader<R> {
+    /// Reads and checks the two header lines.
+    pub fn new(input: R) -> Result<Self, HistoryError> {
+        let mut r = Self {
+            input,
+            client: 0,
+            line: 0,
+            buf: Vec::with_capacity(128),
+            ops: 0,
+            complete: false,
+        };
+        if !r.read_line()? {
+            return Err(malformed(1, "empty file: expected the history header"));
+        }
+        r.client = parse_header(&r.buf).map_err(|reason| malformed(1, reason))?;
+        if !r.read_line()? || r.buf != COLUMNS.as_bytes() {
+            return Err(malformed(
+                2,
+                format!("expected the column line '{COLUMNS}'"),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// The client id from the header.
+    pub fn client(&self) -> u32 {
+        self.client
+    }
+
+    /// Number of the line last read: after [`Self::next_op`] returned an op, its line.
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// Whether the end line was seen; meaningful once [`Self::next_op`] returned `None`.
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The next op, or `None` at the end of the file.
+    pub fn next_op(&mut self) -> Result<Option<HistoryOp>, HistoryError> {
+        if self.complete {
+            // Nothing may follow the end line.
+            return match self.read_line()? {
+                false => Ok(None),
+                true => Err(malformed(self.line, "data after the end line")),
+            };
+        }
+        if !self.read_line()? {
+            return Ok(None);
+        }
+        if let Some(count) = self.buf.strip_prefix(END_PREFIX.as_bytes()) {
+            let count = parse_u64(count).ok_or_else(|| malformed(self.line, "bad end line"))?;
+            if count != self.ops {
+                return Err(malformed(
+                    self.line,
+                    format!("end line counts {count} ops but the file has {}", self.ops),
+                ));
+            }
+            self.complete = true;
+            return self.next_op();
+        }
+        let op = parse_row(&self.buf).map_err(|reason| malformed(self.line, reason))?;
+        self.ops += 1;
+        Ok(Some(op))
+    }
+
+    /// Reads the next line into `buf` without its line ending; false at EOF.
+    fn read_line(&mut self) -> Result<bool, HistoryError> {
+        self.buf.clear();
+        let line = self.line + 1;
+        let n = self
+            .input
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|error| HistoryError::Io { line, error })?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line = line;
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+            if self.buf.last() == Some(&b'\r') {
+                self.buf.pop();
+            }
+        }
+        Ok(true)
+    }
+}
+
+impl<R: BufRead> Iterator for HistoryReader<R> {
+    type Item = Result<HistoryOp, HistoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_op().transpose()
+    }
+}
+
+/// A whole history file in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    pub client: u32,
+    pub ops: Vec<HistoryOp>,
+    /// The end line was present.
+    pub complete: bool,
+}
+
+/// Reads a whole history file (for tools and tests; the checker streams).
+pub fn read_history(path: impl AsRef<Path>) -> Result<History, HistoryError> {
+    let mut r = HistoryReader::open(path)?;
+    let mut ops = Vec::new();
+    while let Some(op) = r.next_op()? {
+        ops.push(op);
+    }
+    Ok(History {
+        client: r.client(),
+        ops,
+        complete: r.is_complete(),
+    })
+}
+
+fn parse_header(line: &[u8]) -> Result<u32, String> {
+    let bad = || format!("expected the header '{MAGIC} client=<id> clock={CLOCK}'");
+    let text = std::str::from_utf8(line).map_err(|_| bad())?;
+    let rest = text.strip_prefix(MAGIC).ok_or_else(bad)?;
+    let (mut client, mut clock) = (None, None);
+    for field in rest.split_ascii_whitespace() {
+        match field.split_once('=') {
+            Some(("client", v)) => client = Some(v.parse::<u32>().map_err(|_| bad())?),
+            Some(("clock", v)) => clock = Some(v),
+            // Unknown fields are for later versions of the writer.
+            _ => {}
+        }
+    }
+    match (client, clock) {
+        (Some(c), Some(CLOCK)) => Ok(c),
+        (Some(_), Some(other)) => Err(format!("unsupported clock '{other}' (expected {CLOCK})")),
+        _ => Err(bad()),
+    }
+}
+
+/// Parses one CSV row; the error names the column at fault.
+fn parse_row(line: &[u8]) -> Result<HistoryOp, String> {
+    let mut fields = line.split(|&c| c == b',');
+    let mut next = |name: &'static str| {
+        fields
+            .next()
+            .ok_or_else(|| format!("missing column '{name}' (expected {COLUMNS})"))
+    };
+    let number = |name: &'static str, v: &[u8]| {
+        parse_u64(v).ok_or_else(|| format!("{name}: '{}' is not a number", lossy(v)))
+    };
+    let thread = next("thread")?;
+    let thread = u32::try_from(number("thread", thread)?)
+        .map_err(|_| format!("thread: '{}' is out of range", lossy(thread)))?;
+    let seq = number("seq", next("seq")?)?;
+    let kind = next("kind")?;
+    let key = number("key", next("key")?)?;
+    let value = next("value")?;
+    let action = match kind {
+        b"get" => Action::Get(match value {
+            b"init" => ReadValue::Init,
+            b"none" => ReadValue::Absent,
+            b"other" => ReadValue::Other,
+            v => ReadValue::Written(parse_value_id(v).ok_or_else(|| {
+                format!(
+                    "value: '{}' is not client.thread.seq, init, none or other",
+                    lossy(v)
+                )
+            })?),
+        }),
+        b"put" => Action::Put(parse_value_id(value).ok_or_else(|| {
+            format!(
+                "value: a put writes client.thread.seq, got '{}'",
+                lossy(value)
+            )
+        })?),
+        k => return Err(format!("kind: '{}' is neither get nor put", lossy(k))),
+    };
+    let invoke_ns = number("invoke_ns", next("invoke_ns")?)?;
+    let complete_ns = number("complete_ns", next("complete_ns")?)?;
+    let outcome = match next("outcome")? {
+        b"ok" => Outcome::Ok,
+        b"unknown" => Outcome::Unknown,
+        o => return Err(format!("outcome: '{}' is neither ok nor unknown", lossy(o))),
+    };
+    if fields.next().is_some() {
+        return Err(format!("too many columns (expected {COLUMNS})"));
+    }
+    // An unknown op's completion is only when the client gave up: not checked.
+    if outcome == Outcome::Ok && complete_ns < invoke_ns {
+        return Err(format!(
+            "complete_ns {complete_ns} is before invoke_ns {invoke_ns}"
+        ));
+    }
+    Ok(HistoryOp {
+        thread,
+        seq,
+        key,
+        action,
+        invoke_ns,
+        complete_ns,
+        outcome,
+    })
+}
+
+/// Bytes for an error message, cut short: a corrupt line may be huge.
+fn lossy(v: &[u8]) -> String {
+    let cut = &v[..v.len().min(40)];
+    String::from_utf8_lossy(cut).into_owned()
+}
+
+/// A plain decimal u64: digits only, no sign, no overflow.
+#[inline]
+fn parse_u64(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 20 {
+        return None;
+    }
+    v.iter().try_fold(0u64, |acc, &c| {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        acc.checked_mul(10)?.checked_add(u64::from(d))
+    })
+}
+
+fn parse_value_id(v: &[u8]) -> Option<ValueId> {
+    let mut parts = v.split(|&c| c == b'.');
+    let client = u32::try_from(parse_u64(parts.next()?)?).ok()?;
+    let thread = u32::try_from(parse_u64(parts.next()?)?).ok()?;
+    let seq = parse_u64(parts.next()?)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(ValueId {
+        client,
+        thread,
+        seq,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops() -> Vec<HistoryOp> {
+        let id = |seq| ValueId {
+            client: 3,
+            thread: 0,
+            seq,
+        };
+        let op = |thread, seq, key, action, outcome| HistoryOp {
+            thread,
+            seq,
+            key,
+            action,
+            invoke_ns: 1000 + seq % 1000,
+            complete_ns: 1900 + seq % 1000,
+            outcome,
+        };
+        vec![
+            op(0, 0, 4004, Action::Put(id(0)), Outcome::Ok),
+            op(1, 0, 4004, Action::Get(ReadValue::Init), Outcome::Ok),
+            op(1, 1, 17, Action::Get(ReadValue::Absent), Outcome::Ok),
+            op(1, 2, 17, Action::Get(ReadValue::Other), Outcome::Unknown),
+            op(
+                u32::MAX,
+                u64::MAX,
+                u64::MAX,
+                Action::Get(ReadValue::Written(ValueId {
+                    client: u32::MAX,
+                    thread: 7,
+                    seq: u64::MAX,
+                })),
+                Outcome::Ok,
+            ),
+            op(0, 1, 0, Action::Put(id(1)), Outcome::Unknown),
+        ]
+    }
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("kvlab-history-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn round_trips_through_a_file() {
+        let path = temp_path("round-trip");
+        let ops = ops();
+        let mut w = HistoryWriter::new(&path, 3).unwrap();
+        w.record(&ops[0]).unwrap();
+        w.record_all(&ops[1..]).unwrap();
+        assert_eq!(w.ops(), ops.len() as u64);
+        w.finish().unwrap();
+        let h = read_history(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(h.client, 3);
+        assert!(h.complete);
+        assert_eq!(h.ops, ops);
+    }
+
+    #[test]
+    fn encodes_the_documented_row() {
+        let mut row = Vec::new();
+        ops()[0].encode(&mut row);
+        assert_eq!(row, b"0,0,put,4004,3.0.0,1000,1900,ok\n");
+        row.clear();
+        ops()[2].encode(&mut row);
+        assert_eq!(row, b"1,1,get,17,none,1001,1901,ok\n");
+    }
+
+    #[test]
+    fn parses_the_module_doc_example() {
+        let text = "# kvlab-history v1 client=3 clock=CLOCK_MONOTONIC\n\
+                    thread,seq,kind,key,value,invoke_ns,complete_ns,outcome\n\
+                    0,0,put,4004,3.0.0,1000,1900,ok\n\
+                    1,0,get,4004,init,1200,2100,ok\n\
+                    1,1,get,17,none,2200,2900,ok\n\
+                    0,1,put,17,3.0.1,2000,2000,unknown\n\
+                    # end ops=4\n";
+        let mut r = HistoryReader::new(text.as_bytes()).unwrap();
+        let ops: Vec<_> = r.by_ref().collect::<Result<_, _>>().unwrap();
+        assert_eq!(ops.len(), 4);
+        assert!(r.is_complete());
+        assert_eq!(ops[3].outcome, Outcome::Unknown);
+    }
+
+    #[test]
+    fn unfinished_file_is_not_complete() {
+        let text = format!("{MAGIC} client=1 clock={CLOCK}\n{COLUMNS}\n0,0,get,1,init,5,6,ok");
+        let mut r = HistoryReader::new(text.as_bytes()).unwrap();
+        assert!(r.next_op().unwrap().is_some());
+        assert!(r.next_op().unwrap().is_none());
+        assert!(!r.is_complete());
+    }
+
+    fn error_of(body: &str) -> String {
+        let text =
+            format!("{MAGIC} client=1 clock={CLOCK}\n{COLUMNS}\n0,0,get,1,init,5,6,ok\n{body}");
+        let mut r = HistoryReader::new(text.as_bytes()).unwrap();
+        loop {
+            match r.next_op() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("{body:?} was accepted"),
+                Err(e) => return e.to_string(),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_rows_name_their_line() {
+        for (body, want) in [
+            ("0,1,gett,1,init,5,6,ok\n", "line 4: kind: 'gett'"),
+            ("0,1,get,1,init,5,6\n", "line 4: missing column 'outcome'"),
+            ("0,1,get,1,init,5,6,ok,9\n", "line 4: too many columns"),
+            (
+                "0,1,get,x1,init,5,6,ok\n",
+                "line 4: key: 'x1' is not a number",
+            ),
+            (
+                "0,1,get,1,init,5,99999999999999999999999,ok\n",
+                "line 4: complete_ns:",
+            ),
+            ("0,1,put,1,init,5,6,ok\n", "line 4: value: a put writes"),
+            ("0,1,get,1,1.2,5,6,ok\n", "line 4: value: '1.2'"),
+            (
+                "0,1,get,1,init,7,6,ok\n",
+                "line 4: complete_ns 6 is before invoke_ns 7",
+            ),
+            ("0,1,get,1,init,5,6,maybe\n", "line 4: outcome: 'maybe'"),
+            (
+                "4294967296,1,get,1,init,5,6,ok\n",
+                "line 4: thread: '4294967296' is out of range",
+            ),
+            ("\n", "line 4: thread: '' is not a number"),
+            (
+                "0,1,get,1,init,5,6,ok\n# end ops=1\n",
+                "line 5: end line counts 1 ops but the file has 2",
+            ),
+            (
+                "# end ops=1\n0,1,get,1,init,5,6,ok\n",
+                "line 5: data after the end line",
+            ),
+        ] {
+            let got = error_of(body);
+            assert!(
+                got.starts_with(want),
+                "{body:?}: got {got:?}, want {want:?}"
+            );
+            assert!(!got.contains('\n'), "{got:?} is not one line");
+        }
+    }
+
+    #[test]
+    fn bad_headers_are_rejected() {
+        let err = |text: &str| match HistoryReader::new(text.as_bytes()) {
+            Ok(_) => panic!("{text:?} was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err("").starts_with("line 1: empty file"));
+        assert!(err("thread,seq\n").starts_with("line 1: expected the header"));
+        assert!(err(&format!("{MAGIC} client=x clock={CLOCK}\n")).starts_with("line 1:"));
+        assert!(err(&format!("{MAGIC} client=1 clock=REALTIME\n")).contains("unsupported clock"));
+        assert!(err(&format!("{MAGIC} client=1 clock={CLOCK}\nthread\n")).starts_with("line 2:"));
+    }
+
+    #[test]
+    fn read_value_from_stored_bytes() {
+        use crate::value::{filler_value, preload_value, unique_value};
+        let id = ValueId {
+            client: 1,
+            thread: 2,
+            seq: 3,
+        };
+        assert_eq!(ReadValue::from_stored(None), ReadValue::Absent);
+        assert_eq!(
+            ReadValue::from_stored(Some(&preload_value(b"9"))),
+            ReadValue::Init
+        );
+        assert_eq!(
+            ReadValue::from_stored(Some(&unique_value(id))),
+            ReadValue::Written(id)
+        );
+        assert_eq!(
+            ReadValue::from_stored(Some(&filler_value())),
+            ReadValue::Other
+        );
+    }
+
+    #[test]
+    fn monotonic_clock_moves_forward() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(a > 0 && b >= a);
+    }
+}
