@@ -60,6 +60,15 @@ pub struct Args {
     /// Check mode: unique put values and a history of every op written to this file.
     #[arg(long, value_name = "HISTORY")]
     pub check: Option<PathBuf>,
+    /// Profile this process; writes PREFIX.svg, PREFIX.pb and PREFIX.folded at the end.
+    #[arg(long, value_name = "PREFIX")]
+    pub profile: Option<PathBuf>,
+    /// Write the final counts, latencies and outcome as JSON to this file (also on failure).
+    #[arg(long, value_name = "PATH")]
+    pub summary_json: Option<PathBuf>,
+    /// Serve live stats (the `Stats` tarpc service) on this address, e.g. 127.0.0.1:0.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub stats_bind: Option<std::net::SocketAddr>,
     /// Test hook: generate one more op than is sent, to prove the integrity check fires.
     #[arg(long, hide = true)]
     pub drop_one_op: bool,

@@ -43,7 +43,7 @@ pub struct ThreadCounts {
 }
 
 /// A plain copy of [`ThreadCounts`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
     pub generated: u64,
     pub sent: u64,
@@ -98,6 +98,8 @@ pub struct Shared {
     pub stop: AtomicBool,
     /// First failure seen, naming the server; also stops generation.
     failure: Mutex<Option<String>>,
+    /// Every thread has drained: the run is over.
+    pub finished: AtomicBool,
 }
 
 impl Shared {
@@ -108,6 +110,26 @@ impl Shared {
             latencies: (0..threads).map(|_| Mutex::default()).collect(),
             stop: AtomicBool::new(false),
             failure: Mutex::new(None),
+            finished: AtomicBool::new(false),
+        }
+    }
+
+    /// Live stats of this client, for the `Stats` endpoint.
+    pub fn snapshot(&self) -> kv_core::stats::StatsSnapshot {
+        let t = self.totals();
+        kv_core::stats::StatsSnapshot {
+            role: kv_core::stats::Role::Client,
+            pid: std::process::id(),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            gets: t.gets,
+            puts: t.puts,
+            failed: t.failed,
+            batches: 0,
+            generated: t.generated,
+            keys: 0,
+            process: kv_core::process::ProcessSample::now(),
+            latency: Some(self.op_latency()),
+            finished: self.finished.load(Ordering::Relaxed),
         }
     }
 
@@ -136,32 +158,35 @@ impl Shared {
 
     /// Op latency so far, merged across threads.
     pub fn op_latency(&self) -> LatencySummary {
-        let mut h = LatencyHistogram::default();
-        for l in &self.latencies {
-            h.merge(&l.lock().unwrap_or_else(|e| e.into_inner()).op);
-        }
-        h.summary()
+        self.merged(|l| &l.op).summary()
     }
 
-    fn batch_latency(&self) -> LatencySummary {
+    fn merged(&self, pick: impl Fn(&Latencies) -> &LatencyHistogram) -> LatencyHistogram {
         let mut h = LatencyHistogram::default();
         for l in &self.latencies {
-            h.merge(&l.lock().unwrap_or_else(|e| e.into_inner()).batch);
+            h.merge(pick(&l.lock().unwrap_or_else(|e| e.into_inner())));
         }
-        h.summary()
+        h
     }
 }
 
-/// What a run did, for the final report.
-#[derive(Debug, Clone)]
+/// What a run did, for the final report and `--summary-json`.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
     pub per_thread: Vec<Counts>,
     pub totals: Counts,
+    #[serde(rename = "elapsed_s", serialize_with = "secs")]
     pub elapsed: Duration,
     pub batch_latency: LatencySummary,
     pub op_latency: LatencySummary,
     pub failure: Option<String>,
     pub seeds: (u64, u64),
+    /// The op latency histogram (HDR V2, hex), so runs can merge percentiles exactly.
+    pub op_latency_hdr: String,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 impl Summary {
@@ -275,6 +300,7 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
         }
     }
     let elapsed = start.elapsed();
+    shared.finished.store(true, Ordering::Relaxed);
     if let Some(check) = check {
         check.finish()?;
     }
@@ -283,8 +309,9 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
         totals: shared.totals(),
         per_thread,
         elapsed,
-        batch_latency: shared.batch_latency(),
+        batch_latency: shared.merged(|l| &l.batch).summary(),
         op_latency: shared.op_latency(),
+        op_latency_hdr: shared.merged(|l| &l.op).to_hex(),
         failure: shared.failure(),
         seeds: (
             thread_seed(cfg.seed, 0),
@@ -420,7 +447,7 @@ impl Dispatch<'_> {
         }
         counts.sent.fetch_add(n, Ordering::Relaxed);
         let sent_at = Instant::now();
-        let invoke_ns = crate::check::monotonic_ns();
+        let invoke_ns = kv_core::history::monotonic_ns();
         let done = Completion {
             thread: self.thread,
             shared: self.shared.clone(),
@@ -510,7 +537,7 @@ impl Completion {
     fn finish(self, server: &str, outcome: Outcome) {
         let counts = &self.shared.threads[self.thread];
         let now = Instant::now();
-        let complete_ns = crate::check::monotonic_ns();
+        let complete_ns = kv_core::history::monotonic_ns();
         match outcome {
             Outcome::Done(results) if results.len() as u64 == self.n => {
                 counts.gets.fetch_add(self.gets, Ordering::Relaxed);

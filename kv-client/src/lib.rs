@@ -4,3 +4,4 @@
 pub mod check;
 pub mod config;
 pub mod driver;
+pub mod stats;

@@ -52,19 +52,48 @@ fn run(args: &Args) -> Result<i32> {
         cfg.connections,
         cfg.duration.as_secs_f64()
     );
+    let profiler = args
+        .profile
+        .as_deref()
+        .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::DEFAULT_HZ))
+        .transpose()?;
     let shared = driver::new_shared(cfg.threads);
     let summary = rt.block_on(async {
+        if let Some(addr) = args.stats_bind {
+            let local = kv_client::stats::serve(addr, shared.clone()).await?;
+            println!("Serving stats on {local}");
+        }
         let ticker = tokio::spawn(print_progress(shared.clone()));
         let r = driver::run(cfg, shared.clone(), tokio::signal::ctrl_c()).await;
         ticker.abort();
         r
-    })?;
+    });
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            // Still leave a summary behind: the run failed, it did not vanish.
+            if let Some(path) = &args.summary_json {
+                let failed = serde_json::json!({ "failure": format!("{e:#}") });
+                let _ = std::fs::write(path, failed.to_string());
+            }
+            return Err(e);
+        }
+    };
     report(&summary);
-    Ok(if summary.failure.is_none() && summary.totals.is_intact() {
-        0
-    } else {
-        1
-    })
+    if let Some(path) = &args.summary_json {
+        let json = serde_json::to_string_pretty(&summary)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(p) = profiler {
+        let files = p.finish()?;
+        println!(
+            "profile: {} samples in {}",
+            files.samples,
+            files.svg.display()
+        );
+    }
+    let ok = summary.failure.is_none() && summary.totals.is_intact();
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// `index,key,op` rows of thread 0's stream, the fixture format.

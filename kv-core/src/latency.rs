@@ -34,6 +34,32 @@ impl LatencyHistogram {
         self.0.len()
     }
 
+    /// The histogram in HDR V2 form, hex-encoded (for JSON files).
+    pub fn to_hex(&self) -> String {
+        let mut buf = Vec::new();
+        // Serialising into a Vec cannot fail for a valid histogram.
+        use hdrhistogram::serialization::Serializer as _;
+        let _ = hdrhistogram::serialization::V2Serializer::new().serialize(&self.0, &mut buf);
+        buf.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Reads what [`LatencyHistogram::to_hex`] wrote.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if !hex.len().is_multiple_of(2) {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+            .deserialize(&mut bytes?.as_slice())
+            .ok()?;
+        let mut out = Self::default();
+        out.0.add(&h).ok()?;
+        Some(out)
+    }
+
     pub fn summary(&self) -> LatencySummary {
         let h = &self.0;
         LatencySummary {
@@ -79,6 +105,9 @@ mod tests {
         a.record_n(100, 99);
         b.record_n(10_000, 1);
         a.merge(&b);
+        let back = LatencyHistogram::from_hex(&a.to_hex()).unwrap();
+        assert_eq!(back.summary(), a.summary());
+        assert!(LatencyHistogram::from_hex("zz").is_none());
         let s = a.summary();
         assert_eq!(s.count, 100);
         assert_eq!(s.p50_us, 100);

@@ -8,6 +8,7 @@ pub mod history;
 pub mod latency;
 pub mod limits;
 pub mod process;
+pub mod profile;
 pub mod rpc;
 pub mod runlog;
 pub mod shard;

@@ -68,3 +68,9 @@ pub trait Kv {
     /// Live counters of this process, for dashboards and reports.
     async fn stats() -> StatsSnapshot;
 }
+
+/// The stats endpoint of processes that have no `Kv` service (clients).
+#[tarpc::service]
+pub trait Stats {
+    async fn stats() -> StatsSnapshot;
+}

@@ -11,13 +11,21 @@ use tarpc::tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tarpc::{ClientMessage, Response};
 use tokio::net::TcpStream;
 
-use crate::rpc::{KvClient, KvRequest, KvResponse};
+use crate::rpc::{KvClient, KvRequest, KvResponse, StatsClient, StatsRequest, StatsResponse};
 
-/// Server side of one connection.
-pub type ServerTransport =
-    Transport<TcpStream, ClientMessage<KvRequest>, Response<KvResponse>, ServerCodec>;
-type ServerCodec = Bincode<ClientMessage<KvRequest>, Response<KvResponse>>;
-type ClientCodec = Bincode<Response<KvResponse>, ClientMessage<KvRequest>>;
+/// Server side of one connection of a service with these request/response types.
+pub type ServerTransport<Req, Resp> = Transport<
+    TcpStream,
+    ClientMessage<Req>,
+    Response<Resp>,
+    Bincode<ClientMessage<Req>, Response<Resp>>,
+>;
+type ClientTransport<Req, Resp> = Transport<
+    TcpStream,
+    Response<Resp>,
+    ClientMessage<Req>,
+    Bincode<Response<Resp>, ClientMessage<Req>>,
+>;
 
 fn framed(stream: TcpStream, max_frame_bytes: usize) -> Framed<TcpStream, LengthDelimitedCodec> {
     let codec = LengthDelimitedCodec::builder()
@@ -27,10 +35,17 @@ fn framed(stream: TcpStream, max_frame_bytes: usize) -> Framed<TcpStream, Length
 }
 
 /// Wraps an accepted connection.
-pub fn server_transport(stream: TcpStream, max_frame_bytes: usize) -> ServerTransport {
+pub fn server_transport<Req, Resp>(
+    stream: TcpStream,
+    max_frame_bytes: usize,
+) -> ServerTransport<Req, Resp>
+where
+    Req: for<'de> serde::Deserialize<'de>,
+    Resp: serde::Serialize,
+{
     // Nagle would hold back small replies behind delayed ACKs.
     let _ = stream.set_nodelay(true);
-    serde_transport::new(framed(stream, max_frame_bytes), ServerCodec::default())
+    serde_transport::new(framed(stream, max_frame_bytes), Bincode::default())
 }
 
 /// Client-side options that shape every connection.
@@ -84,9 +99,37 @@ pub async fn resolve(host: &str) -> Result<SocketAddr, ConnectError> {
     })
 }
 
-/// Connects to `host` (HOST:PORT), retrying with exponential backoff until
-/// `opts.connect_timeout` has passed, and spawns the client's dispatch task.
+/// Connects to a kv-server at `host` (HOST:PORT), retrying with exponential
+/// backoff until `opts.connect_timeout` has passed.
 pub async fn connect(host: &str, opts: &ConnectOptions) -> Result<KvClient, ConnectError> {
+    let transport: ClientTransport<KvRequest, KvResponse> = open(host, opts).await?;
+    Ok(KvClient::new(client_config(opts), transport).spawn())
+}
+
+/// Connects to a client's stats endpoint.
+pub async fn connect_stats(host: &str, opts: &ConnectOptions) -> Result<StatsClient, ConnectError> {
+    let transport: ClientTransport<StatsRequest, StatsResponse> = open(host, opts).await?;
+    Ok(StatsClient::new(client_config(opts), transport).spawn())
+}
+
+#[allow(clippy::field_reassign_with_default)] // tarpc's Config is #[non_exhaustive]
+fn client_config(opts: &ConnectOptions) -> tarpc::client::Config {
+    let mut config = tarpc::client::Config::default();
+    // Keep the request queue deeper than any window we use, so enqueueing a
+    // call never waits and calls reach the wire in the order they were made.
+    config.max_in_flight_requests = opts.max_in_flight;
+    config.pending_request_buffer = opts.max_in_flight;
+    config
+}
+
+async fn open<Req, Resp>(
+    host: &str,
+    opts: &ConnectOptions,
+) -> Result<ClientTransport<Req, Resp>, ConnectError>
+where
+    Req: serde::Serialize,
+    Resp: for<'de> serde::Deserialize<'de>,
+{
     let addr = resolve(host).await?;
     let start = Instant::now();
     let mut backoff = Duration::from_millis(10);
@@ -111,14 +154,10 @@ pub async fn connect(host: &str, opts: &ConnectOptions) -> Result<KvClient, Conn
         backoff = (backoff * 2).min(Duration::from_millis(500));
     };
     let _ = stream.set_nodelay(true);
-    let transport =
-        serde_transport::new(framed(stream, opts.max_frame_bytes), ClientCodec::default());
-    let mut config = tarpc::client::Config::default();
-    // Keep the request queue deeper than any window we use, so enqueueing a
-    // call never waits and calls reach the wire in the order they were made.
-    config.max_in_flight_requests = opts.max_in_flight;
-    config.pending_request_buffer = opts.max_in_flight;
-    Ok(KvClient::new(config, transport).spawn())
+    Ok(serde_transport::new(
+        framed(stream, opts.max_frame_bytes),
+        Bincode::default(),
+    ))
 }
 
 /// A request context whose deadline is `timeout` from now.

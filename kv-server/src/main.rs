@@ -28,6 +28,9 @@ struct Args {
     /// Records 0..N-1 loaded with 128-byte values before serving (0 starts empty).
     #[arg(long, default_value_t = kv_core::workload::RECORD_COUNT)]
     preload: u64,
+    /// Profile this process; writes PREFIX.svg, PREFIX.pb and PREFIX.folded when it stops.
+    #[arg(long, value_name = "PREFIX")]
+    profile: Option<std::path::PathBuf>,
     /// Tokio worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -112,6 +115,12 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
         .await
         .context("preload failed")?;
     let state = Arc::new(ServerState::new(store, limits));
+    // Profile the serving phase only, not the preload.
+    let profiler = args
+        .profile
+        .as_deref()
+        .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::DEFAULT_HZ))
+        .transpose()?;
     println!("Starting KVS server on {local}");
     let printer = tokio::spawn(print_stats(state.clone()));
     kv_server::server::run(listener, state.clone(), shutdown_signal()).await;
@@ -125,6 +134,14 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
         s.failed,
         s.uptime_ms as f64 / 1000.0
     );
+    if let Some(p) = profiler {
+        let files = p.finish()?;
+        println!(
+            "profile: {} samples in {}",
+            files.samples,
+            files.svg.display()
+        );
+    }
     Ok(())
 }
 

@@ -1,0 +1,130 @@
+//! CPU profiles of a whole process with pprof-rs: started at launch, written
+//! at the end as a flamegraph (`.svg`), a pprof protobuf (`.pb`, readable by
+//! `go tool pprof` and friends) and collapsed stacks (`.folded`, what
+//! kv-dash draws). Servers and clients profile only through this module.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Samples per second: low enough to cost well under 1% of throughput.
+pub const DEFAULT_HZ: i32 = 99;
+
+#[derive(Debug, Error)]
+pub enum ProfileError {
+    #[error("cannot start the profiler: {0}")]
+    Start(pprof::Error),
+    #[error("cannot build the profile report: {0}")]
+    Report(pprof::Error),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A running profiler; [`Profiler::finish`] writes the three files.
+pub struct Profiler {
+    guard: pprof::ProfilerGuard<'static>,
+    prefix: PathBuf,
+}
+
+/// The files a finished profile was written to.
+#[derive(Debug, Clone)]
+pub struct ProfileFiles {
+    pub svg: PathBuf,
+    pub pb: PathBuf,
+    pub folded: PathBuf,
+    pub samples: u64,
+}
+
+impl Profiler {
+    /// Starts sampling this process; files go to `PREFIX.{svg,pb,folded}`.
+    pub fn start(prefix: &Path, hz: i32) -> Result<Self, ProfileError> {
+        // Unwinding through these libraries from a signal handler can deadlock.
+        let guard = pprof::ProfilerGuardBuilder::default()
+            .frequency(hz)
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+            .map_err(ProfileError::Start)?;
+        Ok(Self {
+            guard,
+            prefix: prefix.to_path_buf(),
+        })
+    }
+
+    /// Stops sampling and writes the profile files.
+    pub fn finish(self) -> Result<ProfileFiles, ProfileError> {
+        let report = self.guard.report().build().map_err(ProfileError::Report)?;
+        let with_ext = |ext: &str| {
+            let mut p = self.prefix.clone().into_os_string();
+            p.push(ext);
+            PathBuf::from(p)
+        };
+        let files = ProfileFiles {
+            svg: with_ext(".svg"),
+            pb: with_ext(".pb"),
+            folded: with_ext(".folded"),
+            samples: report.data.values().map(|&c| c.max(0) as u64).sum(),
+        };
+        let create = |path: &PathBuf| {
+            File::create(path)
+                .map(BufWriter::new)
+                .map_err(|source| ProfileError::Write {
+                    path: path.clone(),
+                    source,
+                })
+        };
+        let io_err = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| ProfileError::Write { path, source }
+        };
+
+        let lines = folded_lines(&report);
+        let mut folded = create(&files.folded)?;
+        for line in &lines {
+            writeln!(folded, "{line}").map_err(io_err(&files.folded))?;
+        }
+        folded.flush().map_err(io_err(&files.folded))?;
+
+        let mut svg = create(&files.svg)?;
+        if lines.is_empty() {
+            // inferno refuses empty input; an idle process still gets a valid file.
+            svg.write_all(
+                br#"<svg xmlns="http://www.w3.org/2000/svg"><text y="20">no samples</text></svg>"#,
+            )
+            .map_err(io_err(&files.svg))?;
+        } else {
+            report.flamegraph(&mut svg).map_err(ProfileError::Report)?;
+        }
+        svg.flush().map_err(io_err(&files.svg))?;
+
+        use pprof::protos::Message;
+        let proto = report.pprof().map_err(ProfileError::Report)?;
+        std::fs::write(&files.pb, proto.encode_to_vec()).map_err(io_err(&files.pb))?;
+        Ok(files)
+    }
+}
+
+/// `thread;outer;...;inner count` lines, the format flamegraph tools share.
+fn folded_lines(report: &pprof::Report) -> Vec<String> {
+    let mut lines: Vec<String> = report
+        .data
+        .iter()
+        .map(|(frames, count)| {
+            let mut line = frames.thread_name_or_id();
+            for frame in frames.frames.iter().rev() {
+                for symbol in frame.iter().rev() {
+                    let _ = write!(line, ";{symbol}");
+                }
+            }
+            let _ = write!(line, " {count}");
+            line
+        })
+        .collect();
+    lines.sort();
+    lines
+}
