@@ -40,13 +40,29 @@ impl Store {
 
     /// A store holding records `0..records` with their 128-byte preload
     /// values, as a YCSB load phase leaves it.
+    ///
+    /// Loading runs on short-lived threads, one per core. Besides being
+    /// faster, this matters for memory: mimalloc returns a block freed by
+    /// another thread to its owner's heap, so values allocated by a thread
+    /// that lingers idle (a blocking-pool thread) are never reused when puts
+    /// replace them, and RSS grows by every overwritten value. Pages of a
+    /// thread that has exited are reclaimed by the live ones.
     pub fn preloaded(records: u64) -> Self {
         let store = Self::with_capacity(records as usize);
-        let mut buf = [0u8; 20];
-        for k in 0..records {
-            let key = key_text(k, &mut buf);
-            store.map.insert(key.into(), preload_value(key));
-        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let per_thread = records.div_ceil(threads.max(1));
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let store = &store;
+                scope.spawn(move || {
+                    let mut buf = [0u8; 20];
+                    for k in (t * per_thread)..((t + 1) * per_thread).min(records) {
+                        let key = key_text(k, &mut buf);
+                        store.map.insert(key.into(), preload_value(key));
+                    }
+                });
+            }
+        });
         store
     }
 
