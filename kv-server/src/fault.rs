@@ -14,8 +14,8 @@ pub struct StaleReads {
 }
 
 impl StaleReads {
-    pub fn remember(&self, key: &[u8], old: Bytes) {
-        self.previous.insert(key.into(), old);
+    pub fn remember(&self, key: &[u8], old: Box<[u8]>) {
+        self.previous.insert(key.into(), Bytes::from(old));
     }
 
     /// Every 4th get of a key that has a previous value returns that stale value.

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "fault-stale-reads")]
 mod fault;
+mod key;
 pub mod server;
 pub mod service;
 pub mod store;
