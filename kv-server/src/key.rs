@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn inline_and_heap_keys_behave_like_slices() {
         assert_eq!(std::mem::size_of::<StoreKey>(), 24);
-        let long = vec![b'x'; 100];
+        let long = [b'x'; 100];
         let mut m = HashMap::new();
         m.insert(StoreKey::from(&b"4004"[..]), 1);
         m.insert(StoreKey::from(&long[..]), 2);
