@@ -364,8 +364,7 @@ impl RunRecord {
         if run_id.trim().is_empty() {
             return Err("column run_id is empty".to_string());
         }
-        let status: RunStatus = get(19).parse()?;
-        let failed = !status.is_ok();
+        // Fields parse in column order, so the first bad column is the one named.
         let mut r = RunRecord {
             schema_version,
             run_id,
@@ -386,7 +385,7 @@ impl RunRecord {
             preload: n(16)?,
             seed: n(17)?,
             note: text(18),
-            status,
+            status: get(19).parse().map_err(|e| format!("column status: {e}"))?,
             total_ops_per_s: f(20)?,
             client_ops_per_s: f(21)?,
             p50_us: n(22)?,
@@ -401,7 +400,7 @@ impl RunRecord {
             net_bytes_per_s: f(31)?,
             tag: text(32),
         };
-        if failed {
+        if !r.status.is_ok() {
             // Hand-edited logs: a failed run still shows no throughput.
             r.total_ops_per_s = None;
             r.client_ops_per_s = None;

@@ -1,1 +1,141 @@
-fn main() {}
+//! kv-dash: browse the experiments log (no subcommand), or print it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kv_dash::cli::{self, Format};
+use kv_dash::flame::TopBy;
+
+#[derive(Parser)]
+#[command(
+    name = "kv-dash",
+    version,
+    about = "Browse kvlab experiments: runs, comparisons, flamegraphs"
+)]
+struct Cli {
+    /// The experiments directory (holds log.csv and runs/).
+    #[arg(long, global = true, default_value = "experiments")]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Clone, Copy)]
+struct Output {
+    /// Print JSON.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV.
+    #[arg(long)]
+    csv: bool,
+}
+
+impl Output {
+    fn format(self) -> Format {
+        match (self.json, self.csv) {
+            (true, _) => Format::Json,
+            (_, true) => Format::Csv,
+            _ => Format::Table,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum By {
+    #[value(name = "self")]
+    SelfTime,
+    Total,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every run, newest first.
+    List {
+        #[command(flatten)]
+        out: Output,
+    },
+    /// One run: every column, per-node medians, profiles.
+    Show {
+        run: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Two runs side by side, with the change from A to B in percent.
+    Compare {
+        a: String,
+        b: String,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// The functions with the most samples in one process of a run.
+    Top {
+        run: String,
+        /// Process, as `server-0` / `client-1` (default: the first server).
+        #[arg(long)]
+        process: Option<String>,
+        /// How many functions.
+        #[arg(short = 'n', default_value_t = 20)]
+        n: usize,
+        /// Rank by self or total samples.
+        #[arg(long, value_enum, default_value = "self")]
+        by: By,
+        #[command(flatten)]
+        out: Output,
+    },
+    /// Benchmark: write a log of N runs, time opening it.
+    #[command(hide = true)]
+    BenchLog {
+        #[arg(long, default_value_t = 10_000)]
+        runs: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kv-dash: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = cli.dir.as_path();
+    let text = match cli.command {
+        None => return browse(dir),
+        Some(Command::List { out }) => cli::list(dir, out.format())?,
+        Some(Command::Show { run, out }) => cli::show(dir, &run, out.format())?,
+        Some(Command::Compare { a, b, out }) => cli::compare(dir, &a, &b, out.format())?,
+        Some(Command::Top {
+            run,
+            process,
+            n,
+            by,
+            out,
+        }) => {
+            let by = match by {
+                By::SelfTime => TopBy::Self_,
+                By::Total => TopBy::Total,
+            };
+            cli::top(dir, &run, process.as_deref(), n, by, out.format())?
+        }
+        Some(Command::BenchLog { runs }) => {
+            let b = kv_dash::bench::bench_log(runs)?;
+            format!("{b}\n")
+        }
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// The browser: load first (errors print as one line, terminal untouched),
+/// then take over the terminal.
+fn browse(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut app = kv_dash::app::App::load(dir)?;
+    let mut tui = kv_dash::tui::Tui::init()?;
+    tui.run(&mut app)?;
+    Ok(())
+}

@@ -1,0 +1,568 @@
+//! All state of the browser and how [`Action`]s change it. Reads the
+//! experiments files it needs (through `kv_core::runlog`) but never touches
+//! the terminal; side effects that need the outside world (opening an SVG)
+//! come back as an [`Effect`] for the event loop.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use kv_core::runlog::{self, NodeSummary, ProcessProfile, RunDir, RunRecord};
+use kv_core::stats::Role;
+
+use crate::browse::{self, Column, Comparison, Sort};
+use crate::flame::{DiffRow, FlameGraph, FrameId, SearchResult, TopBy};
+use crate::input::Action;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Runs,
+    Flame,
+    Compare,
+}
+
+impl View {
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Runs => "Runs",
+            View::Flame => "Flamegraph",
+            View::Compare => "Compare",
+        }
+    }
+}
+
+/// What typed characters go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    Normal,
+    /// Runs filter (`/` in the Runs view).
+    Filter,
+    /// Frame search (`/` in the Flamegraph view).
+    Search,
+}
+
+/// Which pane of the Flamegraph view has the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlameFocus {
+    Processes,
+    Graph,
+}
+
+/// Something the event loop must do outside the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    OpenFile(PathBuf),
+}
+
+/// What the detail pane shows for the selected run, loaded from its folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDetail {
+    pub run_id: String,
+    pub nodes: Vec<NodeSummary>,
+    /// Total server ops/s per second of the run.
+    pub ops_series: Vec<u64>,
+    pub profiles: Vec<ProcessProfile>,
+    /// Why something is missing (no timeseries, unreadable file).
+    pub problem: Option<String>,
+}
+
+/// An open flamegraph: one process of one run.
+#[derive(Debug, Clone)]
+pub struct FlameView {
+    pub run_id: String,
+    pub process: String,
+    pub graph: FlameGraph,
+    pub zoom: FrameId,
+    pub selected: FrameId,
+    pub search: Option<SearchResult>,
+    pub svg: Option<PathBuf>,
+    /// Differential against the same process of another run.
+    pub diff: Option<(String, Vec<DiffRow>)>,
+}
+
+pub struct App {
+    pub dir: PathBuf,
+    pub runs: Vec<RunRecord>,
+    /// Indices into `runs`, filtered and sorted: the table's rows.
+    pub visible: Vec<usize>,
+    /// Position in `visible`.
+    pub selected: usize,
+    pub sort: Sort,
+    pub filter: String,
+    /// Run ids marked for compare, oldest mark first.
+    pub marks: Vec<String>,
+    pub view: View,
+    pub mode: InputMode,
+    /// Text typed so far in Filter/Search mode.
+    pub input: String,
+    pub show_help: bool,
+    pub message: Option<String>,
+    pub detail: Option<RunDetail>,
+    pub process_selected: usize,
+    pub flame_focus: FlameFocus,
+    pub flame: Option<FlameView>,
+    pub top_by: TopBy,
+    pub comparison: Option<Comparison>,
+    /// Colors on (off under NO_COLOR): the ui reads it.
+    pub color: bool,
+    pub should_quit: bool,
+}
+
+/// True unless NO_COLOR is set to a non-empty value (no-color.org).
+pub fn color_enabled() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+impl App {
+    /// Opens `<dir>/log.csv`. A missing or malformed log is an error.
+    pub fn load(dir: &Path) -> anyhow::Result<App> {
+        let path = runlog::log_path(dir);
+        let runs = runlog::read_log(&path).map_err(|e| {
+            if e.is_not_found() {
+                anyhow::anyhow!(
+                    "no experiments log at {} (run ./run-cluster.sh, or pass --dir)",
+                    path.display()
+                )
+            } else {
+                anyhow::Error::new(e)
+            }
+        })?;
+        Ok(App::from_runs(dir, runs))
+    }
+
+    pub fn from_runs(dir: &Path, runs: Vec<RunRecord>) -> App {
+        let mut app = App {
+            dir: dir.to_path_buf(),
+            visible: Vec::new(),
+            runs,
+            selected: 0,
+            sort: Sort::default(),
+            filter: String::new(),
+            marks: Vec::new(),
+            view: View::Runs,
+            mode: InputMode::Normal,
+            input: String::new(),
+            show_help: false,
+            message: None,
+            detail: None,
+            process_selected: 0,
+            flame_focus: FlameFocus::Processes,
+            flame: None,
+            top_by: TopBy::Self_,
+            comparison: None,
+            color: color_enabled(),
+            should_quit: false,
+        };
+        app.refresh_visible();
+        app
+    }
+
+    /// The run under the cursor.
+    pub fn selected_run(&self) -> Option<&RunRecord> {
+        self.visible.get(self.selected).map(|&i| &self.runs[i])
+    }
+
+    pub fn run(&self, id: &str) -> Option<&RunRecord> {
+        self.runs.iter().find(|r| r.run_id == id)
+    }
+
+    pub fn is_marked(&self, id: &str) -> bool {
+        self.marks.iter().any(|m| m == id)
+    }
+
+    fn refresh_visible(&mut self) {
+        let keep = self.selected_run().map(|r| r.run_id.clone());
+        self.visible = browse::visible_runs(&self.runs, &self.filter, self.sort);
+        self.selected = keep
+            .and_then(|id| self.visible.iter().position(|&i| self.runs[i].run_id == id))
+            .unwrap_or(0);
+        self.load_detail();
+    }
+
+    fn select(&mut self, pos: usize) {
+        let pos = pos.min(self.visible.len().saturating_sub(1));
+        if pos != self.selected || self.detail.is_none() {
+            self.selected = pos;
+            self.load_detail();
+        }
+    }
+
+    /// Loads the selected run's folder: time series medians and profiles.
+    fn load_detail(&mut self) {
+        let Some(run) = self.selected_run() else {
+            self.detail = None;
+            return;
+        };
+        let run_id = run.run_id.clone();
+        if self.detail.as_ref().is_some_and(|d| d.run_id == run_id) {
+            return;
+        }
+        let dir = RunDir::new(&self.dir, &run_id);
+        let mut detail = RunDetail {
+            run_id,
+            nodes: Vec::new(),
+            ops_series: Vec::new(),
+            profiles: Vec::new(),
+            problem: None,
+        };
+        match runlog::read_timeseries(&dir.timeseries_csv()) {
+            Ok(rows) => {
+                detail.nodes = runlog::node_medians(&rows);
+                let mut per_second: Vec<(f64, f64)> = Vec::new();
+                for r in rows.iter().filter(|r| r.role == Role::Server) {
+                    match per_second.iter_mut().find(|(t, _)| *t == r.t_s) {
+                        Some((_, ops)) => *ops += r.ops_per_s,
+                        None => per_second.push((r.t_s, r.ops_per_s)),
+                    }
+                }
+                per_second.sort_by(|a, b| a.0.total_cmp(&b.0));
+                detail.ops_series = per_second.iter().map(|(_, o)| o.max(0.0) as u64).collect();
+            }
+            Err(e) if e.is_not_found() => detail.problem = Some("no timeseries.csv".into()),
+            Err(e) => detail.problem = Some(e.to_string()),
+        }
+        match dir.profiles() {
+            Ok(p) => detail.profiles = p,
+            Err(e) => detail.problem = Some(e.to_string()),
+        }
+        self.detail = Some(detail);
+        self.process_selected = 0;
+    }
+
+    /// The views Tab cycles through.
+    fn views(&self) -> Vec<View> {
+        let mut v = vec![View::Runs, View::Flame];
+        if self.comparison.is_some() {
+            v.push(View::Compare);
+        }
+        v
+    }
+
+    /// Applies one action; returns what the event loop must do, if anything.
+    pub fn apply(&mut self, action: Action) -> Option<Effect> {
+        if self.show_help {
+            match action {
+                Action::Quit => self.should_quit = true,
+                _ => self.show_help = false,
+            }
+            return None;
+        }
+        if self.mode != InputMode::Normal {
+            self.apply_input(action);
+            return None;
+        }
+        self.message = None;
+        match action {
+            Action::Quit => self.should_quit = true,
+            Action::Help => self.show_help = true,
+            Action::NextView | Action::PrevView => {
+                let views = self.views();
+                let i = views.iter().position(|v| *v == self.view).unwrap_or(0);
+                let n = views.len();
+                let next = if action == Action::NextView {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.view = views[next];
+            }
+            Action::Mark => self.toggle_mark(),
+            Action::Compare => self.compare(),
+            _ => {
+                return match self.view {
+                    View::Runs => self.apply_runs(action),
+                    View::Flame => self.apply_flame(action),
+                    View::Compare => {
+                        if matches!(action, Action::Back | Action::Escape) {
+                            self.view = View::Runs;
+                        }
+                        None
+                    }
+                };
+            }
+        }
+        None
+    }
+
+    fn apply_input(&mut self, action: Action) {
+        match action {
+            Action::InputChar(c) => self.input.push(c),
+            Action::InputBackspace => {
+                self.input.pop();
+            }
+            Action::InputSubmit => self.mode = InputMode::Normal,
+            Action::InputCancel => {
+                self.input.clear();
+                self.mode = InputMode::Normal;
+            }
+            Action::Quit => {
+                self.should_quit = true;
+                return;
+            }
+            _ => return,
+        }
+        // Both filter and search follow the typing, so results show at once.
+        match self.mode_target() {
+            InputMode::Filter => {
+                self.filter = self.input.clone();
+                self.refresh_visible();
+            }
+            InputMode::Search => {
+                if let Some(f) = &mut self.flame {
+                    f.search = (!self.input.is_empty()).then(|| f.graph.search(&self.input));
+                }
+            }
+            InputMode::Normal => {}
+        }
+    }
+
+    /// The mode the current input belongs to (kept after Submit ends it).
+    fn mode_target(&self) -> InputMode {
+        match self.view {
+            View::Flame => InputMode::Search,
+            _ => InputMode::Filter,
+        }
+    }
+
+    fn apply_runs(&mut self, action: Action) -> Option<Effect> {
+        let page = 10;
+        match action {
+            Action::Up => self.select(self.selected.saturating_sub(1)),
+            Action::Down => self.select(self.selected + 1),
+            Action::PageUp => self.select(self.selected.saturating_sub(page)),
+            Action::PageDown => self.select(self.selected + page),
+            Action::First => self.select(0),
+            Action::Last => self.select(usize::MAX),
+            Action::Enter => {
+                self.view = View::Flame;
+                self.flame_focus = FlameFocus::Processes;
+            }
+            Action::StartInput => {
+                self.mode = InputMode::Filter;
+                self.input = self.filter.clone();
+            }
+            Action::SortNext => {
+                let column = self.sort.column.next();
+                // Numbers read best largest first, text in order.
+                let descending = matches!(column, Column::Started | Column::TotalOps);
+                self.sort = Sort { column, descending };
+                self.refresh_visible();
+            }
+            Action::SortReverse => {
+                self.sort.descending = !self.sort.descending;
+                self.refresh_visible();
+            }
+            Action::OpenSvg => {
+                let svg = self
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.profiles.iter().find_map(|p| p.svg.clone()));
+                return self.open(svg, "this run");
+            }
+            Action::Escape | Action::Back => {
+                if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.refresh_visible();
+                } else if action == Action::Escape {
+                    self.should_quit = true;
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn apply_flame(&mut self, action: Action) -> Option<Effect> {
+        if self.flame_focus == FlameFocus::Processes {
+            let n = self.detail.as_ref().map_or(0, |d| d.profiles.len());
+            match action {
+                Action::Up => self.process_selected = self.process_selected.saturating_sub(1),
+                Action::Down => {
+                    self.process_selected = (self.process_selected + 1).min(n.saturating_sub(1))
+                }
+                Action::Enter | Action::Right => self.open_process(),
+                Action::OpenSvg => {
+                    let svg = self
+                        .detail
+                        .as_ref()
+                        .and_then(|d| d.profiles.get(self.process_selected))
+                        .and_then(|p| p.svg.clone());
+                    return self.open(svg, "this process");
+                }
+                Action::Back | Action::Escape | Action::Left => self.view = View::Runs,
+                _ => {}
+            }
+            return None;
+        }
+        let Some(f) = &mut self.flame else {
+            self.flame_focus = FlameFocus::Processes;
+            return None;
+        };
+        let g = &f.graph;
+        match action {
+            Action::Up if f.selected != f.zoom => {
+                f.selected = g.frame(f.selected).parent.unwrap_or(f.selected);
+            }
+            Action::Down => {
+                if let Some(&c) = g.frame(f.selected).children.first() {
+                    f.selected = c;
+                }
+            }
+            Action::Left | Action::Right if f.selected != f.zoom => {
+                let sib = g.siblings(f.selected);
+                if let Some(i) = sib.iter().position(|&s| s == f.selected) {
+                    let j = if action == Action::Left {
+                        i.checked_sub(1)
+                    } else {
+                        Some(i + 1).filter(|&j| j < sib.len())
+                    };
+                    if let Some(j) = j {
+                        f.selected = sib[j];
+                    }
+                }
+            }
+            Action::First => f.selected = f.zoom,
+            Action::Enter => f.zoom = f.selected,
+            Action::Back | Action::Escape => {
+                if f.zoom != g.root() {
+                    f.zoom = g.frame(f.zoom).parent.unwrap_or(g.root());
+                } else if f.search.is_some() && action == Action::Escape {
+                    f.search = None;
+                } else {
+                    self.flame_focus = FlameFocus::Processes;
+                }
+            }
+            Action::StartInput => {
+                self.mode = InputMode::Search;
+                self.input = f
+                    .search
+                    .as_ref()
+                    .map(|s| s.pattern.clone())
+                    .unwrap_or_default();
+            }
+            Action::ToggleTopBy => {
+                self.top_by = match self.top_by {
+                    TopBy::Self_ => TopBy::Total,
+                    TopBy::Total => TopBy::Self_,
+                }
+            }
+            Action::ToggleDiff => {
+                if f.diff.is_some() {
+                    f.diff = None;
+                } else {
+                    self.load_diff();
+                }
+            }
+            Action::OpenSvg => {
+                let svg = f.svg.clone();
+                return self.open(svg, "this process");
+            }
+            _ => {}
+        }
+        None
+    }
+
+    fn open(&mut self, svg: Option<PathBuf>, what: &str) -> Option<Effect> {
+        match svg {
+            Some(p) => Some(Effect::OpenFile(p)),
+            None => {
+                self.message = Some(format!("no SVG flamegraph for {what}"));
+                None
+            }
+        }
+    }
+
+    /// Loads the selected process's folded stacks into the graph pane.
+    fn open_process(&mut self) {
+        let Some(detail) = &self.detail else { return };
+        let Some(p) = detail.profiles.get(self.process_selected) else {
+            self.message = Some(format!("run {} has no profiles", detail.run_id));
+            return;
+        };
+        let Some(folded) = &p.folded else {
+            self.message = Some(format!("{} has no .folded file", p.name()));
+            return;
+        };
+        match load_folded(folded) {
+            Ok(graph) => {
+                self.flame = Some(FlameView {
+                    run_id: detail.run_id.clone(),
+                    process: p.name(),
+                    zoom: graph.root(),
+                    selected: graph.root(),
+                    graph,
+                    search: None,
+                    svg: p.svg.clone(),
+                    diff: None,
+                });
+                self.flame_focus = FlameFocus::Graph;
+            }
+            Err(e) => self.message = Some(format!("{e:#}")),
+        }
+    }
+
+    /// Diff of the open process against the same process of the other
+    /// marked run (or the first mark, when this run is not marked).
+    fn load_diff(&mut self) {
+        let Some(f) = &mut self.flame else { return };
+        let Some(other) = self.marks.iter().find(|m| **m != f.run_id).cloned() else {
+            self.message = Some("mark another run (space) to diff against".into());
+            return;
+        };
+        let path = self
+            .dir
+            .join(runlog::RUNS_DIR)
+            .join(&other)
+            .join(format!("{}.folded", f.process));
+        match load_folded(&path) {
+            Ok(base) => {
+                // A = the other (baseline) run, B = this one: growth is positive.
+                f.diff = Some((other, FlameGraph::diff(&base, &f.graph)));
+            }
+            Err(e) => self.message = Some(format!("{e:#}")),
+        }
+    }
+
+    fn toggle_mark(&mut self) {
+        let Some(id) = self.selected_run().map(|r| r.run_id.clone()) else {
+            return;
+        };
+        if let Some(i) = self.marks.iter().position(|m| *m == id) {
+            self.marks.remove(i);
+        } else {
+            if self.marks.len() == 2 {
+                self.marks.remove(0);
+            }
+            self.marks.push(id);
+        }
+        self.message = Some(match self.marks.len() {
+            0 => "no runs marked".to_string(),
+            1 => format!("marked {} (mark one more, then c)", self.marks[0]),
+            _ => format!("marked {} and {}: c compares", self.marks[0], self.marks[1]),
+        });
+    }
+
+    fn compare(&mut self) {
+        let pair = match self.marks.as_slice() {
+            [a, b] => Some((a.clone(), b.clone())),
+            [a] => self
+                .selected_run()
+                .filter(|r| r.run_id != *a)
+                .map(|r| (a.clone(), r.run_id.clone())),
+            _ => None,
+        };
+        let Some((a, b)) = pair else {
+            self.message = Some("mark two runs with space or m, then press c".into());
+            return;
+        };
+        if let (Some(ra), Some(rb)) = (self.run(&a), self.run(&b)) {
+            self.comparison = Some(browse::compare(ra, rb));
+            self.view = View::Compare;
+        }
+    }
+}
+
+/// Reads and parses a `.folded` file; errors name the file and line.
+pub fn load_folded(path: &Path) -> anyhow::Result<FlameGraph> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    FlameGraph::parse(&text).with_context(|| format!("{}", path.display()))
+}

@@ -1,0 +1,361 @@
+//! The commands that print instead of opening the browser: `list`, `show`,
+//! `compare`, `top`. Each returns its whole output as a string (tests call
+//! them directly); errors are one clear line for `main` to print.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context};
+use kv_core::runlog::{self, RunDir, RunRecord, COLUMNS};
+use serde::Serialize;
+
+use crate::app::load_folded;
+use crate::browse::{self, fmt_change, fmt_metric, fmt_ops, Column, Sort};
+use crate::flame::TopBy;
+
+/// How a command prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Reads the log of an experiments directory, with a helpful message when
+/// there is none.
+pub fn load_runs(dir: &Path) -> anyhow::Result<Vec<RunRecord>> {
+    let path = runlog::log_path(dir);
+    runlog::read_log(&path).map_err(|e| {
+        if e.is_not_found() {
+            anyhow!(
+                "no experiments log at {} (run ./run-cluster.sh, or pass --dir)",
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e)
+        }
+    })
+}
+
+fn find<'a>(runs: &'a [RunRecord], id: &str) -> anyhow::Result<&'a RunRecord> {
+    browse::find_run(runs, id).map_err(|e| anyhow!(e))
+}
+
+/// Left-aligned text table; columns in `right` are right-aligned.
+pub fn text_table(headers: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, c) in row.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let pad = widths[i] - c.chars().count();
+                if right.contains(&i) {
+                    format!("{}{c}", " ".repeat(pad))
+                } else if i + 1 == cells.len() {
+                    c.to_string()
+                } else {
+                    format!("{c}{}", " ".repeat(pad))
+                }
+            })
+            .collect();
+        parts.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out += &line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn csv_out(headers: &[&str], rows: &[Vec<String>]) -> anyhow::Result<String> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(headers)?;
+    for r in rows {
+        w.write_record(r)?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
+
+fn json<T: Serialize>(v: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(v)? + "\n")
+}
+
+/// `kv-dash list`: every run, newest first.
+pub fn list(dir: &Path, format: Format) -> anyhow::Result<String> {
+    let runs = load_runs(dir)?;
+    let order = browse::visible_runs(&runs, "", Sort::default());
+    match format {
+        Format::Json => json(&order.iter().map(|&i| &runs[i]).collect::<Vec<_>>()),
+        Format::Csv => csv_out(
+            COLUMNS,
+            &order
+                .iter()
+                .map(|&i| runs[i].to_fields())
+                .collect::<Vec<_>>(),
+        ),
+        Format::Table => {
+            let cols = [
+                Column::RunId,
+                Column::Started,
+                Column::Commit,
+                Column::Config,
+                Column::Workload,
+                Column::Status,
+                Column::TotalOps,
+                Column::P99,
+                Column::Note,
+            ];
+            let headers: Vec<&str> = cols.iter().map(|c| c.title()).collect();
+            let rows: Vec<Vec<String>> = order
+                .iter()
+                .map(|&i| cols.iter().map(|c| c.cell(&runs[i])).collect())
+                .collect();
+            Ok(text_table(&headers, &rows, &[6, 7]))
+        }
+    }
+}
+
+/// `kv-dash show RUN`: every column, per-node medians, profile files.
+pub fn show(dir: &Path, id: &str, format: Format) -> anyhow::Result<String> {
+    let runs = load_runs(dir)?;
+    let run = find(&runs, id)?;
+    let rd = RunDir::new(dir, &run.run_id);
+    let nodes = match runlog::read_timeseries(&rd.timeseries_csv()) {
+        Ok(rows) => runlog::node_medians(&rows),
+        Err(e) if e.is_not_found() => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let profiles = rd.profiles()?;
+    match format {
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Show<'a> {
+                record: &'a RunRecord,
+                nodes: &'a [runlog::NodeSummary],
+                profiles: Vec<String>,
+                folder: String,
+            }
+            json(&Show {
+                record: run,
+                nodes: &nodes,
+                profiles: profiles.iter().map(|p| p.name()).collect(),
+                folder: rd.path().display().to_string(),
+            })
+        }
+        Format::Csv => csv_out(COLUMNS, &[run.to_fields()]),
+        Format::Table => {
+            let rows: Vec<Vec<String>> = COLUMNS
+                .iter()
+                .zip(run.to_fields())
+                .map(|(c, v)| vec![c.to_string(), v.replace('\n', " ")])
+                .collect();
+            let mut out = text_table(&["FIELD", "VALUE"], &rows, &[]);
+            out += &format!("\nfolder: {}\n", rd.path().display());
+            if nodes.is_empty() {
+                out += "per-node medians: no timeseries.csv\n";
+            } else {
+                out += "\nper-node medians:\n";
+                let rows: Vec<Vec<String>> = nodes
+                    .iter()
+                    .map(|n| {
+                        vec![
+                            format!("{}-{}", n.role.name(), n.node),
+                            fmt_ops(n.median_ops_per_s),
+                            format!("{:.1}", n.median_cpu_percent),
+                            browse::fmt_bytes(n.peak_rss_bytes as f64),
+                        ]
+                    })
+                    .collect();
+                out += &text_table(&["NODE", "OPS/S", "CPU %", "PEAK RSS"], &rows, &[1, 2, 3]);
+            }
+            let names: Vec<String> = profiles.iter().map(|p| p.name()).collect();
+            out += &format!(
+                "profiles: {}\n",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+            Ok(out)
+        }
+    }
+}
+
+/// `kv-dash compare A B`: metrics with change in percent, config differences.
+pub fn compare(dir: &Path, a: &str, b: &str, format: Format) -> anyhow::Result<String> {
+    let runs = load_runs(dir)?;
+    let (ra, rb) = (find(&runs, a)?, find(&runs, b)?);
+    let c = browse::compare(ra, rb);
+    match format {
+        Format::Json => json(&c),
+        Format::Csv => {
+            let mut rows: Vec<Vec<String>> = c
+                .metrics
+                .iter()
+                .map(|m| {
+                    let f = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
+                    vec![
+                        "metric".into(),
+                        m.name.into(),
+                        f(m.a),
+                        f(m.b),
+                        f(m.change_percent),
+                    ]
+                })
+                .collect();
+            rows.extend(c.config.iter().map(|d| {
+                vec![
+                    "config".into(),
+                    d.name.into(),
+                    d.a.clone(),
+                    d.b.clone(),
+                    String::new(),
+                ]
+            }));
+            csv_out(&["kind", "name", "a", "b", "change_percent"], &rows)
+        }
+        Format::Table => {
+            let mut out = format!("A = {}\nB = {}\n\n", c.a, c.b);
+            let rows: Vec<Vec<String>> = c
+                .metrics
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.name.to_string(),
+                        fmt_metric(m.unit, m.a),
+                        fmt_metric(m.unit, m.b),
+                        fmt_change(m.change_percent),
+                    ]
+                })
+                .collect();
+            out += &text_table(&["METRIC", "A", "B", "CHANGE"], &rows, &[1, 2, 3]);
+            out += "\n";
+            let rows: Vec<Vec<String>> = c
+                .config
+                .iter()
+                .map(|d| {
+                    vec![
+                        if d.differs { "≠" } else { "" }.to_string(),
+                        d.name.to_string(),
+                        d.a.clone(),
+                        d.b.clone(),
+                    ]
+                })
+                .collect();
+            out += &text_table(&["", "CONFIG", "A", "B"], &rows, &[]);
+            Ok(out)
+        }
+    }
+}
+
+/// `kv-dash top RUN`: the functions with the most samples in one process.
+pub fn top(
+    dir: &Path,
+    id: &str,
+    process: Option<&str>,
+    n: usize,
+    by: TopBy,
+    format: Format,
+) -> anyhow::Result<String> {
+    let runs = load_runs(dir)?;
+    let run = find(&runs, id)?;
+    let profiles = RunDir::new(dir, &run.run_id).profiles()?;
+    let with_folded: Vec<_> = profiles.iter().filter(|p| p.folded.is_some()).collect();
+    let profile = match process {
+        None => with_folded.first().copied(),
+        Some(name) => with_folded
+            .iter()
+            .find(|p| p.name() == name)
+            .or_else(|| with_folded.iter().find(|p| p.name().starts_with(name)))
+            .copied(),
+    };
+    let Some(profile) = profile else {
+        let names: Vec<String> = with_folded.iter().map(|p| p.name()).collect();
+        match process {
+            Some(name) if !names.is_empty() => bail!(
+                "run {} has no process '{name}' (profiled: {})",
+                run.run_id,
+                names.join(", ")
+            ),
+            _ => bail!("run {} has no .folded profiles", run.run_id),
+        }
+    };
+    let path = profile.folded.as_ref().context("no folded file")?;
+    let graph = load_folded(path)?;
+    let top = graph.top(by, n);
+    match format {
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Top<'a> {
+                run_id: &'a str,
+                process: String,
+                samples: u64,
+                by: &'static str,
+                functions: &'a [crate::flame::FunctionStat],
+            }
+            json(&Top {
+                run_id: &run.run_id,
+                process: profile.name(),
+                samples: graph.total_samples(),
+                by: by.label(),
+                functions: &top,
+            })
+        }
+        Format::Csv => {
+            let rows: Vec<Vec<String>> = top
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.name.clone(),
+                        f.self_samples.to_string(),
+                        f.total_samples.to_string(),
+                        format!("{:.3}", f.self_percent),
+                        format!("{:.3}", f.total_percent),
+                    ]
+                })
+                .collect();
+            csv_out(
+                &[
+                    "function",
+                    "self_samples",
+                    "total_samples",
+                    "self_percent",
+                    "total_percent",
+                ],
+                &rows,
+            )
+        }
+        Format::Table => {
+            let mut out = format!(
+                "{} of run {}: {} samples, top {} by {}\n\n",
+                profile.name(),
+                run.run_id,
+                graph.total_samples(),
+                top.len(),
+                by.label()
+            );
+            let rows: Vec<Vec<String>> = top
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    vec![
+                        (i + 1).to_string(),
+                        format!("{:.1}%", f.self_percent),
+                        format!("{:.1}%", f.total_percent),
+                        f.name.clone(),
+                    ]
+                })
+                .collect();
+            out += &text_table(&["#", "SELF", "TOTAL", "FUNCTION"], &rows, &[0, 1, 2]);
+            Ok(out)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Keys → [`Action`]s. The only place that knows the key bindings (the help
+//! screen lists them from [`KEYS`]).
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::app::InputMode;
+
+/// Everything a key can ask the app to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    First,
+    Last,
+    /// Open / zoom in.
+    Enter,
+    /// Zoom out / leave the current pane.
+    Back,
+    NextView,
+    PrevView,
+    /// `/`: filter runs (Runs view) or search frames (Flamegraph view).
+    StartInput,
+    InputChar(char),
+    InputBackspace,
+    InputSubmit,
+    InputCancel,
+    SortNext,
+    SortReverse,
+    Mark,
+    Compare,
+    OpenSvg,
+    ToggleTopBy,
+    ToggleDiff,
+    Help,
+    /// Esc: close what is open, quit at the top level.
+    Escape,
+    Quit,
+}
+
+/// Key bindings as shown in the help screen and the README.
+pub const KEYS: &[(&str, &str)] = &[
+    ("↑/↓ j/k", "move; in a flamegraph: parent / widest child"),
+    ("←/→ h/l", "flamegraph: previous / next sibling frame"),
+    ("PgUp/PgDn g/G", "page; first / last"),
+    (
+        "Enter",
+        "runs: open flamegraphs; processes: open; frame: zoom in",
+    ),
+    ("Backspace", "zoom out / back"),
+    ("Tab / S-Tab", "switch view: Runs, Flamegraph, Compare"),
+    (
+        "/",
+        "runs: filter (note, tag, commit, workload); flamegraph: search",
+    ),
+    ("s / r", "sort by next column / reverse order"),
+    ("space / m", "mark run for compare (two at most)"),
+    ("c", "compare the two marked runs (or marked vs selected)"),
+    ("t", "flamegraph: top-N by self / total"),
+    (
+        "d",
+        "flamegraph: diff with the same process of the other marked run",
+    ),
+    ("o", "open the process's SVG flamegraph"),
+    ("?", "help"),
+    ("q / Esc", "quit (Esc first closes what is open)"),
+];
+
+/// The action for a key in the given input mode, if any.
+pub fn action(mode: InputMode, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if mode != InputMode::Normal {
+        return match key.code {
+            KeyCode::Esc => Some(Action::InputCancel),
+            KeyCode::Enter => Some(Action::InputSubmit),
+            KeyCode::Backspace => Some(Action::InputBackspace),
+            KeyCode::Char(c) => Some(Action::InputChar(c)),
+            _ => None,
+        };
+    }
+    Some(match key.code {
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::Left | KeyCode::Char('h') => Action::Left,
+        KeyCode::Right | KeyCode::Char('l') => Action::Right,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::First,
+        KeyCode::End | KeyCode::Char('G') => Action::Last,
+        KeyCode::Enter => Action::Enter,
+        KeyCode::Backspace => Action::Back,
+        KeyCode::Tab => Action::NextView,
+        KeyCode::BackTab => Action::PrevView,
+        KeyCode::Char('/') => Action::StartInput,
+        KeyCode::Char('s') => Action::SortNext,
+        KeyCode::Char('r') => Action::SortReverse,
+        KeyCode::Char(' ') | KeyCode::Char('m') => Action::Mark,
+        KeyCode::Char('c') => Action::Compare,
+        KeyCode::Char('o') => Action::OpenSvg,
+        KeyCode::Char('t') => Action::ToggleTopBy,
+        KeyCode::Char('d') => Action::ToggleDiff,
+        KeyCode::Char('?') => Action::Help,
+        KeyCode::Esc => Action::Escape,
+        KeyCode::Char('q') => Action::Quit,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn normal_and_input_modes() {
+        assert_eq!(
+            action(InputMode::Normal, key(KeyCode::Char('j'))),
+            Some(Action::Down)
+        );
+        assert_eq!(
+            action(InputMode::Normal, key(KeyCode::Char('q'))),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            action(InputMode::Filter, key(KeyCode::Char('q'))),
+            Some(Action::InputChar('q'))
+        );
+        assert_eq!(
+            action(InputMode::Search, key(KeyCode::Esc)),
+            Some(Action::InputCancel)
+        );
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(action(InputMode::Search, ctrl_c), Some(Action::Quit));
+    }
+}

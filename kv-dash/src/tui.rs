@@ -1,0 +1,120 @@
+//! The terminal: raw mode + alternate screen on entry, restored on every
+//! exit (normal return, error, and panic via a hook), and the event loop
+//! that turns keys into actions for the [`App`].
+
+use std::io::{self, Stdout};
+use std::path::Path;
+use std::time::Duration;
+
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::crossterm::{cursor, execute};
+use ratatui::Terminal;
+
+use crate::app::{App, Effect};
+use crate::{input, ui};
+
+/// The terminal in TUI mode; dropping it restores the terminal.
+pub struct Tui {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl Tui {
+    pub fn init() -> io::Result<Tui> {
+        install_panic_hook();
+        enable_raw_mode()?;
+        let mut out = io::stdout();
+        if let Err(e) = execute!(out, EnterAlternateScreen) {
+            let _ = restore();
+            return Err(e);
+        }
+        let terminal = Terminal::new(CrosstermBackend::new(out))?;
+        Ok(Tui { terminal })
+    }
+
+    /// Draws, waits for a key, applies it, until the app says quit.
+    pub fn run(&mut self, app: &mut App) -> io::Result<()> {
+        while !app.should_quit {
+            self.terminal.draw(|f| ui::render(app, f))?;
+            // Nothing changes without a key (the browser has no live data),
+            // so block on input; the timeout only bounds a resize redraw.
+            if !event::poll(Duration::from_millis(500))? {
+                continue;
+            }
+            match event::read()? {
+                Event::Key(key) => {
+                    if let Some(action) = input::action(app.mode, key) {
+                        if let Some(effect) = app.apply(action) {
+                            app.message = Some(perform(effect));
+                        }
+                    }
+                }
+                Event::Resize(..) => self.terminal.autoresize()?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        let _ = restore();
+    }
+}
+
+fn restore() -> io::Result<()> {
+    disable_raw_mode()?;
+    execute!(io::stdout(), LeaveAlternateScreen, cursor::Show)
+}
+
+/// Restores the terminal before the default hook prints the panic, so the
+/// message is readable and the shell is usable.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = restore();
+        previous(info);
+    }));
+}
+
+fn perform(effect: Effect) -> String {
+    match effect {
+        Effect::OpenFile(path) => open_with_system(&path),
+    }
+}
+
+/// Opens a file with `xdg-open` (or macOS `open`) when one is on PATH;
+/// otherwise says where the file is.
+pub fn open_with_system(path: &Path) -> String {
+    let opener = ["xdg-open", "open"].into_iter().find(|o| on_path(o));
+    match opener {
+        Some(o) => match std::process::Command::new(o)
+            .arg(path)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(_) => format!("opened {} with {o}", path.display()),
+            Err(e) => format!("{o} failed ({e}); SVG at {}", path.display()),
+        },
+        None => format!("no xdg-open/open on PATH; SVG at {}", path.display()),
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let p = dir.join(program);
+            p.is_file()
+                && std::fs::metadata(&p).is_ok_and(|m| {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.permissions().mode() & 0o111 != 0
+                })
+        })
+    })
+}

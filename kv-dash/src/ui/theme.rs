@@ -1,0 +1,119 @@
+//! Styles, with colors only when allowed (NO_COLOR turns them off; then
+//! selection and matches are shown with reverse/bold/underline instead).
+
+use ratatui::style::{Color, Modifier, Style};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Theme {
+    pub color: bool,
+}
+
+impl Theme {
+    fn pick(&self, colored: Style, plain: Style) -> Style {
+        if self.color {
+            colored
+        } else {
+            plain
+        }
+    }
+
+    pub fn header(&self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+
+    pub fn selected_row(&self) -> Style {
+        self.pick(
+            Style::new()
+                .bg(Color::Blue)
+                .fg(Color::White)
+                .add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::REVERSED),
+        )
+    }
+
+    pub fn failed(&self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Red),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+
+    pub fn marked(&self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Yellow),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+
+    pub fn differs(&self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::BOLD),
+        )
+    }
+
+    pub fn dim(&self) -> Style {
+        self.pick(Style::new().fg(Color::DarkGray), Style::new())
+    }
+
+    pub fn active_tab(&self) -> Style {
+        self.pick(
+            Style::new()
+                .fg(Color::Black)
+                .bg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        )
+    }
+
+    /// Growth is bad for time shares and latency, good for throughput:
+    /// callers say which direction is better.
+    pub fn change(&self, delta: f64, higher_is_better: bool) -> Style {
+        if !self.color || delta == 0.0 {
+            return Style::new();
+        }
+        if (delta > 0.0) == higher_is_better {
+            Style::new().fg(Color::Green)
+        } else {
+            Style::new().fg(Color::Red)
+        }
+    }
+
+    /// A flamegraph frame: warm colors picked by name so a function keeps
+    /// its color across zooms.
+    pub fn frame(&self, name: &str) -> Style {
+        if !self.color {
+            return Style::new();
+        }
+        let h = name
+            .bytes()
+            .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+        let r = 200 + (h % 55) as u8;
+        let g = 80 + ((h >> 8) % 120) as u8;
+        let b = ((h >> 16) % 60) as u8;
+        Style::new().bg(Color::Rgb(r, g, b)).fg(Color::Black)
+    }
+
+    pub fn frame_match(&self) -> Style {
+        self.pick(
+            Style::new()
+                .bg(Color::Magenta)
+                .fg(Color::White)
+                .add_modifier(Modifier::BOLD),
+            Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        )
+    }
+
+    pub fn frame_selected(&self) -> Style {
+        self.pick(
+            Style::new()
+                .bg(Color::White)
+                .fg(Color::Black)
+                .add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+            Style::new().add_modifier(Modifier::UNDERLINED | Modifier::BOLD),
+        )
+    }
+}

@@ -1,0 +1,204 @@
+//! The plain-text commands on the real binary, including the error cases.
+
+use std::process::{Command, Output};
+
+use crate::util::*;
+
+fn kv_dash(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kv-dash"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("kv-dash runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = kv_dash(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a failing command: exit 1, one line on stderr, nothing on stdout.
+fn fails(args: &[&str]) -> String {
+    let out = kv_dash(args);
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.starts_with("kv-dash: "), "{err}");
+    err
+}
+
+fn dir() -> String {
+    fixtures().display().to_string()
+}
+
+#[test]
+fn list_table_json_csv() {
+    let d = dir();
+    let text = ok(&["list", "--dir", &d]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("RUN ID"));
+    assert!(lines[1].starts_with("20250104-100000-dddd"));
+    assert!(lines[4].starts_with(A));
+    assert!(lines[2].contains("FAILED: server 1 exited"));
+    assert!(lines[1].contains("210,000"));
+
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["list", "--dir", &d, "--json"])).unwrap();
+    let runs = json.as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    assert_eq!(runs[1]["status"], "failed: server 1 exited");
+    assert!(runs[1]["total_ops_per_s"].is_null());
+    assert_eq!(runs[3]["total_ops_per_s"], 100000.0);
+
+    let csv_text = ok(&["list", "--dir", &d, "--csv"]);
+    let mut rdr = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(&rdr.headers().unwrap()[0], "schema_version");
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(&rows[0][18], "batch 128, \"big\"");
+}
+
+#[test]
+fn show_by_prefix_with_medians_and_profiles() {
+    let d = dir();
+    let text = ok(&["show", "20250101", "--dir", &d]);
+    assert!(
+        text.contains(&format!("run_id                 {A}")),
+        "{text}"
+    );
+    assert!(text.contains("total_ops_per_s        100000"));
+    assert!(text.contains("server-0  100,000"), "{text}");
+    assert!(text.contains("profiles: server-0, client-0"));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["show", A, "--dir", &d, "--json"])).unwrap();
+    assert_eq!(json["record"]["servers"], 1);
+    assert_eq!(json["nodes"][0]["median_ops_per_s"], 100000.0);
+    assert_eq!(json["profiles"][1], "client-0");
+}
+
+#[test]
+fn compare_table_json_csv() {
+    let d = dir();
+    let text = ok(&["compare", A, B, "--dir", &d]);
+    let tput = text
+        .lines()
+        .find(|l| l.starts_with("total_ops_per_s"))
+        .unwrap();
+    assert!(
+        tput.contains("100,000") && tput.contains("150,000") && tput.ends_with("+50.0%"),
+        "{tput}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("≠  servers")), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["compare", A, B, "--dir", &d, "--json"])).unwrap();
+    assert_eq!(json["metrics"][0]["change_percent"], 50.0);
+    let csv_text = ok(&["compare", A, B, "--dir", &d, "--csv"]);
+    assert!(
+        csv_text
+            .starts_with("kind,name,a,b,change_percent\nmetric,total_ops_per_s,100000,150000,50\n"),
+        "{csv_text}"
+    );
+}
+
+#[test]
+fn top_by_self_total_and_process() {
+    let d = dir();
+    let text = ok(&["top", A, "-n", "2", "--dir", &d]);
+    assert!(
+        text.starts_with(&format!("server-0 of run {A}: 1000 samples, top 2 by self")),
+        "{text}"
+    );
+    let rows: Vec<&str> = text.lines().skip(3).collect();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[0].ends_with("60.0%  60.0%  kv_server::store::get"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "top",
+        A,
+        "--process",
+        "client-0",
+        "--by",
+        "total",
+        "-n",
+        "1",
+        "--json",
+        "--dir",
+        &d,
+    ]))
+    .unwrap();
+    assert_eq!(json["process"], "client-0");
+    assert_eq!(json["functions"][0]["total_percent"], 100.0);
+    assert_eq!(json["samples"], 1000);
+    let csv_text = ok(&["top", B, "--process", "server-1", "--csv", "--dir", &d]);
+    assert!(csv_text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("kv_server::store::get,400,400,40.000"));
+}
+
+#[test]
+fn errors_are_one_line_and_exit_1() {
+    let d = dir();
+    assert!(fails(&["show", "nope", "--dir", &d]).contains("unknown run id 'nope'"));
+    assert!(fails(&["show", "2025", "--dir", &d]).contains("ambiguous"));
+    assert!(fails(&["compare", A, "zzz", "--dir", &d]).contains("unknown run id 'zzz'"));
+    assert!(fails(&["top", A, "--process", "server-9", "--dir", &d])
+        .contains("has no process 'server-9'"));
+    assert!(fails(&["top", "20250104", "--dir", &d]).contains("has no .folded profiles"));
+
+    let empty = TempDir::new("missing");
+    let e = empty.0.display().to_string();
+    assert!(fails(&["list", "--dir", &e]).contains("no experiments log at"));
+    // The browser checks the log before touching the terminal.
+    assert!(fails(&["--dir", &e]).contains("no experiments log at"));
+
+    let header = kv_core::runlog::COLUMNS.join(",");
+    let bad = TempDir::new("malformed");
+    let b = bad.0.display().to_string();
+    let good_row = std::fs::read_to_string(fixtures().join("log.csv"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        bad.0.join("log.csv"),
+        format!("{header}\n{good_row}\n1,x,t,lots\n"),
+    )
+    .unwrap();
+    let err = fails(&["list", "--dir", &b]);
+    assert!(
+        err.contains("log.csv:3:") && err.contains("duration_s"),
+        "{err}"
+    );
+    std::fs::write(bad.0.join("log.csv"), format!("{header}\n9,x\n")).unwrap();
+    assert!(fails(&["list", "--dir", &b]).contains("schema_version 9 is newer"));
+    std::fs::write(bad.0.join("log.csv"), "not,a,log\n").unwrap();
+    assert!(fails(&["--dir", &b]).contains("no header"));
+    std::fs::write(bad.0.join("log.csv"), format!("{header}\n")).unwrap();
+    assert_eq!(
+        ok(&["list", "--dir", &b]).lines().count(),
+        1,
+        "header only: empty list"
+    );
+
+    let out = kv_dash(&["list", "--json", "--csv"]);
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+}
+
+#[test]
+fn bench_log_reports_timings() {
+    let text = ok(&["bench-log", "--runs", "300"]);
+    assert!(text.starts_with("runs 300: write "), "{text}");
+    assert!(text.contains("open ") && text.contains("first frame"));
+}

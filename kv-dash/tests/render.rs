@@ -1,0 +1,317 @@
+//! TestBackend renders of the fixture runs.
+
+use kv_dash::app::{Effect, View};
+use kv_dash::input::Action::*;
+use ratatui::style::{Color, Modifier};
+
+use crate::util::*;
+
+#[test]
+fn runs_table_newest_first_with_values_and_failed_marker() {
+    let app = app();
+    let buf = draw(&app, 140, 40);
+    let text = screen(&buf);
+    let rows: Vec<usize> = ["dddd", "cccc", "bbbb", "aaaa"]
+        .iter()
+        .map(|id| find(&buf, &format!("-100000-{id}")).unwrap().1 as usize)
+        .collect();
+    assert!(
+        rows.windows(2).all(|w| w[0] < w[1]),
+        "newest first: {rows:?}\n{text}"
+    );
+    let failed = &lines(&buf)[rows[1]];
+    assert!(failed.contains("FAILED: server 1"), "{failed}");
+    assert!(
+        !failed.contains("150,000") && failed.contains(" - "),
+        "{failed}"
+    );
+    let (x, y) = find(&buf, "FAILED").unwrap();
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    let newest = &lines(&buf)[rows[0]];
+    for v in [
+        "210,000",
+        "650",
+        "2s 2c 4t b128 w8",
+        "YCSB-B",
+        "4444444d+",
+        "batch 128",
+    ] {
+        assert!(newest.contains(v), "{v} missing in {newest}");
+    }
+    assert!(text.contains("4 runs"));
+}
+
+#[test]
+fn no_color_uses_no_colors_but_keeps_markers() {
+    let mut app = app();
+    app.color = false;
+    select_run(&mut app, A);
+    let buf = draw(&app, 140, 40);
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let c = &buf[(x, y)];
+            assert!(
+                matches!(c.fg, Color::Reset) && matches!(c.bg, Color::Reset),
+                "colored cell at {x},{y}"
+            );
+        }
+    }
+    let (x, y) = find(&buf, "FAILED").unwrap();
+    assert!(buf[(x, y)].modifier.contains(Modifier::BOLD));
+    let (x, y) = find(&buf, A).unwrap();
+    assert!(
+        buf[(x, y)].modifier.contains(Modifier::REVERSED),
+        "selected row"
+    );
+}
+
+#[test]
+fn detail_pane_shows_config_results_medians_and_chart() {
+    let mut app = app();
+    select_run(&mut app, A);
+    let text = screen(&draw(&app, 140, 40));
+    for v in [
+        "servers 1  clients 1  threads 4  connections 2  batch 64  window 8",
+        "workload YCSB-A  theta 0.99  preload 100000  seed 42",
+        "total 100,000 ops/s",
+        "p50 300 / p99 900 / p99.9 2000 us",
+        "median ops/s: server-0 100,000  client-0 99,000",
+        "profiles: server-0, client-0",
+        "server ops/s per second (max 101,000)",
+        "note: baseline",
+    ] {
+        assert!(text.contains(v), "missing {v:?} in\n{text}");
+    }
+}
+
+#[test]
+fn filter_sort_and_marks() {
+    let mut app = app();
+    press(&mut app, &[StartInput]);
+    type_text(&mut app, "BATCH");
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("filter: BATCH_"));
+    press(&mut app, &[InputSubmit]);
+    assert_eq!(app.visible.len(), 1);
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("1/4 runs (filter 'BATCH')"), "{text}");
+    assert!(!text.contains("-100000-aaaa"));
+    press(&mut app, &[Escape]);
+    assert_eq!(app.visible.len(), 4);
+    assert!(!app.should_quit, "Esc first clears the filter");
+
+    // s cycles columns: Started -> RunId -> ... -> TotalOps (largest first).
+    while app.sort.column != kv_dash::browse::Column::TotalOps {
+        press(&mut app, &[SortNext]);
+    }
+    let ids: Vec<&str> = app
+        .visible
+        .iter()
+        .map(|&i| &app.runs[i].run_id[16..])
+        .collect();
+    assert_eq!(
+        ids,
+        ["dddd", "bbbb", "aaaa", "cccc"],
+        "failed run (no number) last"
+    );
+    assert!(screen(&draw(&app, 140, 40)).contains("sorted by total ops/s ▼"));
+
+    select_run(&mut app, A);
+    press(&mut app, &[Mark]);
+    let buf = draw(&app, 140, 40);
+    let text = screen(&buf);
+    assert!(lines(&buf)[0].contains(&format!("marked: {A}")), "{text}");
+    let row = lines(&buf)
+        .into_iter()
+        .find(|l| l.starts_with('│') && l.contains(A))
+        .unwrap();
+    assert!(row.starts_with("│*"), "mark shown: {row}");
+}
+
+#[test]
+fn compare_shows_percentages_and_config_differences() {
+    let mut app = app();
+    select_run(&mut app, A);
+    press(&mut app, &[Mark]);
+    select_run(&mut app, B);
+    press(&mut app, &[Mark, Compare]);
+    assert_eq!(app.view, View::Compare);
+    let buf = draw(&app, 160, 40);
+    let text = screen(&buf);
+    let row = |name: &str| {
+        lines(&buf)
+            .into_iter()
+            .find(|l| l.contains(&format!("│{name} ")) || l.contains(&format!(" {name} ")))
+            .unwrap_or_else(|| panic!("no row {name}\n{text}"))
+    };
+    let tput = row("total_ops_per_s");
+    assert!(
+        tput.contains("100,000") && tput.contains("150,000") && tput.contains("+50.0%"),
+        "{tput}"
+    );
+    assert!(row("p99_us").contains("-20.0%"));
+    assert!(row("servers").contains('≠'));
+    assert!(!row("workload").contains('≠'));
+    let (x, y) = find(&buf, "+50.0%").unwrap();
+    assert_eq!(buf[(x, y)].fg, Color::Green, "more throughput is better");
+    let (x, y) = find(&buf, "-20.0%").unwrap();
+    assert_eq!(buf[(x, y)].fg, Color::Green, "lower p99 is better");
+    let (x, y) = find(&buf, "≠ servers").unwrap();
+    assert_eq!(buf[(x, y)].fg, Color::Yellow);
+    assert!(text.contains(&format!("A = {A}  B = {B}")));
+}
+
+/// Opens the fixture run A's server-0 flamegraph.
+fn open_server_flame() -> kv_dash::app::App {
+    let mut app = app();
+    select_run(&mut app, A);
+    press(&mut app, &[Enter]);
+    assert_eq!(app.view, View::Flame);
+    press(&mut app, &[Enter]);
+    assert!(app.flame.is_some(), "{:?}", app.message);
+    app
+}
+
+#[test]
+fn flamegraph_draws_zooms_and_zooms_out() {
+    let mut app = open_server_flame();
+    let buf = draw(&app, 140, 40);
+    let text = screen(&buf);
+    assert!(text.contains("server-0 1000 samples  zoom: all"), "{text}");
+    assert!(text.contains("▶server-0"));
+    // Graph spans 140 - 22 = 118 columns; store::get is 60% of them.
+    let (gx, gy) = find(&buf, "kv_server::store::get").unwrap();
+    let (px, _) = find(&buf, "kv_server::store::put").unwrap();
+    assert_eq!(px - gx, 118 * 60 / 100);
+    assert!(text.contains("tarpc::ser…"), "10% of 118 columns, cut");
+
+    // all -> main -> run -> apply_batch, then zoom in.
+    press(&mut app, &[Down, Down, Down, Enter]);
+    let buf = draw(&app, 140, 40);
+    let text = screen(&buf);
+    assert!(
+        text.contains(
+            "zoom: all › main › kv_server::server::run › kv_server::service::apply_batch"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("tarpc::ser"), "outside the zoomed frame");
+    let (zx, zy) = find(&buf, "kv_server::store::put").unwrap();
+    let (gx2, _) = find(&buf, "kv_server::store::get").unwrap();
+    assert_eq!(
+        zx - gx2,
+        (118 * 600 / 850) as u16,
+        "get now 600/850 of the width"
+    );
+    assert!(zy < gy);
+
+    press(&mut app, &[Back]);
+    assert!(screen(&draw(&app, 140, 40)).contains("zoom: all › main › kv_server::server::run  "));
+    press(&mut app, &[Back, Back, Back]);
+    assert!(screen(&draw(&app, 140, 40)).contains("zoom: all "));
+}
+
+#[test]
+fn flamegraph_search_highlights_and_gives_share() {
+    let mut app = open_server_flame();
+    press(&mut app, &[StartInput]);
+    type_text(&mut app, "store");
+    press(&mut app, &[InputSubmit]);
+    let buf = draw(&app, 140, 40);
+    let text = screen(&buf);
+    assert!(
+        text.contains("search 'store': 85.0% of samples (2 frames)"),
+        "{text}"
+    );
+    let (x, y) = find(&buf, "kv_server::store::get").unwrap();
+    assert_eq!(buf[(x, y)].bg, Color::Magenta, "match highlighted");
+    let (x, y) = find(&buf, "tarpc::ser").unwrap();
+    assert_ne!(buf[(x, y)].bg, Color::Magenta);
+
+    press(&mut app, &[Escape]);
+    assert!(
+        app.flame.as_ref().unwrap().search.is_none(),
+        "Esc clears the search"
+    );
+}
+
+#[test]
+fn flamegraph_top_n_by_self_and_total() {
+    let mut app = open_server_flame();
+    let buf = draw(&app, 140, 40);
+    let text = screen(&buf);
+    assert!(text.contains("top 7 by self"), "{text}");
+    let (_, y_get) = find(&buf, "  60.0%    60.0%  kv_server::store::get").unwrap();
+    let (_, y_put) = find(&buf, "  25.0%    25.0%  kv_server::store::put").unwrap();
+    assert!(y_get < y_put);
+    press(&mut app, &[ToggleTopBy]);
+    let buf = draw(&app, 140, 40);
+    assert!(screen(&buf).contains("top 7 by total"));
+    let (_, y_main) = find(&buf, "   0.0%   100.0%  main").unwrap();
+    let (_, y_run) = find(&buf, "   0.0%    95.0%  kv_server::server::run").unwrap();
+    assert!(y_main < y_run);
+}
+
+#[test]
+fn flamegraph_diff_against_the_other_marked_run() {
+    let mut app = app();
+    select_run(&mut app, B);
+    press(&mut app, &[Mark]);
+    select_run(&mut app, A);
+    press(&mut app, &[Enter, Enter, ToggleDiff]);
+    let buf = draw(&app, 140, 40);
+    let text = screen(&buf);
+    assert!(text.contains(&format!("diff: A = {B} , B = {A}")), "{text}");
+    let row = |name: &str| {
+        lines(&buf)
+            .into_iter()
+            .find(|l| l.contains(&format!(" {name} ")) && l.contains('%'))
+            .unwrap()
+    };
+    // B (this run, aaaa) has get 60% vs 40% in bbbb: +20 points.
+    assert!(row("kv_server::store::get").contains("+20.0"), "{text}");
+    assert!(row("bincode::deserialize").contains("-20.0"), "{text}");
+}
+
+#[test]
+fn svg_opens_when_present_and_says_so_when_not() {
+    let mut app = open_server_flame();
+    match app.apply(OpenSvg) {
+        Some(Effect::OpenFile(p)) => assert!(p.ends_with("runs/20250101-100000-aaaa/server-0.svg")),
+        other => panic!("{other:?}"),
+    }
+    press(&mut app, &[Back, Down, OpenSvg]);
+    assert_eq!(
+        app.message.as_deref(),
+        Some("no SVG flamegraph for this process")
+    );
+    let path = kv_dash::tui::open_with_system(std::path::Path::new("/nonexistent/x.svg"));
+    assert!(path.contains("/nonexistent/x.svg"));
+}
+
+#[test]
+fn help_overlay_and_quit() {
+    let mut app = app();
+    press(&mut app, &[Help]);
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("keys (any key closes)") && text.contains("mark run for compare"));
+    press(&mut app, &[Down]);
+    assert!(!app.show_help);
+    press(&mut app, &[Escape]);
+    assert!(app.should_quit);
+    let mut app = crate::util::app();
+    press(&mut app, &[Quit]);
+    assert!(app.should_quit);
+}
+
+#[test]
+fn tiny_terminal_does_not_panic() {
+    let mut app = open_server_flame();
+    for (w, h) in [(1, 1), (10, 5), (30, 8), (200, 3)] {
+        draw(&app, w, h);
+    }
+    app.view = View::Runs;
+    for (w, h) in [(1, 1), (20, 4)] {
+        draw(&app, w, h);
+    }
+}
