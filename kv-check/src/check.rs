@@ -116,7 +116,56 @@ pub enum Violation {
     },
 }
 
+impl OpRef {
+    fn shifted(self, base: usize) -> OpRef {
+        match self {
+            OpRef::Initial => OpRef::Initial,
+            OpRef::Rec(i) => OpRef::Rec(base + i),
+        }
+    }
+}
+
+impl Cluster {
+    fn shifted(self, base: usize) -> Cluster {
+        Cluster {
+            put: self.put.shifted(base),
+            lo_op: self.lo_op.shifted(base),
+            hi_op: self.hi_op.shifted(base),
+            ..self
+        }
+    }
+}
+
 impl Violation {
+    /// The same violation, for records moved `base` places on.
+    fn shifted(self, base: usize) -> Violation {
+        match self {
+            Violation::UnwrittenRead { key, get } => Violation::UnwrittenRead {
+                key,
+                get: base + get,
+            },
+            Violation::ReadBeforeWrite { key, put, get } => Violation::ReadBeforeWrite {
+                key,
+                put: base + put,
+                get: base + get,
+            },
+            Violation::Interleaved { key, a, b } => Violation::Interleaved {
+                key,
+                a: a.shifted(base),
+                b: b.shifted(base),
+            },
+            Violation::Stale {
+                key,
+                current,
+                hidden,
+            } => Violation::Stale {
+                key,
+                current: current.shifted(base),
+                hidden: hidden.shifted(base),
+            },
+        }
+    }
+
     pub fn key(&self) -> u64 {
         match self {
             Violation::UnwrittenRead { key, .. }
@@ -156,6 +205,16 @@ pub struct DuplicateWrite {
     pub second: usize,
 }
 
+impl DuplicateWrite {
+    fn shifted(self, base: usize) -> DuplicateWrite {
+        DuplicateWrite {
+            first: base + self.first,
+            second: base + self.second,
+            ..self
+        }
+    }
+}
+
 /// The result of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
@@ -173,16 +232,122 @@ impl Summary {
     }
 }
 
-/// Sorts `loaded.recs` by key and value, and checks every key.
-pub fn check(loaded: &mut Loaded, initial: Initial) -> Result<Summary, DuplicateWrite> {
-    loaded.recs.sort_unstable_by_key(Rec::sort_key);
-    check_sorted(&loaded.recs, loaded.rows, initial)
+/// Below this many ops, [`check`] uses one thread.
+const MIN_PARALLEL_OPS: usize = 1 << 16;
+
+/// Checks every key of `loaded`, on up to `threads` threads. Reorders
+/// `loaded.recs`: split in place into buckets by a hash of the key, one per
+/// thread, each sorted by [`Rec::sort_key`]; a [`Violation`] names records
+/// by their index in that order.
+pub fn check(
+    loaded: &mut Loaded,
+    initial: Initial,
+    threads: usize,
+) -> Result<Summary, DuplicateWrite> {
+    // Keys are independent registers, so buckets of keys can be checked
+    // apart. Small histories are not worth a thread.
+    let threads = if loaded.recs.len() < MIN_PARALLEL_OPS {
+        1
+    } else {
+        threads
+    };
+    let buckets = split_by_key(&mut loaded.recs, threads);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let mut rest: &mut [Rec] = &mut loaded.recs;
+        let mut base = 0;
+        let handles: Vec<_> = buckets
+            .iter()
+            .map(|&len| {
+                let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                rest = tail;
+                let part_base = base;
+                base += len;
+                s.spawn(move || {
+                    part.sort_unstable_by_key(Rec::sort_key);
+                    check_bucket(part, initial)
+                        .map_err(|d| d.shifted(part_base))
+                        .map(|mut summary| {
+                            summary.first = summary.first.map(|v| v.shifted(part_base));
+                            summary
+                        })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut total = Summary {
+        ops: loaded.rows,
+        keys: 0,
+        failed_keys: 0,
+        first: None,
+    };
+    let mut duplicate: Option<DuplicateWrite> = None;
+    for result in results {
+        match result {
+            Ok(s) => {
+                total.keys += s.keys;
+                total.failed_keys += s.failed_keys;
+                // Report the smallest failing key, whatever the bucket count.
+                if let Some(v) = s.first {
+                    if total.first.as_ref().is_none_or(|f| v.key() < f.key()) {
+                        total.first = Some(v);
+                    }
+                }
+            }
+            Err(d) => {
+                if duplicate.as_ref().is_none_or(|f| d.key < f.key) {
+                    duplicate = Some(d);
+                }
+            }
+        }
+    }
+    duplicate.map_or(Ok(total), Err)
 }
 
-/// Checks records already sorted by [`Rec::sort_key`].
-pub fn check_sorted(recs: &[Rec], rows: u64, initial: Initial) -> Result<Summary, DuplicateWrite> {
+/// Reorders `recs` into buckets by key hash (a power of two of them, at
+/// most `threads`), returning the buckets' lengths in order.
+fn split_by_key(recs: &mut [Rec], threads: usize) -> Vec<usize> {
+    fn bucket_bit(key: u64, bit: u32) -> bool {
+        // splitmix64's finalizer: hot neighbouring keys land apart.
+        let mut h = key ^ (key >> 30);
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 27;
+        h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 31;
+        (h >> (63 - bit)) & 1 == 1
+    }
+    fn split(recs: &mut [Rec], bit: u32, depth: u32, out: &mut Vec<usize>) {
+        if depth == bit {
+            out.push(recs.len());
+            return;
+        }
+        let mut mid = 0;
+        for j in 0..recs.len() {
+            if !bucket_bit(recs[j].key, bit) {
+                recs.swap(mid, j);
+                mid += 1;
+            }
+        }
+        let (low, high) = recs.split_at_mut(mid);
+        split(low, bit + 1, depth, out);
+        split(high, bit + 1, depth, out);
+    }
+    let depth = threads.clamp(1, 64).ilog2();
+    let mut out = Vec::with_capacity(1 << depth);
+    split(recs, 0, depth, &mut out);
+    out
+}
+
+/// Checks records sorted by [`Rec::sort_key`]; `ops` is left 0.
+fn check_bucket(recs: &[Rec], initial: Initial) -> Result<Summary, DuplicateWrite> {
     let mut summary = Summary {
-        ops: rows,
+        ops: 0,
         keys: 0,
         failed_keys: 0,
         first: None,
@@ -191,7 +356,9 @@ pub fn check_sorted(recs: &[Rec], rows: u64, initial: Initial) -> Result<Summary
     let mut start = 0;
     while start < recs.len() {
         let key = recs[start].key;
-        let end = start + recs[start..].partition_point(|r| r.key == key);
+        // A linear scan: a binary search over the rest of the array would
+        // miss the cache ~25 times per key.
+        let end = start + recs[start..].iter().take_while(|r| r.key == key).count();
         summary.keys += 1;
         if let Err(v) = check_key(key, recs, start..end, initial, &mut scratch)? {
             summary.failed_keys += 1;
@@ -223,7 +390,10 @@ fn check_key(
     let mut i = range.start;
     while i < range.end {
         let value = recs[i].value();
-        let end = i + recs[i..range.end].partition_point(|r| r.value() == value);
+        let end = i + recs[i..range.end]
+            .iter()
+            .take_while(|r| r.value() == value)
+            .count();
         let (put, gets) = if value == initial.value() {
             (OpRef::Initial, i..end)
         } else if value.writer_seq().is_none() || recs[i].is_get() {
@@ -357,7 +527,7 @@ mod tests {
 
     fn check_with(lines: &str, initial: Initial) -> Result<Summary, DuplicateWrite> {
         let mut loaded = load_texts(&[("h", &history(lines))]).unwrap();
-        check(&mut loaded, initial)
+        check(&mut loaded, initial, 4)
     }
 
     fn verdict(lines: &str) -> Option<Violation> {
@@ -485,7 +655,7 @@ mod tests {
         let lines =
             "w a 0 10\n w b 20 30\n r a 40 50\n r a 5 6\n r b 31 32\n w c 100 110\n r c 120 130";
         let mut loaded = load_texts(&[("h", &history(lines))]).unwrap();
-        let v = check(&mut loaded, Initial::Init).unwrap().first.unwrap();
+        let v = check(&mut loaded, Initial::Init, 4).unwrap().first.unwrap();
         assert!(matches!(v, Violation::Interleaved { .. }), "{v:?}");
         let lines: Vec<u64> = v
             .ops(&loaded.recs)
@@ -498,6 +668,36 @@ mod tests {
         // Rows start at line 3: the puts of a and b, a's first and last
         // gets, b's get; not c's ops.
         assert_eq!(lines, vec![3, 6, 4, 7, 5]);
+    }
+
+    #[test]
+    fn buckets_do_not_change_the_verdict() {
+        use crate::synth::{write_synth, SynthConfig};
+        let dir = std::env::temp_dir().join(format!("kv-check-buckets-{}", std::process::id()));
+        let cfg = SynthConfig {
+            ops: 300_000,
+            keys: 5_000,
+            clients: 2,
+            threads: 4,
+            workload: kv_core::workload::Workload::A,
+            theta: Some(kv_core::workload::Theta::new(0.99).unwrap()),
+            seed: 5,
+            unknown_every: 100,
+            stale_every: 2_000,
+        };
+        let paths = write_synth(&cfg, &dir).unwrap();
+        let verdicts: Vec<_> = [1, 2, 4]
+            .into_iter()
+            .map(|threads| {
+                let mut loaded = crate::load::load_files(&paths, threads).unwrap();
+                let s = check(&mut loaded, Initial::Init, threads).unwrap();
+                // The key sets of the buckets are disjoint and cover all ops.
+                (s.ops, s.keys, s.failed_keys, s.first.map(|v| v.key()))
+            })
+            .collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(verdicts[0].2 > 0, "{verdicts:?}");
+        assert!(verdicts.iter().all(|v| *v == verdicts[0]), "{verdicts:?}");
     }
 
     /// One op of a brute-force case: (is_put, value, invoke, complete, known).

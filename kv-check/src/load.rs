@@ -22,6 +22,9 @@ const LINE_BITS: u32 = 40;
 /// the sequence bits of a [`Value`], which itself is shifted left by one.
 const MAX_WRITERS: usize = (1 << (63 - SEQ_BITS)) - 2;
 const MAX_FILES: usize = 1 << (64 - LINE_BITS);
+/// A row is rarely shorter (`0,0,get,1,init,1000000000,1000000000,ok`):
+/// dividing a file's size by this bounds its rows, for reserving memory.
+const MIN_ROW_BYTES: usize = 48;
 
 /// Check-time clock: a history's nanoseconds plus one, so that 0 can stand
 /// for "before every op" (the initial value's virtual write).
@@ -192,10 +195,16 @@ struct FileRecs {
 }
 
 /// Parses one history; `file` is its index, recorded in each [`Loc`].
-fn load_one<R: BufRead>(file: usize, mut reader: HistoryReader<R>) -> Result<FileRecs, String> {
+/// `rows_hint` sizes the record array up front: growing it by doubling
+/// would copy it and fault its pages in again.
+fn load_one<R: BufRead>(
+    file: usize,
+    mut reader: HistoryReader<R>,
+    rows_hint: usize,
+) -> Result<FileRecs, String> {
     let mut out = FileRecs {
         client: reader.client(),
-        recs: Vec::new(),
+        recs: Vec::with_capacity(rows_hint),
         writers: Vec::new(),
         rows: 0,
     };
@@ -323,9 +332,11 @@ pub fn load_files(paths: &[PathBuf], threads: usize) -> Result<Loaded, InputErro
     let results: Mutex<Vec<Option<Result<FileRecs, String>>>> =
         Mutex::new((0..paths.len()).map(|_| None).collect());
     let load = |path: &Path, i: usize| {
+        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+        let rows_hint = usize::try_from(bytes).unwrap_or(0) / MIN_ROW_BYTES;
         HistoryReader::open(path)
             .map_err(|e| e.to_string())
-            .and_then(|r| load_one(i, r))
+            .and_then(|r| load_one(i, r, rows_hint))
     };
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, paths.len().max(1)) {
@@ -369,7 +380,7 @@ pub fn load_texts(texts: &[(&str, &str)]) -> Result<Loaded, InputError> {
     for (i, (_, text)) in texts.iter().enumerate() {
         let parsed = HistoryReader::new(text.as_bytes())
             .map_err(|e: HistoryError| e.to_string())
-            .and_then(|r| load_one(i, r));
+            .and_then(|r| load_one(i, r, text.len() / MIN_ROW_BYTES));
         files.push(parsed.map_err(|message| InputError {
             path: paths[i].clone(),
             message,
