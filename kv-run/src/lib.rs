@@ -1,0 +1,13 @@
+//! kv-run: the Rust side of `run-cluster.sh`. The script only starts and
+//! stops processes; planning (nodes, ports, seeds, command lines),
+//! readiness, live collection, the report and the experiment record are
+//! here, each a subcommand of the `kv-run` binary.
+
+pub mod collect;
+pub mod manifest;
+pub mod plan;
+pub mod plot;
+pub mod ready;
+pub mod record;
+pub mod report;
+pub mod shell;

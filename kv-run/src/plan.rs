@@ -1,0 +1,632 @@
+//! `kv-run plan`: decides every process of a run before anything starts —
+//! nodes, hosts, addresses, ports, seeds and full command lines — writes the
+//! manifest, and prints bash array assignments for run-cluster.sh to
+//! execute. Bad arguments fail here, before a process or socket exists.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::{CommandFactory, FromArgMatches};
+use kv_client::config::{Args as ClientArgs, Config as ClientConfig};
+use kv_core::runlog::{new_run_id, rfc3339_utc};
+use kv_core::stats::Role;
+
+use crate::manifest::{Manifest, Node, MANIFEST_FILE, MANIFEST_VERSION};
+use crate::shell;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Local,
+    Cloudlab,
+    Hosts,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::Cloudlab => "cloudlab",
+            Backend::Hosts => "hosts",
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[arg(long, value_enum)]
+    pub backend: Backend,
+    #[arg(long)]
+    pub servers: u32,
+    #[arg(long)]
+    pub clients: u32,
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub server_args: String,
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub client_args: String,
+    /// Seconds of load per client (a `--secs` inside client args wins).
+    #[arg(long, default_value_t = 30.0)]
+    pub secs: f64,
+    /// The run's log directory (created by the caller).
+    #[arg(long)]
+    pub log_dir: PathBuf,
+    /// Where kv-server and kv-client are on this machine.
+    #[arg(long)]
+    pub bin_dir: PathBuf,
+    /// `hosts` backend: one `host` or `user@host[:sshport]` a line.
+    #[arg(long)]
+    pub hosts_file: Option<PathBuf>,
+    /// Remote backends: per-node working directories go under this.
+    #[arg(long, default_value = "/tmp/kvlab")]
+    pub remote_dir: String,
+    /// Remote backends: node i listens on BASE+i (server RPC or client stats).
+    #[arg(long, default_value_t = 8080)]
+    pub base_port: u16,
+    /// ssh client config file (`ssh -F`), e.g. for test keys.
+    #[arg(long)]
+    pub ssh_config: Option<PathBuf>,
+    #[arg(long)]
+    pub profile: bool,
+    #[arg(long)]
+    pub check: bool,
+    #[arg(long, default_value = "")]
+    pub note: String,
+    #[arg(long, default_value = "")]
+    pub tag: String,
+    /// Everything run-cluster.sh was given, recorded verbatim.
+    #[arg(long = "script-arg", allow_hyphen_values = true)]
+    pub script_args: Vec<String>,
+}
+
+/// A host to run nodes on and how to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    /// `user@host` or `host` as ssh takes it; `None` = this machine.
+    pub ssh: Option<String>,
+    pub ssh_port: Option<u16>,
+    /// The host part alone.
+    pub host: String,
+}
+
+/// Parses a hosts file: `host` or `user@host[:port]` a line, `#` comments.
+pub fn parse_hosts_file(text: &str) -> Result<Vec<Host>> {
+    let mut out = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        ensure!(
+            !line.contains(char::is_whitespace),
+            "hosts file line {}: '{line}' has spaces; expected host or user@host[:port]",
+            i + 1
+        );
+        let (target, port) = match line.rsplit_once(':') {
+            Some((t, p)) => {
+                let port: u16 =
+                    p.parse().ok().filter(|p| *p > 0).with_context(|| {
+                        format!("hosts file line {}: bad ssh port '{p}'", i + 1)
+                    })?;
+                (t, Some(port))
+            }
+            None => (line, None),
+        };
+        let host = target.rsplit_once('@').map_or(target, |(_, h)| h);
+        ensure!(!host.is_empty(), "hosts file line {}: empty host", i + 1);
+        out.push(Host {
+            ssh: Some(target.to_string()),
+            ssh_port: port,
+            host: host.to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Number of nodes in this CloudLab experiment, from `geni-get -a`.
+fn cloudlab_node_count() -> Result<usize> {
+    let out = Command::new("geni-get")
+        .arg("-a")
+        .output()
+        .context("cannot run geni-get (is this a CloudLab node?)")?;
+    ensure!(out.status.success(), "geni-get -a failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut names: Vec<String> = text
+        .split("<host name=")
+        .skip(1)
+        .filter_map(|s| {
+            let s = s.trim_start_matches(['\\', '"']);
+            let end = s.find(['\\', '"'])?;
+            Some(s[..end].to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names.len())
+}
+
+/// Drops `--flag V` / `--flag=V` (or a bare `--flag` when `takes_value` is
+/// false) for each named flag; run-cluster sets those itself.
+fn strip_flags(words: &[String], flags: &[(&str, bool)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        let hit = flags
+            .iter()
+            .find(|(f, _)| w == f || w.starts_with(&format!("{f}=")));
+        match hit {
+            Some((f, takes_value)) => {
+                i += if *takes_value && w == f { 2 } else { 1 };
+            }
+            None => {
+                out.push(w.clone());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+/// The user's client args, parsed exactly as kv-client will, plus which
+/// flags were typed (so defaults of ours do not override them).
+struct ClientArgsInfo {
+    args: ClientArgs,
+    threads_given: bool,
+    seed_given: bool,
+    secs_given: bool,
+}
+
+fn parse_client_args(w: &[String]) -> Result<ClientArgsInfo> {
+    let matches = ClientArgs::command()
+        .try_get_matches_from(std::iter::once("kv-client".to_string()).chain(w.iter().cloned()))
+        .map_err(|e| anyhow::anyhow!("client_args: {}", e.render().to_string().trim()))?;
+    let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+    let info = ClientArgsInfo {
+        threads_given: given("threads"),
+        seed_given: given("seed"),
+        secs_given: given("secs"),
+        args: ClientArgs::from_arg_matches(&matches)
+            .map_err(|e| anyhow::anyhow!("client_args: {e}"))?,
+    };
+    ClientConfig::try_from(&info.args).context("client_args")?;
+    Ok(info)
+}
+
+/// Whether `bin --help` mentions `flag` (features landing at different times).
+fn supports(bin: &Path, flag: &str) -> bool {
+    Command::new(bin)
+        .arg("--help")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(flag))
+        .unwrap_or(false)
+}
+
+fn ssh_base(cfg: Option<&Path>, port: Option<u16>) -> Vec<String> {
+    let mut v = vec!["ssh".to_string(), "-o".into(), "BatchMode=yes".into()];
+    if let Some(c) = cfg {
+        v.push("-F".into());
+        v.push(c.display().to_string());
+    }
+    if let Some(p) = port {
+        v.push("-p".into());
+        v.push(p.to_string());
+    }
+    v
+}
+
+/// Asks a remote host for the address it knows `host` by and its core count.
+fn probe_remote(h: &Host, cfg: Option<&Path>) -> Result<(String, u32)> {
+    let target = h.ssh.as_deref().unwrap_or(&h.host);
+    let script = format!(
+        "getent ahostsv4 {} | awk 'NR==1{{print $1}}'; nproc",
+        shell::quote(&h.host)
+    );
+    let mut argv = ssh_base(cfg, h.ssh_port);
+    argv.push(target.to_string());
+    argv.push(script);
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .output()
+        .with_context(|| format!("cannot run ssh to {target}"))?;
+    if !out.status.success() {
+        bail!(
+            "ssh to {target} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let (addr, cores) = match lines.as_slice() {
+        [addr, cores] => (addr.to_string(), cores.parse().unwrap_or(1)),
+        // getent found nothing: use the name as given.
+        [cores] => (h.host.clone(), cores.parse().unwrap_or(1)),
+        _ => bail!("unexpected answer from {target}: {text:?}"),
+    };
+    Ok((addr, cores))
+}
+
+fn free_local_ports(n: usize) -> Result<Vec<u16>> {
+    // Hold every listener until all are bound so the ports are distinct.
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<_>>()
+        .context("cannot find free local ports")?;
+    listeners
+        .iter()
+        .map(|l| Ok(l.local_addr()?.port()))
+        .collect()
+}
+
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    // Keep seeds readable and far from overflow when offsets are added.
+    h.finish() % 1_000_000_000
+}
+
+/// Plans the run, writes `<log_dir>/cluster.json` and returns the bash text.
+pub fn plan(a: &PlanArgs) -> Result<String> {
+    ensure!(a.servers >= 1, "server_count must be a positive integer");
+    ensure!(a.clients >= 1, "client_count must be a positive integer");
+    let total = (a.servers + a.clients) as usize;
+
+    let server_words = strip_flags(
+        &words(&a.server_args),
+        &[("--port", true), ("--bind", true), ("--profile", true)],
+    );
+    let user_client = words(&a.client_args);
+    let info = parse_client_args(&user_client)?;
+    let client_words = strip_flags(
+        &user_client,
+        &[
+            ("--hosts", true),
+            ("--secs", true),
+            ("--threads", true),
+            ("--seed", true),
+            ("--client-id", true),
+            ("--stats-bind", true),
+            ("--summary-json", true),
+            ("--profile", true),
+            ("--check", true),
+        ],
+    );
+    let secs = if info.secs_given {
+        info.args.secs
+    } else {
+        a.secs
+    };
+    ensure!(secs.is_finite() && secs > 0.0, "--secs must be positive");
+
+    // Hosts for node i, and the address it binds / is reached at.
+    let cfg = a.ssh_config.as_deref();
+    let (hosts, binds, cores): (Vec<Host>, Vec<String>, Vec<u32>) = match a.backend {
+        Backend::Local => {
+            let local = Host {
+                ssh: None,
+                ssh_port: None,
+                host: "127.0.0.1".into(),
+            };
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            (
+                vec![local; total],
+                vec!["127.0.0.1".into(); total],
+                vec![cores; total],
+            )
+        }
+        Backend::Cloudlab | Backend::Hosts => {
+            let available: Vec<Host> = if a.backend == Backend::Cloudlab {
+                let n = cloudlab_node_count()?;
+                (0..n)
+                    .map(|i| Host {
+                        ssh: Some(format!("node{i}")),
+                        ssh_port: None,
+                        host: format!("node{i}"),
+                    })
+                    .collect()
+            } else {
+                let file = a
+                    .hosts_file
+                    .as_deref()
+                    .context("--backend hosts needs --hosts-file FILE")?;
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read hosts file {}", file.display()))?;
+                parse_hosts_file(&text)?
+            };
+            if total > available.len() {
+                bail!(
+                    "requested {total} nodes (servers: {}, clients: {}) but only {} are available ({})",
+                    a.servers,
+                    a.clients,
+                    available.len(),
+                    if a.backend == Backend::Cloudlab {
+                        format!("node0 to node{}", available.len().saturating_sub(1))
+                    } else {
+                        "lines of the hosts file".to_string()
+                    }
+                );
+            }
+            let used: Vec<Host> = available.into_iter().take(total).collect();
+            let mut binds = Vec::new();
+            let mut cores = Vec::new();
+            for h in &used {
+                let (addr, c) = probe_remote(h, cfg)?;
+                binds.push(addr);
+                cores.push(c);
+            }
+            (used, binds, cores)
+        }
+    };
+    let ports: Vec<u16> = match a.backend {
+        Backend::Local => free_local_ports(total)?,
+        _ => (0..total)
+            .map(|i| {
+                a.base_port
+                    .checked_add(i as u16)
+                    .context("--base-port too high for this many nodes")
+            })
+            .collect::<Result<_>>()?,
+    };
+
+    let server_bin = a.bin_dir.join("kv-server");
+    let client_bin = a.bin_dir.join("kv-client");
+    for b in [&server_bin, &client_bin] {
+        ensure!(
+            b.exists(),
+            "{} not found (build first, or set KVLAB_BIN_DIR)",
+            b.display()
+        );
+    }
+    let server_profiles = a.profile && supports(&server_bin, "--profile");
+    let client_profiles = a.profile && supports(&client_bin, "--profile");
+    let stats_bind = supports(&client_bin, "--stats-bind");
+    let summary_json = supports(&client_bin, "--summary-json");
+
+    let started = SystemTime::now();
+    let base_seed = info
+        .args
+        .seed
+        .filter(|_| info.seed_given)
+        .unwrap_or_else(random_seed);
+    let remote = a.backend != Backend::Local;
+    let run_id = new_run_id(started);
+    let ts_dir = a
+        .log_dir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| run_id.clone());
+
+    let server_addrs: Vec<String> = (0..a.servers as usize)
+        .map(|i| format!("{}:{}", binds[i], ports[i]))
+        .collect();
+    let mut nodes = Vec::new();
+    let mut next_seed = base_seed;
+    let mut first_threads = None;
+    for i in 0..total {
+        let name = format!("node{i}");
+        let role = if i < a.servers as usize {
+            Role::Server
+        } else {
+            Role::Client
+        };
+        let remote_dir = remote.then(|| format!("{}/{}/{}", a.remote_dir, ts_dir, name));
+        let program = if remote {
+            format!(
+                "./{}",
+                if role == Role::Server {
+                    "kv-server"
+                } else {
+                    "kv-client"
+                }
+            )
+        } else if role == Role::Server {
+            server_bin.display().to_string()
+        } else {
+            client_bin.display().to_string()
+        };
+        let mut argv = vec![program];
+        let mut n = Node {
+            name: name.clone(),
+            role,
+            host: hosts[i].host.clone(),
+            ssh: hosts[i].ssh.clone(),
+            ssh_port: hosts[i].ssh_port,
+            bind: binds[i].clone(),
+            port: ports[i],
+            stats_addr: format!("{}:{}", binds[i], ports[i]),
+            argv: Vec::new(),
+            log: String::new(),
+            pid: None,
+            remote_pid: None,
+            remote_dir,
+            client_id: None,
+            seeds: None,
+            summary_json: None,
+            profile_prefix: None,
+        };
+        match role {
+            Role::Server => {
+                n.log = format!("kvsserver-{name}.log");
+                argv.extend([
+                    "--bind".into(),
+                    binds[i].clone(),
+                    "--port".into(),
+                    ports[i].to_string(),
+                ]);
+                if server_profiles {
+                    let p = format!("server-{name}");
+                    argv.extend(["--profile".into(), p.clone()]);
+                    n.profile_prefix = Some(p);
+                }
+                argv.extend(server_words.iter().cloned());
+            }
+            Role::Client => {
+                let id = i as u32 - a.servers;
+                let threads = if info.threads_given {
+                    info.args.threads.unwrap_or(1) as u32
+                } else {
+                    // Clients share the host's cores: one thread each when
+                    // there are more clients than cores (see docs).
+                    let per_host = if remote { 1 } else { a.clients };
+                    (cores[i] / per_host).max(1)
+                };
+                first_threads.get_or_insert(threads);
+                let seeds = (next_seed, next_seed + threads as u64 - 1);
+                next_seed += threads as u64;
+                n.log = format!("kvsclient-{name}.log");
+                n.client_id = Some(id);
+                n.seeds = Some(seeds);
+                argv.extend([
+                    "--hosts".into(),
+                    server_addrs.join(","),
+                    "--secs".into(),
+                    secs.to_string(),
+                    "--threads".into(),
+                    threads.to_string(),
+                    "--seed".into(),
+                    seeds.0.to_string(),
+                    "--client-id".into(),
+                    id.to_string(),
+                ]);
+                if stats_bind {
+                    argv.extend(["--stats-bind".into(), n.stats_addr.clone()]);
+                }
+                if summary_json {
+                    let f = format!("client-{name}.summary.json");
+                    argv.extend(["--summary-json".into(), f.clone()]);
+                    n.summary_json = Some(f);
+                }
+                if client_profiles {
+                    let p = format!("client-{name}");
+                    argv.extend(["--profile".into(), p.clone()]);
+                    n.profile_prefix = Some(p);
+                }
+                if a.check {
+                    argv.extend(["--check".into(), format!("history-{name}.jsonl")]);
+                }
+                argv.extend(client_words.iter().cloned());
+            }
+        }
+        n.argv = argv;
+        nodes.push(n);
+    }
+
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        run_id,
+        started_at: rfc3339_utc(started),
+        backend: a.backend.name().into(),
+        secs,
+        seed: base_seed,
+        threads: first_threads.unwrap_or(1),
+        server_args: a.server_args.clone(),
+        client_args: a.client_args.clone(),
+        note: a.note.clone(),
+        tag: a.tag.clone(),
+        profile: a.profile,
+        check: a.check,
+        bin_dir: a.bin_dir.display().to_string(),
+        remote_dir: remote.then(|| a.remote_dir.clone()),
+        script_args: a.script_args.clone(),
+        nodes,
+    };
+    manifest.write(&a.log_dir.join(MANIFEST_FILE))?;
+    Ok(bash_text(&manifest))
+}
+
+/// The plan as bash arrays, one entry per node in manifest order.
+pub fn bash_text(m: &Manifest) -> String {
+    let col = |f: &dyn Fn(&Node) -> String| -> Vec<String> { m.nodes.iter().map(f).collect() };
+    let mut out = vec![
+        format!("RUN_ID={}", shell::quote(&m.run_id)),
+        format!("SERVER_HOSTS={}", shell::quote(&m.server_hosts())),
+        shell::array("NODE_NAME", &col(&|n| n.name.clone())),
+        shell::array("NODE_ROLE", &col(&|n| n.role.name().to_string())),
+        shell::array("NODE_LOG", &col(&|n| n.log.clone())),
+        shell::array("NODE_SSH", &col(&|n| n.ssh.clone().unwrap_or_default())),
+        shell::array(
+            "NODE_SSH_PORT",
+            &col(&|n| n.ssh_port.map(|p| p.to_string()).unwrap_or_default()),
+        ),
+        shell::array(
+            "NODE_RDIR",
+            &col(&|n| n.remote_dir.clone().unwrap_or_default()),
+        ),
+        shell::array(
+            "NODE_BIN",
+            &col(&|n| {
+                if n.is_server() {
+                    "kv-server".into()
+                } else {
+                    "kv-client".into()
+                }
+            }),
+        ),
+        shell::array("NODE_CMD", &col(&|n| command_line(n))),
+    ];
+    out.push(String::new());
+    out.join("\n")
+}
+
+/// What the shell runs for a node: the argv locally; on a remote host a
+/// wrapper that starts it in its directory, records its PID in `pid` and
+/// waits for it, so the ssh session ends with the process's exit status.
+pub fn command_line(n: &Node) -> String {
+    let argv = shell::join(&n.argv);
+    match &n.remote_dir {
+        None => argv,
+        Some(dir) => format!(
+            "cd {} && {{ {argv} > {} 2>&1 < /dev/null & echo $! > pid; wait $!; }}",
+            shell::quote(dir),
+            shell::quote(&n.log)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_file_forms_and_comments() {
+        let h = parse_hosts_file("# cluster\nalpha\n bob@192.0.2.2:2222 # second\n\nc@gamma\n")
+            .unwrap();
+        assert_eq!(h.len(), 3);
+        assert_eq!(h[0].ssh.as_deref(), Some("alpha"));
+        assert_eq!(h[1].host, "192.0.2.2");
+        assert_eq!(h[1].ssh.as_deref(), Some("bob@192.0.2.2"));
+        assert_eq!(h[1].ssh_port, Some(2222));
+        assert_eq!(h[2].host, "gamma");
+        assert!(parse_hosts_file("a b\n").is_err());
+        assert!(parse_hosts_file("h:notaport\n").is_err());
+    }
+
+    #[test]
+    fn strips_flags_in_both_forms() {
+        let w = words("--seed 5 --batch 64 --threads=3 --in-process --secs 2");
+        let out = strip_flags(
+            &w,
+            &[("--seed", true), ("--threads", true), ("--secs", true)],
+        );
+        assert_eq!(out, words("--batch 64 --in-process"));
+    }
+
+    #[test]
+    fn client_args_validated_like_kv_client() {
+        assert!(parse_client_args(&words("--theta 1.5")).is_err());
+        assert!(parse_client_args(&words("--nonsense")).is_err());
+        let i = parse_client_args(&words("--threads 3 --batch 64")).unwrap();
+        assert!(i.threads_given && !i.seed_given);
+        assert_eq!(i.args.batch, 64);
+    }
+}

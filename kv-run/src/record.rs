@@ -1,0 +1,350 @@
+//! `kv-run record`: writes the run's row to `experiments/log.csv` and fills
+//! `experiments/runs/<run_id>/` (config, summary, time series, logs,
+//! profiles, charts) through `kv_core::runlog`. A failed run gets its reason
+//! and no throughput figure. Also `plot-scaling` across recorded runs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, FromArgMatches};
+use kv_client::config::Args as ClientArgs;
+use kv_core::runlog::{
+    append_run, node_medians, read_log, read_timeseries, write_json, write_timeseries, ProfileKind,
+    RunDir, RunRecord, RunStatus, RunSummary, TimeseriesRow,
+};
+use kv_core::stats::Role;
+use serde_json::json;
+
+use crate::manifest::{log_dir_of, Manifest};
+use crate::plot::{self, Series};
+use crate::report;
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// The experiments directory (holds log.csv and runs/).
+    #[arg(long)]
+    pub experiments: PathBuf,
+    /// Mark the run failed with this reason (one line).
+    #[arg(long)]
+    pub failed: Option<String>,
+    /// Per-second series from `kv-run collect` (default: LOGDIR/timeseries.csv).
+    #[arg(long)]
+    pub timeseries: Option<PathBuf>,
+    /// Wall time of the whole run, seconds.
+    #[arg(long)]
+    pub duration_s: Option<f64>,
+    /// The repository whose commit ran (default: current directory).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+}
+
+fn cmd_out(program: &str, args: &[&str], dir: &Path) -> Option<String> {
+    let o = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// `(commit, dirty)` of the repository.
+fn git_state(repo: &Path) -> (String, Option<bool>) {
+    let commit = cmd_out("git", &["rev-parse", "--short=12", "HEAD"], repo).unwrap_or_default();
+    let dirty = cmd_out(
+        "git",
+        &["status", "--porcelain", "--untracked-files=no"],
+        repo,
+    )
+    .map(|s| !s.is_empty());
+    (commit, dirty)
+}
+
+/// Value of `--name V` / `--name=V` in a whitespace-split argument string.
+fn flag_value(args: &str, name: &str) -> Option<String> {
+    let w: Vec<&str> = args.split_whitespace().collect();
+    w.iter().enumerate().find_map(|(i, t)| {
+        if *t == name {
+            w.get(i + 1).map(|s| s.to_string())
+        } else {
+            t.strip_prefix(&format!("{name}=")).map(str::to_string)
+        }
+    })
+}
+
+/// Mean over seconds of the per-second sum over nodes of `role`.
+fn mean_of_sums(rows: &[TimeseriesRow], role: Role, f: fn(&TimeseriesRow) -> f64) -> Option<f64> {
+    let mut ts: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.role == role)
+        .map(|r| r.t_s)
+        .collect();
+    ts.sort_by(f64::total_cmp);
+    ts.dedup();
+    if ts.is_empty() {
+        return None;
+    }
+    let total: f64 = ts
+        .iter()
+        .map(|t| {
+            rows.iter()
+                .filter(|r| r.role == role && r.t_s == *t)
+                .map(f)
+                .sum::<f64>()
+        })
+        .sum();
+    Some(total / ts.len() as f64)
+}
+
+fn peak_rss(rows: &[TimeseriesRow], role: Role) -> Option<u64> {
+    rows.iter()
+        .filter(|r| r.role == role)
+        .map(|r| r.rss_bytes)
+        .max()
+}
+
+/// Builds the log row from the manifest, the report and the time series.
+pub fn build_record(
+    m: &Manifest,
+    rep: &report::Report,
+    rows: &[TimeseriesRow],
+    status: RunStatus,
+    duration_s: Option<f64>,
+    repo: &Path,
+) -> RunRecord {
+    let mut r = RunRecord::new(std::time::SystemTime::now());
+    r.run_id = m.run_id.clone();
+    r.started_at = m.started_at.clone();
+    r.duration_s = duration_s;
+    (r.git_commit, r.git_dirty) = git_state(repo);
+    r.backend = m.backend.clone();
+    r.hosts = m.hosts().join(";");
+    r.servers = Some(m.servers().count() as u32);
+    r.clients = Some(m.clients().count() as u32);
+    r.threads = Some(m.threads);
+    let words: Vec<&str> = m.client_args.split_whitespace().collect();
+    if let Ok(a) = ClientArgs::command()
+        .try_get_matches_from(std::iter::once("kv-client").chain(words))
+        .map_err(|e| e.to_string())
+        .and_then(|mm| ClientArgs::from_arg_matches(&mm).map_err(|e| e.to_string()))
+    {
+        r.connections = Some(a.connections as u32);
+        r.batch = Some(a.batch as u32);
+        r.window = Some(a.window as u32);
+        r.workload = a.workload.clone();
+        r.theta = a.theta.parse().ok();
+    }
+    r.preload = flag_value(&m.server_args, "--preload")
+        .and_then(|v| v.parse().ok())
+        .or(Some(kv_core::workload::RECORD_COUNT));
+    r.seed = Some(m.seed);
+    r.note = m.note.clone();
+    r.tag = m.tag.clone();
+    r.status = status;
+    r.total_ops_per_s = Some(rep.total_ops_per_s);
+    r.client_ops_per_s = rep.client_ops_per_s;
+    if let Some(l) = rep.op_latency {
+        r.p50_us = Some(l.p50_us);
+        r.p99_us = Some(l.p99_us);
+        r.p999_us = Some(l.p999_us);
+    }
+    r.generated_ops = rep.generated;
+    r.completed_ops = rep.completed;
+    r.server_cpu_percent = mean_of_sums(rows, Role::Server, |x| x.cpu_percent);
+    r.client_cpu_percent = mean_of_sums(rows, Role::Client, |x| x.cpu_percent);
+    r.server_peak_rss_bytes = peak_rss(rows, Role::Server);
+    r.client_peak_rss_bytes = peak_rss(rows, Role::Client);
+    r.net_bytes_per_s = mean_of_sums(rows, Role::Server, |x| x.net_bytes_per_s);
+    r
+}
+
+fn version_of(bin: &Path) -> String {
+    cmd_out(&bin.display().to_string(), &["--version"], Path::new("."))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn host_info() -> serde_json::Value {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    let mem_total = read("/proc/meminfo")
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    json!({
+        "hostname": read("/proc/sys/kernel/hostname"),
+        "kernel": read("/proc/sys/kernel/osrelease"),
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "mem_total": mem_total,
+    })
+}
+
+/// Records the run; returns the run folder.
+pub fn record(a: &RecordArgs) -> Result<PathBuf> {
+    let m = Manifest::read(&a.manifest)?;
+    let log_dir = log_dir_of(&a.manifest);
+    let rep = report::build(&log_dir)?;
+    let ts_path = a
+        .timeseries
+        .clone()
+        .unwrap_or_else(|| log_dir.join("timeseries.csv"));
+    let rows = if ts_path.exists() {
+        read_timeseries(&ts_path).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let status = match &a.failed {
+        Some(reason) => RunStatus::Failed(reason.clone()),
+        None => RunStatus::Ok,
+    };
+    let record = build_record(&m, &rep, &rows, status, a.duration_s, &a.repo);
+
+    let run = RunDir::new(&a.experiments, &m.run_id);
+    run.create()?;
+    // Logs, the manifest and client summaries.
+    for e in
+        std::fs::read_dir(&log_dir).with_context(|| format!("cannot read {}", log_dir.display()))?
+    {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let keep = name.ends_with(".log") || name.ends_with(".json") || name.ends_with(".jsonl");
+        if keep && e.file_type()?.is_file() {
+            std::fs::copy(e.path(), run.logs_dir().join(&name))
+                .with_context(|| format!("cannot copy {name}"))?;
+        }
+    }
+    // Profiles, named <role>-<node>.<ext> as runlog expects.
+    for n in &m.nodes {
+        let Some(prefix) = &n.profile_prefix else {
+            continue;
+        };
+        for kind in [ProfileKind::Svg, ProfileKind::Pb, ProfileKind::Folded] {
+            let src = log_dir.join(format!("{prefix}.{}", kind.extension()));
+            if src.exists() {
+                std::fs::copy(&src, run.profile(n.role, &n.name, kind))
+                    .with_context(|| format!("cannot copy {}", src.display()))?;
+            }
+        }
+    }
+    write_timeseries(&run.timeseries_csv(), &rows)?;
+    let bin = PathBuf::from(&m.bin_dir);
+    let (commit, dirty) = (record.git_commit.clone(), record.git_dirty);
+    write_json(
+        &run.config_json(),
+        &json!({
+            "run_id": m.run_id,
+            "script_args": m.script_args,
+            "manifest": m,
+            "versions": {
+                "kv-run": env!("CARGO_PKG_VERSION"),
+                "kv-server": version_of(&bin.join("kv-server")),
+                "kv-client": version_of(&bin.join("kv-client")),
+            },
+            "git": { "commit": commit, "dirty": dirty },
+            "host": host_info(),
+        }),
+    )?;
+    write_json(
+        &run.summary_json(),
+        &RunSummary {
+            record: record.clone(),
+            nodes: node_medians(&rows),
+        },
+    )?;
+    write_json(&run.path().join("report.json"), &rep)?;
+    std::fs::write(run.path().join("report.txt"), rep.text())?;
+    if let Err(e) = plot::run_charts(run.path(), &rows) {
+        // A chart is not worth losing the row over.
+        eprintln!("kv-run record: warning: {e:#}");
+    }
+    append_run(&a.experiments, &record)?;
+    Ok(run.path().to_path_buf())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScaleBy {
+    Clients,
+    Servers,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScalingArgs {
+    #[arg(long)]
+    pub experiments: PathBuf,
+    /// Runs whose tag or note equals this.
+    #[arg(long)]
+    pub tag: String,
+    #[arg(long, value_enum, default_value = "clients")]
+    pub by: ScaleBy,
+    /// Output SVG (default: <experiments>/scaling-<tag>.svg).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Throughput against cluster size for the ok runs sharing a tag or note.
+pub fn plot_scaling(a: &ScalingArgs) -> Result<(PathBuf, String)> {
+    let runs = read_log(&kv_core::runlog::log_path(&a.experiments))?;
+    let mut pts: Vec<(f64, f64, f64)> = runs
+        .iter()
+        .filter(|r| r.status.is_ok() && (r.tag == a.tag || r.note == a.tag))
+        .filter_map(|r| {
+            let x = match a.by {
+                ScaleBy::Clients => r.clients?,
+                ScaleBy::Servers => r.servers?,
+            };
+            Some((
+                x as f64,
+                r.total_ops_per_s?,
+                r.client_ops_per_s.unwrap_or(f64::NAN),
+            ))
+        })
+        .collect();
+    anyhow::ensure!(
+        !pts.is_empty(),
+        "no successful run has tag or note '{}'",
+        a.tag
+    );
+    pts.sort_by(|p, q| p.0.total_cmp(&q.0));
+    let by = match a.by {
+        ScaleBy::Clients => "clients",
+        ScaleBy::Servers => "servers",
+    };
+    let mut table = format!("{by} total_ops_per_s client_ops_per_s\n");
+    for (x, t, c) in &pts {
+        table.push_str(&format!("{x:.0} {t:.0} {c:.0}\n"));
+    }
+    let series = vec![
+        Series {
+            name: "total (sum of server medians)".into(),
+            points: pts.iter().map(|p| (p.0, p.1)).collect(),
+        },
+        Series {
+            name: "clients combined".into(),
+            points: pts
+                .iter()
+                .filter(|p| p.2.is_finite())
+                .map(|p| (p.0, p.2))
+                .collect(),
+        },
+    ];
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| a.experiments.join(format!("scaling-{}.svg", a.tag)));
+    plot::line_chart(
+        &out,
+        &format!("throughput vs {by} ({})", a.tag),
+        by,
+        "ops/s",
+        &series,
+    )?;
+    Ok((out, table))
+}

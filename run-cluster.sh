@@ -1,0 +1,461 @@
+#!/usr/bin/env bash
+# run-cluster.sh: run one kvlab experiment (servers + load-generating
+# clients), locally by default, on CloudLab, or on SSH hosts; print the
+# course-style report and record the run under experiments/.
+#
+# This script only starts and stops processes. Planning (nodes, ports,
+# seeds, command lines), readiness, live stats, the report and the record
+# are `kv-run` subcommands. See docs/run-cluster.md.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+usage() {
+    cat <<EOF
+Usage: $0 [options] [server_count] [client_count] [server_args] [client_args]
+
+  server_count  positive integer: kv-server processes (default: 1 locally,
+                half of the nodes on CloudLab / in the hosts file)
+  client_count  positive integer: kv-client processes (default: 1 locally,
+                the remaining nodes otherwise)
+  server_args   one quoted string passed to every kv-server (e.g. "--preload 100000")
+  client_args   one quoted string passed to every kv-client (e.g. "--workload YCSB-A --batch 256")
+
+Options (before the positional arguments):
+  --secs N           seconds of load per client (default 30; a --secs in client_args wins)
+  --backend B        local | cloudlab | hosts (default: hosts with --hosts-file,
+                     cloudlab when geni-get exists, else local)
+  --hosts-file FILE  SSH hosts, one 'host' or 'user@host[:sshport]' a line, '#' comments
+  --ssh-config FILE  ssh client config used for every ssh/scp (ssh -F; env KVLAB_SSH_CONFIG)
+  --remote-dir DIR   per-run directory on remote hosts (default /tmp/kvlab)
+  --base-port N      remote backends: node i listens on N+i (default 8080)
+  --no-build         do not build; use binaries in the bin dir as they are
+  --no-dash          plain progress lines instead of the kv-dash live view
+  --no-profile       do not ask servers and clients for pprof profiles
+  --note TEXT        free text stored with the run in experiments/log.csv
+  --tag TEXT         label grouping runs (kv-run plot-scaling --tag TEXT)
+  --check            check mode: clients record op histories (history-<node>.jsonl)
+  --ready-timeout N  seconds to wait for every server to answer a ping (default 60)
+  -h, --help         this help
+
+Environment:
+  KVLAB_BIN_DIR          prebuilt kv-server/kv-client/kv-run (implies --no-build)
+  CARGO_TARGET_DIR       where cargo builds (binaries from its release/ folder)
+  KVLAB_EXPERIMENTS_DIR  where log.csv and runs/ go (default: experiments/)
+  KVLAB_LOG_ROOT         where logs/<timestamp>/ go (default: logs/)
+
+Examples:
+  $0 1 7                                   # 1 server, 7 clients on this machine
+  $0 --secs 10 2 2                         # 2 servers, 2 clients, 10 s
+  $0 1 2 "--preload 100000" "--workload YCSB-A --theta 0.5"
+  $0 --note "batch sweep" --tag batch 1 3 "" "--batch 256"
+  $0 --hosts-file hosts.txt 2 4            # over SSH
+  $0 4 4                                   # on CloudLab (node0..node7)
+
+Exit status: 0 ok, 1 the run failed (named node and log tail printed; recorded
+as failed), 2 bad arguments, 130 interrupted.
+EOF
+}
+
+die_usage() {
+    echo "Error: $*" >&2
+    echo >&2
+    usage >&2
+    exit 2
+}
+
+# ---- options -------------------------------------------------------------
+SECS=30
+BACKEND=""
+HOSTS_FILE=""
+SSH_CONFIG="${KVLAB_SSH_CONFIG:-}"
+REMOTE_DIR=/tmp/kvlab
+BASE_PORT=8080
+BUILD=1
+DASH=1
+PROFILE=1
+NOTE=""
+TAG=""
+CHECK=0
+READY_TIMEOUT=60
+ALL_ARGS=("$@")
+
+need() { [ "$#" -ge 2 ] || die_usage "$1 needs a value"; }
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        -h | --help | -help | help) usage; exit 0 ;;
+        --secs) need "$@"; SECS="$2"; shift 2 ;;
+        --backend) need "$@"; BACKEND="$2"; shift 2 ;;
+        --hosts-file) need "$@"; HOSTS_FILE="$2"; shift 2 ;;
+        --ssh-config) need "$@"; SSH_CONFIG="$2"; shift 2 ;;
+        --remote-dir) need "$@"; REMOTE_DIR="$2"; shift 2 ;;
+        --base-port) need "$@"; BASE_PORT="$2"; shift 2 ;;
+        --note) need "$@"; NOTE="$2"; shift 2 ;;
+        --tag) need "$@"; TAG="$2"; shift 2 ;;
+        --ready-timeout) need "$@"; READY_TIMEOUT="$2"; shift 2 ;;
+        --no-build) BUILD=0; shift ;;
+        --no-dash) DASH=0; shift ;;
+        --no-profile) PROFILE=0; shift ;;
+        --check) CHECK=1; shift ;;
+        --) shift; break ;;
+        -*) die_usage "unknown option '$1'" ;;
+        *) break ;;
+    esac
+done
+[ "$#" -le 4 ] || die_usage "too many arguments"
+
+SERVER_COUNT="${1:-}"
+CLIENT_COUNT="${2:-}"
+SERVER_ARGS="${3:-}"
+CLIENT_ARGS="${4:-}"
+for v in "$SERVER_COUNT:server_count" "$CLIENT_COUNT:client_count"; do
+    if [ -n "${v%%:*}" ] && ! [[ "${v%%:*}" =~ ^[1-9][0-9]*$ ]]; then
+        die_usage "${v#*:} must be a positive integer, got '${v%%:*}'"
+    fi
+done
+[[ "$SECS" =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--secs must be a positive number, got '$SECS'"
+[[ "$READY_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die_usage "--ready-timeout must be a positive integer"
+
+if [ -z "$BACKEND" ]; then
+    if [ -n "$HOSTS_FILE" ]; then
+        BACKEND=hosts
+    elif command -v geni-get >/dev/null 2>&1; then
+        BACKEND=cloudlab
+    else
+        BACKEND=local
+    fi
+fi
+case "$BACKEND" in
+    local | cloudlab) ;;
+    hosts) [ -n "$HOSTS_FILE" ] || die_usage "--backend hosts needs --hosts-file FILE" ;;
+    *) die_usage "--backend must be local, cloudlab or hosts, got '$BACKEND'" ;;
+esac
+if [ "$BACKEND" = local ]; then
+    SERVER_COUNT="${SERVER_COUNT:-1}"
+    CLIENT_COUNT="${CLIENT_COUNT:-1}"
+fi
+
+# ---- binaries ------------------------------------------------------------
+if [ -n "${KVLAB_BIN_DIR:-}" ]; then
+    BIN_DIR="$KVLAB_BIN_DIR"
+    BUILD=0
+else
+    BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+fi
+WANT_DASH=0
+if [ "$DASH" = 1 ] && [ -t 1 ]; then WANT_DASH=1; fi
+if [ "$BUILD" = 1 ]; then
+    echo "Building release binaries..."
+    pkgs=(-p kv-server -p kv-client -p kv-run)
+    if [ "$WANT_DASH" = 1 ]; then pkgs+=(-p kv-dash); fi
+    (cd "$ROOT" && cargo build --release "${pkgs[@]}")
+fi
+KV_RUN="$BIN_DIR/kv-run"
+[ -x "$KV_RUN" ] || die_usage "$KV_RUN not found: build first (cargo build --release -p kv-run) or set KVLAB_BIN_DIR"
+
+# ---- log directory -------------------------------------------------------
+LOG_ROOT="${KVLAB_LOG_ROOT:-$ROOT/logs}"
+EXP_DIR="${KVLAB_EXPERIMENTS_DIR:-$ROOT/experiments}"
+mkdir -p "$LOG_ROOT"
+TS="$(date +%Y%m%d-%H%M%S)"
+LOG_DIR="$LOG_ROOT/$TS"
+n=1
+# Two runs in the same second each get their own folder.
+while ! mkdir "$LOG_DIR" 2>/dev/null; do
+    n=$((n + 1))
+    LOG_DIR="$LOG_ROOT/$TS-$n"
+done
+ln -sfn "$(basename "$LOG_DIR")" "$LOG_ROOT/latest"
+mkdir -p "$LOG_DIR/pids"
+MANIFEST="$LOG_DIR/cluster.json"
+
+# ---- plan ----------------------------------------------------------------
+plan_args=(plan --backend "$BACKEND" --secs "$SECS" --log-dir "$LOG_DIR" --bin-dir "$BIN_DIR"
+    --remote-dir "$REMOTE_DIR" --base-port "$BASE_PORT" --note "$NOTE" --tag "$TAG"
+    "--server-args=$SERVER_ARGS" "--client-args=$CLIENT_ARGS")
+[ -n "$SERVER_COUNT" ] && plan_args+=(--servers "$SERVER_COUNT")
+[ -n "$CLIENT_COUNT" ] && plan_args+=(--clients "$CLIENT_COUNT")
+[ -n "$HOSTS_FILE" ] && plan_args+=(--hosts-file "$HOSTS_FILE")
+[ -n "$SSH_CONFIG" ] && plan_args+=(--ssh-config "$SSH_CONFIG")
+[ "$PROFILE" = 1 ] && plan_args+=(--profile)
+[ "$CHECK" = 1 ] && plan_args+=(--check)
+for a in ${ALL_ARGS[@]+"${ALL_ARGS[@]}"}; do plan_args+=("--script-arg=$a"); done
+
+# Filled by the plan (one entry per node, servers first).
+RUN_ID="" SERVER_HOSTS=""
+NODE_NAME=() NODE_ROLE=() NODE_LOG=() NODE_SSH=() NODE_SSH_PORT=() NODE_RDIR=() NODE_BIN=() NODE_CMD=()
+if ! plan_text="$("$KV_RUN" "${plan_args[@]}")"; then
+    rm -rf "$LOG_DIR"
+    exit 2
+fi
+eval "$plan_text"
+N_NODES=${#NODE_NAME[@]}
+
+echo "Run $RUN_ID: backend $BACKEND, $N_NODES nodes"
+for ((i = 0; i < N_NODES; i++)); do
+    echo "  ${NODE_NAME[i]} ${NODE_ROLE[i]}${NODE_SSH[i]:+ on ${NODE_SSH[i]}}"
+done
+echo "Server args: $SERVER_ARGS"
+echo "Client args: $CLIENT_ARGS"
+echo "Logs will be in $LOG_DIR"
+echo
+
+# ---- processes -----------------------------------------------------------
+PID=()        # per node: local PID (the process, or its ssh session)
+RPID=()       # per node: PID on the remote host
+EXITED=()     # per node: 1 once reaped
+HELPERS=()    # collector, dashboard, timers: stopped by PID at the end
+FINISHED=0
+
+ssh_cmd() { # ssh_cmd I: fills SSH with the ssh command for node I
+    SSH=(ssh -o BatchMode=yes)
+    [ -n "$SSH_CONFIG" ] && SSH+=(-F "$SSH_CONFIG")
+    [ -n "${NODE_SSH_PORT[$1]}" ] && SSH+=(-p "${NODE_SSH_PORT[$1]}")
+    SSH+=("${NODE_SSH[$1]}")
+}
+
+scp_cmd() {
+    SCP=(scp -q -o BatchMode=yes)
+    [ -n "$SSH_CONFIG" ] && SCP+=(-F "$SSH_CONFIG")
+    [ -n "${NODE_SSH_PORT[$1]}" ] && SCP+=(-P "${NODE_SSH_PORT[$1]}")
+}
+
+start_node() { # start_node I
+    local i=$1 log="$LOG_DIR/${NODE_LOG[$1]}"
+    if [ -z "${NODE_SSH[i]}" ]; then
+        (cd "$LOG_DIR" && eval "exec ${NODE_CMD[i]}") >"$log" 2>&1 </dev/null &
+        PID[i]=$!
+    else
+        ssh_cmd "$i"
+        scp_cmd "$i"
+        "${SSH[@]}" "mkdir -p '${NODE_RDIR[i]}'"
+        "${SCP[@]}" "$BIN_DIR/${NODE_BIN[i]}" "${NODE_SSH[i]}:${NODE_RDIR[i]}/"
+        "${SSH[@]}" "${NODE_CMD[i]}" >"$LOG_DIR/ssh-${NODE_NAME[i]}.log" 2>&1 </dev/null &
+        PID[i]=$!
+        local tries=0
+        RPID[i]=""
+        while [ -z "${RPID[i]}" ] && [ "$tries" -lt 100 ]; do
+            RPID[i]="$("${SSH[@]}" "cat '${NODE_RDIR[i]}/pid' 2>/dev/null" || true)"
+            [ -n "${RPID[i]}" ] || sleep 0.1
+            tries=$((tries + 1))
+        done
+        [ -n "${RPID[i]}" ] || fail "${NODE_NAME[i]}" "did not start on ${NODE_SSH[i]}" "$i"
+        echo "${RPID[i]}" >"$LOG_DIR/pids/${NODE_NAME[i]}.remote.pid"
+    fi
+    EXITED[i]=0
+    echo "${PID[i]}" >"$LOG_DIR/pids/${NODE_NAME[i]}.pid"
+    echo "Started ${NODE_ROLE[i]} ${NODE_NAME[i]} (pid ${PID[i]}${RPID[i]:+, remote pid ${RPID[i]}})"
+}
+
+record_pids() {
+    local args=() i
+    for ((i = 0; i < N_NODES; i++)); do
+        [ -n "${PID[i]:-}" ] && args+=(--pid "${NODE_NAME[i]}=${PID[i]}")
+        [ -n "${RPID[i]:-}" ] && args+=(--remote-pid "${NODE_NAME[i]}=${RPID[i]}")
+    done
+    "$KV_RUN" set-pids --manifest "$MANIFEST" "${args[@]}"
+}
+
+alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# signal_node I SIGNAL: asks node I to stop (remote ones by their remote PID).
+signal_node() {
+    local i=$1 sig=$2
+    [ "${EXITED[i]:-1}" = 0 ] || return 0
+    if [ -z "${NODE_SSH[i]}" ]; then
+        kill "-$sig" "${PID[i]}" 2>/dev/null || true
+    else
+        ssh_cmd "$i"
+        if [ -n "${RPID[i]:-}" ]; then
+            "${SSH[@]}" "kill -$sig ${RPID[i]} 2>/dev/null" 2>/dev/null || true
+        fi
+        if [ "$sig" = KILL ]; then kill -KILL "${PID[i]}" 2>/dev/null || true; fi
+    fi
+}
+
+# Stops the given nodes: SIGTERM, up to 15 s to exit (servers write their
+# profiles then), then SIGKILL. Sets STOP_STATUS[i].
+STOP_STATUS=()
+stop_nodes() {
+    local i t rc
+    for i in "$@"; do signal_node "$i" TERM; done
+    for i in "$@"; do
+        [ "${EXITED[i]:-1}" = 0 ] || continue
+        for ((t = 0; t < 150; t++)); do alive "${PID[i]}" || break; sleep 0.1; done
+        if alive "${PID[i]}"; then
+            echo "warning: ${NODE_NAME[i]} ignored SIGTERM for 15 s; killing it" >&2
+            signal_node "$i" KILL
+        fi
+        rc=0
+        wait "${PID[i]}" 2>/dev/null || rc=$?
+        STOP_STATUS[i]=$rc
+        EXITED[i]=1
+    done
+}
+
+stop_helpers() {
+    local p
+    for p in ${HELPERS[@]+"${HELPERS[@]}"}; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in ${HELPERS[@]+"${HELPERS[@]}"}; do wait "$p" 2>/dev/null || true; done
+    HELPERS=()
+}
+
+fetch_remote() {
+    local i
+    for ((i = 0; i < N_NODES; i++)); do
+        [ -n "${NODE_SSH[i]}" ] || continue
+        ssh_cmd "$i"
+        "${SSH[@]}" "cd '${NODE_RDIR[i]}' && tar cf - --exclude=./kv-server --exclude=./kv-client --exclude=./pid ." 2>/dev/null |
+            tar xf - -C "$LOG_DIR" 2>/dev/null ||
+            echo "warning: could not fetch files of ${NODE_NAME[i]} from ${NODE_SSH[i]}" >&2
+    done
+}
+
+node_index() { # node_index PID -> index of the node with that local PID, or -1
+    local i
+    for ((i = 0; i < N_NODES; i++)); do
+        if [ "${PID[i]:-}" = "$1" ]; then echo "$i"; return; fi
+    done
+    echo -1
+}
+
+# finish STATUS [REASON]: stop everything, report, record, exit.
+finish() {
+    local status=$1 reason=${2:-} i servers=()
+    [ "$FINISHED" = 0 ] || return 0
+    FINISHED=1
+    trap - INT TERM
+    set +e
+    stop_helpers
+    for ((i = 0; i < N_NODES; i++)); do [ "${NODE_ROLE[i]}" = client ] && stop_nodes "$i"; done
+    for ((i = 0; i < N_NODES; i++)); do [ "${NODE_ROLE[i]}" = server ] && servers+=("$i"); done
+    stop_nodes ${servers[@]+"${servers[@]}"}
+    if [ -z "$reason" ]; then
+        for i in ${servers[@]+"${servers[@]}"}; do
+            if [ "${STOP_STATUS[i]:-0}" != 0 ]; then
+                reason="${NODE_NAME[i]} (server) exited with status ${STOP_STATUS[i]} when stopped"
+                status=1
+                tail_log "$i"
+                break
+            fi
+        done
+    fi
+    fetch_remote
+    echo
+    echo "Run complete. Logs in $LOG_DIR"
+    echo
+    "$KV_RUN" report "$LOG_DIR" | tee "$LOG_DIR/report.txt"
+    echo
+    local rec=(record --manifest "$MANIFEST" --experiments "$EXP_DIR" --timeseries "$LOG_DIR/timeseries.csv"
+        --duration-s "$SECONDS" --repo "$ROOT")
+    [ -n "$reason" ] && rec+=(--failed "$reason")
+    "$KV_RUN" "${rec[@]}" || echo "warning: the run could not be recorded" >&2
+    if [ -n "$reason" ]; then
+        echo "Run FAILED: $reason" >&2
+        [ "$status" != 0 ] || status=1
+    fi
+    exit "$status"
+}
+
+tail_log() {
+    echo "---- last lines of $LOG_DIR/${NODE_LOG[$1]} ----" >&2
+    fetch_one_log "$1"
+    tail -n 15 "$LOG_DIR/${NODE_LOG[$1]}" >&2 2>/dev/null || true
+    echo "----" >&2
+}
+
+fetch_one_log() {
+    [ -n "${NODE_SSH[$1]}" ] || return 0
+    ssh_cmd "$1"
+    "${SSH[@]}" "cat '${NODE_RDIR[$1]}/${NODE_LOG[$1]}'" >"$LOG_DIR/${NODE_LOG[$1]}" 2>/dev/null || true
+}
+
+# fail NODE WHAT [INDEX]: a node failed; name it, show its log, stop the run.
+fail() {
+    echo >&2
+    echo "Error: $1 $2" >&2
+    [ -n "${3:-}" ] && tail_log "$3"
+    finish 1 "$1 $2"
+}
+
+trap 'finish 130 "interrupted"' INT
+trap 'finish 143 "terminated"' TERM
+trap 'rc=$?; [ "$FINISHED" = 1 ] || finish "$rc" "run-cluster.sh stopped unexpectedly (status $rc)"' EXIT
+
+# watch PIDS...: waits until one of the given helper PIDs or any running
+# node ends. Returns the ended PID in DONE_PID and its status in DONE_RC;
+# fails the run when a server ends, or a client ends with a non-zero status.
+watch() {
+    local live=() i
+    for ((i = 0; i < N_NODES; i++)); do
+        [ "${EXITED[i]:-1}" = 0 ] && live+=("${PID[i]}")
+    done
+    DONE_PID="" DONE_RC=0
+    wait -n -p DONE_PID "$@" ${live[@]+"${live[@]}"} || DONE_RC=$?
+    [ -n "$DONE_PID" ] || return 0
+    i=$(node_index "$DONE_PID")
+    [ "$i" -ge 0 ] || return 0
+    EXITED[i]=1
+    if [ "${NODE_ROLE[i]}" = server ]; then
+        fail "${NODE_NAME[i]}" "(server) exited with status $DONE_RC during the run" "$i"
+    elif [ "$DONE_RC" != 0 ]; then
+        fail "${NODE_NAME[i]}" "(client) exited with status $DONE_RC" "$i"
+    fi
+}
+
+# ---- run -----------------------------------------------------------------
+for ((i = 0; i < N_NODES; i++)); do
+    [ "${NODE_ROLE[i]}" = server ] && start_node "$i"
+done
+record_pids
+
+echo "Waiting for servers to answer (up to $READY_TIMEOUT s)..."
+"$KV_RUN" wait-ready --hosts "$SERVER_HOSTS" --timeout "$READY_TIMEOUT" &
+ready_pid=$!
+while :; do
+    watch "$ready_pid"
+    if [ "$DONE_PID" = "$ready_pid" ]; then
+        [ "$DONE_RC" = 0 ] || fail "servers" "not ready (see the message above)"
+        break
+    fi
+done
+
+for ((i = 0; i < N_NODES; i++)); do
+    [ "${NODE_ROLE[i]}" = client ] && start_node "$i"
+done
+record_pids
+
+USE_DASH=0
+if [ "$WANT_DASH" = 1 ] && [ -x "$BIN_DIR/kv-dash" ] && "$BIN_DIR/kv-dash" live --help >/dev/null 2>&1; then
+    USE_DASH=1
+fi
+collect_args=(collect --manifest "$MANIFEST" --out "$LOG_DIR/timeseries.csv")
+[ "$USE_DASH" = 1 ] || collect_args+=(--plain)
+"$KV_RUN" "${collect_args[@]}" &
+HELPERS+=("$!")
+if [ "$USE_DASH" = 1 ]; then
+    "$BIN_DIR/kv-dash" live --manifest "$LOG_ROOT/latest/cluster.json" </dev/tty &
+    HELPERS+=("$!")
+fi
+
+# Clients generate for --secs, then drain; allow generous slack before
+# declaring them hung.
+deadline=$(awk -v s="$SECS" 'BEGIN { printf "%d", s * 1.5 + 60 }')
+sleep "$deadline" &
+timer_pid=$!
+HELPERS+=("$timer_pid")
+echo "Waiting for clients to finish..."
+while :; do
+    clients_left=0
+    for ((i = 0; i < N_NODES; i++)); do
+        [ "${NODE_ROLE[i]}" = client ] && [ "${EXITED[i]}" = 0 ] && clients_left=$((clients_left + 1))
+    done
+    [ "$clients_left" -gt 0 ] || break
+    watch "$timer_pid"
+    if [ "$DONE_PID" = "$timer_pid" ]; then
+        fail "clients" "did not finish within $deadline s"
+    fi
+done
+echo "All clients finished."
+finish 0
