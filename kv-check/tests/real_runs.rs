@@ -1,0 +1,156 @@
+//! Check mode on real runs: the real kv-server and two kv-client processes
+//! on loopback write histories that kv-check must pass, and a server built
+//! with the `fault-stale-reads` bug must be caught with a counterexample.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const CHECK: &str = env!("CARGO_BIN_EXE_kv-check");
+
+fn sibling(name: &str) -> PathBuf {
+    let p = Path::new(CHECK).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(bin: &Path) -> Server {
+    let mut child = Command::new(bin)
+        .args(["--port", "0", "--workers", "2"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn kv-server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("start line").unwrap();
+    let addr = first
+        .strip_prefix("Starting KVS server on ")
+        .expect("start line")
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    Server(child, addr)
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kvlab-check-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Two client processes with distinct ids and seeds, YCSB-A at theta 0.99
+/// against a server preloaded with all 1M records (every key starts `init`):
+/// the hot keys see many concurrent puts and gets.
+fn run_clients(addr: &str, dir: &Path) -> Vec<PathBuf> {
+    let children: Vec<(Child, PathBuf)> = (0..2)
+        .map(|id| {
+            let hist = dir.join(format!("history-{id}.csv"));
+            let child = Command::new(sibling("kv-client"))
+                .args([
+                    "--hosts",
+                    addr,
+                    "--workload",
+                    "YCSB-A",
+                    "--secs",
+                    "1",
+                    "--threads",
+                    "2",
+                ])
+                .args([
+                    "--batch",
+                    "64",
+                    "--window",
+                    "4",
+                    "--client-id",
+                    &id.to_string(),
+                ])
+                .args(["--seed", &(100 + 10 * id).to_string()])
+                .arg("--check")
+                .arg(&hist)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (child, hist)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(child, hist)| {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "client failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            hist
+        })
+        .collect()
+}
+
+fn check(histories: &[PathBuf]) -> Output {
+    Command::new(CHECK).args(histories).output().unwrap()
+}
+
+#[test]
+fn a_real_two_client_run_is_linearizable() {
+    let server = start_server(&sibling("kv-server"));
+    let dir = tempdir("ok");
+    let hist = run_clients(&server.1, &dir);
+    let out = check(&hist);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("PASS"), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn stale_reads_from_a_faulty_server_are_caught() {
+    // The fault lives behind a cargo feature, so build that server apart
+    // from the normal binaries (its own target dir).
+    let target = Path::new(CHECK)
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("fault-build");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "kv-server",
+            "--features",
+            "fault-stale-reads",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the faulty server failed");
+    let server = start_server(&target.join("debug/kv-server"));
+    let dir = tempdir("fault");
+    let hist = run_clients(&server.1, &dir);
+    let out = check(&hist);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.starts_with("FAIL: key "), "{stdout}");
+    let _ = std::fs::remove_dir_all(dir);
+}
