@@ -7,7 +7,7 @@
 # seeds, command lines), readiness, live stats, the report and the record
 # are `kv-run` subcommands. See docs/run-cluster.md.
 
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -210,15 +210,15 @@ FINISHED=0
 
 ssh_cmd() { # ssh_cmd I: fills SSH with the ssh command for node I
     SSH=(ssh -o BatchMode=yes)
-    [ -n "$SSH_CONFIG" ] && SSH+=(-F "$SSH_CONFIG")
-    [ -n "${NODE_SSH_PORT[$1]}" ] && SSH+=(-p "${NODE_SSH_PORT[$1]}")
+    if [ -n "$SSH_CONFIG" ]; then SSH+=(-F "$SSH_CONFIG"); fi
+    if [ -n "${NODE_SSH_PORT[$1]}" ]; then SSH+=(-p "${NODE_SSH_PORT[$1]}"); fi
     SSH+=("${NODE_SSH[$1]}")
 }
 
 scp_cmd() {
     SCP=(scp -q -o BatchMode=yes)
-    [ -n "$SSH_CONFIG" ] && SCP+=(-F "$SSH_CONFIG")
-    [ -n "${NODE_SSH_PORT[$1]}" ] && SCP+=(-P "${NODE_SSH_PORT[$1]}")
+    if [ -n "$SSH_CONFIG" ]; then SCP+=(-F "$SSH_CONFIG"); fi
+    if [ -n "${NODE_SSH_PORT[$1]}" ]; then SCP+=(-P "${NODE_SSH_PORT[$1]}"); fi
 }
 
 start_node() { # start_node I
@@ -251,13 +251,16 @@ start_node() { # start_node I
 record_pids() {
     local args=() i
     for ((i = 0; i < N_NODES; i++)); do
-        [ -n "${PID[i]:-}" ] && args+=(--pid "${NODE_NAME[i]}=${PID[i]}")
-        [ -n "${RPID[i]:-}" ] && args+=(--remote-pid "${NODE_NAME[i]}=${RPID[i]}")
+        if [ -n "${PID[i]:-}" ]; then args+=(--pid "${NODE_NAME[i]}=${PID[i]}"); fi
+        if [ -n "${RPID[i]:-}" ]; then args+=(--remote-pid "${NODE_NAME[i]}=${RPID[i]}"); fi
     done
     "$KV_RUN" set-pids --manifest "$MANIFEST" "${args[@]}"
 }
 
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# ended PID: the process has exited (gone, or a zombie not yet reaped).
+ended() { ! alive "$1" || grep -q ') Z ' "/proc/$1/stat" 2>/dev/null; }
 
 # signal_node I SIGNAL: asks node I to stop (remote ones by their remote PID).
 signal_node() {
@@ -381,7 +384,9 @@ fail() {
 
 trap 'finish 130 "interrupted"' INT
 trap 'finish 143 "terminated"' TERM
-trap 'rc=$?; [ "$FINISHED" = 1 ] || finish "$rc" "run-cluster.sh stopped unexpectedly (status $rc)"' EXIT
+ERR_AT=""
+trap 'ERR_AT="line $LINENO: $BASH_COMMAND"' ERR
+trap 'rc=$?; [ "$FINISHED" = 1 ] || finish "$rc" "run-cluster.sh stopped unexpectedly (status $rc${ERR_AT:+ at $ERR_AT})"' EXIT
 
 # watch PIDS...: waits until one of the given helper PIDs or any running
 # node ends. Returns the ended PID in DONE_PID and its status in DONE_RC;
@@ -400,6 +405,17 @@ watch() {
     if [ "${NODE_ROLE[i]}" = server ]; then
         fail "${NODE_NAME[i]}" "(server) exited with status $DONE_RC during the run" "$i"
     elif [ "$DONE_RC" != 0 ]; then
+        # A client usually fails because a server died: name the server.
+        sleep 0.5
+        local j rc
+        for ((j = 0; j < N_NODES; j++)); do
+            if [ "${NODE_ROLE[j]}" = server ] && [ "${EXITED[j]}" = 0 ] && ended "${PID[j]}"; then
+                rc=0
+                wait "${PID[j]}" 2>/dev/null || rc=$?
+                EXITED[j]=1
+                fail "${NODE_NAME[j]}" "(server) exited with status $rc during the run" "$j"
+            fi
+        done
         fail "${NODE_NAME[i]}" "(client) exited with status $DONE_RC" "$i"
     fi
 }

@@ -1,0 +1,496 @@
+//! End-to-end tests of run-cluster.sh: the real script, the real binaries
+//! (prebuilt debug ones via KVLAB_BIN_DIR), temporary log and experiments
+//! directories, and for the SSH backend real sshd instances in network
+//! namespaces created (and removed) by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kv_core::runlog::{log_path, read_log, RunDir, RunStatus};
+use kv_run::manifest::Manifest;
+
+const KV_RUN: &str = env!("CARGO_BIN_EXE_kv-run");
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Where kv-server and kv-client are: beside kv-run (`cargo test --workspace`
+/// builds them there).
+fn bin_dir() -> PathBuf {
+    let dir = Path::new(KV_RUN).parent().unwrap().to_path_buf();
+    for b in ["kv-server", "kv-client"] {
+        assert!(
+            dir.join(b).exists(),
+            "{} missing: run `cargo test --workspace` (or `cargo build -p kv-server -p kv-client`) first",
+            dir.join(b).display()
+        );
+    }
+    dir
+}
+
+/// A fresh directory removed on drop.
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(name: &str) -> Temp {
+        let p = std::env::temp_dir().join(format!(
+            "kvrun-{name}-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Temp(p)
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The script with test directories and prebuilt binaries.
+fn script(tmp: &Path) -> Command {
+    let mut c = Command::new(repo().join("run-cluster.sh"));
+    c.current_dir(repo())
+        .env("KVLAB_BIN_DIR", bin_dir())
+        .env("KVLAB_EXPERIMENTS_DIR", tmp.join("experiments"))
+        .env("KVLAB_LOG_ROOT", tmp.join("logs"))
+        .stdin(Stdio::null());
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn total_of(out: &str) -> Option<f64> {
+    out.lines()
+        .find_map(|l| l.strip_prefix("total "))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+}
+
+fn pid_gone(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid as i32, 0) };
+    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+fn latest_manifest(tmp: &Path) -> Manifest {
+    Manifest::read(&tmp.join("logs/latest/cluster.json")).unwrap()
+}
+
+fn assert_no_process_left(m: &Manifest) {
+    for n in &m.nodes {
+        let pid = n
+            .pid
+            .unwrap_or_else(|| panic!("{} has no pid in the manifest", n.name));
+        assert!(pid_gone(pid), "{} (pid {pid}) still running", n.name);
+    }
+}
+
+/// Checks the files a finished local run leaves.
+fn check_run_files(tmp: &Path, m: &Manifest) {
+    let logs = tmp.join("logs/latest");
+    for n in &m.nodes {
+        let log = logs.join(&n.log);
+        assert!(log.exists(), "{} missing", log.display());
+    }
+    let run = RunDir::new(&tmp.join("experiments"), &m.run_id);
+    for f in [
+        run.config_json(),
+        run.summary_json(),
+        run.timeseries_csv(),
+        run.path().join("throughput.svg"),
+        run.logs_dir().join("kvsserver-node0.log"),
+    ] {
+        assert!(f.exists(), "{} missing", f.display());
+    }
+}
+
+#[test]
+fn local_runs_report_and_record_two_rows() {
+    let tmp = Temp::new("local");
+    let o = script(&tmp.0)
+        .args([
+            "--secs",
+            "2",
+            "--note",
+            "first",
+            "--tag",
+            "e2e",
+            "1",
+            "2",
+            "--preload 10000",
+        ])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("node0 median "), "{out}");
+    let total = total_of(&String::from_utf8_lossy(&o.stdout)).expect("a total line");
+    assert!(total > 0.0, "{out}");
+    let m1 = latest_manifest(&tmp.0);
+    assert_eq!(m1.nodes.len(), 3);
+    assert_eq!(m1.clients().count(), 2);
+    // Each client has its own seed range, none overlapping.
+    let seeds: Vec<(u64, u64)> = m1.clients().map(|n| n.seeds.unwrap()).collect();
+    assert!(seeds[0].1 < seeds[1].0, "{seeds:?}");
+    assert_no_process_left(&m1);
+    check_run_files(&tmp.0, &m1);
+
+    let o = script(&tmp.0)
+        .args([
+            "--secs",
+            "1",
+            "--no-profile",
+            "--tag",
+            "e2e",
+            "1",
+            "1",
+            "--preload 1000",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let m2 = latest_manifest(&tmp.0);
+    assert_no_process_left(&m2);
+
+    let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_ne!(rows[0].run_id, rows[1].run_id);
+    assert_eq!((rows[0].servers, rows[0].clients), (Some(1), Some(2)));
+    assert_eq!((rows[1].servers, rows[1].clients), (Some(1), Some(1)));
+    assert_eq!(rows[0].note, "first");
+    assert_eq!(rows[0].preload, Some(10000));
+    assert_eq!(rows[0].status, RunStatus::Ok);
+    assert!(rows[0].total_ops_per_s.unwrap() > 0.0);
+    assert!(rows.iter().all(|r| r.backend == "local" && r.tag == "e2e"));
+
+    // The scaling chart across the two runs sharing the tag.
+    let o = Command::new(KV_RUN)
+        .args(["plot-scaling", "--tag", "e2e", "--experiments"])
+        .arg(tmp.0.join("experiments"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(tmp.0.join("experiments/scaling-e2e.svg").exists());
+}
+
+#[test]
+fn killed_server_fails_the_run_naming_the_node() {
+    let tmp = Temp::new("kill");
+    let child: Child = script(&tmp.0)
+        .args(["--secs", "30", "--no-profile", "1", "1", "--preload 1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the client is running, then kill the server.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let manifest = loop {
+        assert!(Instant::now() < deadline, "client never started");
+        if let Ok(m) = Manifest::read(&tmp.0.join("logs/latest/cluster.json")) {
+            if m.nodes.iter().all(|n| n.pid.is_some()) {
+                break m;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let server = manifest.servers().next().unwrap().pid.unwrap();
+    // SAFETY: plain kill(2) on the PID the script recorded.
+    unsafe { libc::kill(server as i32, libc::SIGKILL) };
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("node0 (server) exited"), "{out}");
+    assert!(out.contains("last lines of"), "{out}");
+    assert_no_process_left(&manifest);
+    let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
+    assert_eq!(rows.len(), 1);
+    match &rows[0].status {
+        RunStatus::Failed(reason) => assert!(reason.contains("node0"), "{reason}"),
+        s => panic!("status {s:?}"),
+    }
+    assert_eq!(rows[0].total_ops_per_s, None);
+}
+
+#[test]
+fn bad_arguments_print_usage_and_exit_2() {
+    let tmp = Temp::new("bad");
+    for args in [
+        &["abc"][..],
+        &["0", "1"],
+        &["1", "-3"],
+        &["--bogus", "1", "1"],
+        &["1", "1", "", "", "extra"],
+        &["--secs", "soon", "1", "1"],
+        &["--backend", "moon", "1", "1"],
+    ] {
+        let o = script(&tmp.0).args(args).output().unwrap();
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {out}");
+        assert!(out.contains("Usage:"), "{args:?}: {out}");
+    }
+    // Client args are validated exactly as kv-client would, before anything starts.
+    let o = script(&tmp.0)
+        .args(["1", "1", "", "--theta 2"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("theta"), "{out}");
+    assert!(
+        !tmp.0.join("experiments/log.csv").exists(),
+        "a bad config is not a run"
+    );
+    let o = script(&tmp.0).arg("--help").output().unwrap();
+    assert!(o.status.success() && text(&o).contains("Examples:"));
+}
+
+#[test]
+fn script_is_shellcheck_clean() {
+    let Ok(o) = Command::new("shellcheck")
+        .arg(repo().join("run-cluster.sh"))
+        .output()
+    else {
+        eprintln!("shellcheck not installed (.ci/run installs it): skipped");
+        return;
+    };
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+// ---- SSH backend --------------------------------------------------------
+
+/// Runs a command, panicking with its output when it fails.
+fn sh(argv: &[&str]) {
+    let o = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+    assert!(o.status.success(), "{argv:?}: {}", text(&o));
+}
+
+/// Network namespaces `kvlabtest-<pid>-<i>`: 0 is the hub (a bridge at
+/// 192.0.2.1, where the script runs); 1..=n are hosts 192.0.2.(10+i), each
+/// with a veth into the hub and its own sshd. Everything is removed on drop:
+/// sshd by PID, then the namespaces (which takes their links with them).
+struct TestNet {
+    names: Vec<String>,
+    sshd: Vec<Child>,
+}
+
+impl TestNet {
+    fn create(hosts: usize, dir: &Path) -> Option<TestNet> {
+        let sshd_bin = Path::new("/usr/sbin/sshd");
+        if !sshd_bin.exists() || Command::new("ip").arg("-V").output().is_err() {
+            return None;
+        }
+        let mut net = TestNet {
+            names: Vec::new(),
+            sshd: Vec::new(),
+        };
+        for i in 0..=hosts {
+            let name = format!("kvlabtest-{}-{i}", std::process::id());
+            let ok = Command::new("ip")
+                .args(["netns", "add", &name])
+                .status()
+                .ok()?
+                .success();
+            if !ok {
+                return None;
+            }
+            net.names.push(name.clone());
+            sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
+        }
+        let hub = net.names[0].clone();
+        sh(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"]);
+        sh(&[
+            "ip",
+            "-n",
+            &hub,
+            "addr",
+            "add",
+            "192.0.2.1/24",
+            "dev",
+            "br0",
+        ]);
+        sh(&["ip", "-n", &hub, "link", "set", "br0", "up"]);
+        // Keys: one for the user, one for the hosts.
+        let key = dir.join("id");
+        let host_key = dir.join("host_key");
+        sh(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            key.to_str()?,
+        ]);
+        sh(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            host_key.to_str()?,
+        ]);
+        std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).ok()?;
+        std::fs::create_dir_all("/run/sshd").ok()?; // sshd's privilege separation dir
+        for i in 1..=hosts {
+            let ns = net.names[i].clone();
+            let veth = format!("vh{i}");
+            let addr = format!("192.0.2.{}", 10 + i);
+            sh(&[
+                "ip", "-n", &hub, "link", "add", &veth, "type", "veth", "peer", "name", "eth0",
+                "netns", &ns,
+            ]);
+            sh(&[
+                "ip", "-n", &hub, "link", "set", &veth, "master", "br0", "up",
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                "eth0",
+            ]);
+            sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+            let cfg = dir.join(format!("sshd_config_{i}"));
+            std::fs::write(
+                &cfg,
+                format!(
+                    "ListenAddress {addr}\nPort 22\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\n\
+                     PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+                     UsePAM no\nStrictModes no\nLogLevel ERROR\nSubsystem sftp internal-sftp\n",
+                    host_key.display(),
+                    dir.join("authorized_keys").display()
+                ),
+            )
+            .ok()?;
+            let child = Command::new("ip")
+                .args(["netns", "exec", &ns])
+                .arg(sshd_bin)
+                .args(["-D", "-e", "-f"])
+                .arg(&cfg)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join(format!("sshd_{i}.log"))).ok()?)
+                .spawn()
+                .ok()?;
+            net.sshd.push(child);
+        }
+        let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+        std::fs::write(
+            dir.join("ssh_config"),
+            format!(
+                "Host *\n  User {user}\n  IdentityFile {}\n  UserKnownHostsFile /dev/null\n  \
+                 StrictHostKeyChecking no\n  LogLevel ERROR\n  ConnectTimeout 5\n",
+                key.display()
+            ),
+        )
+        .ok()?;
+        Some(net)
+    }
+
+    fn hub(&self) -> &str {
+        &self.names[0]
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        for c in &mut self.sshd {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for n in self.names.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+#[test]
+fn ssh_backend_runs_across_namespaces() {
+    let tmp = Temp::new("ssh");
+    let Some(net) = TestNet::create(3, &tmp.0) else {
+        eprintln!("network namespaces or sshd unavailable (needs root, iproute2, openssh-server): skipped");
+        return;
+    };
+    std::fs::write(
+        tmp.0.join("hosts"),
+        "# test hosts, one per namespace\n192.0.2.11\n192.0.2.12 # second\n192.0.2.13\n",
+    )
+    .unwrap();
+    // Wait for every sshd to accept a session.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for h in ["192.0.2.11", "192.0.2.12", "192.0.2.13"] {
+        loop {
+            let ok = Command::new("ip")
+                .args(["netns", "exec", net.hub(), "ssh", "-F"])
+                .arg(tmp.0.join("ssh_config"))
+                .args(["-o", "BatchMode=yes", h, "true"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false);
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "sshd on {h} never answered");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", net.hub()])
+        .arg(repo().join("run-cluster.sh"))
+        .arg("--ssh-config")
+        .arg(tmp.0.join("ssh_config"))
+        .arg("--hosts-file")
+        .arg(tmp.0.join("hosts"))
+        .arg("--remote-dir")
+        .arg(tmp.0.join("remote"))
+        .args(["--secs", "2", "1", "2", "--preload 10000"])
+        .current_dir(repo())
+        .env("KVLAB_BIN_DIR", bin_dir())
+        .env("KVLAB_EXPERIMENTS_DIR", tmp.0.join("experiments"))
+        .env("KVLAB_LOG_ROOT", tmp.0.join("logs"))
+        .stdin(Stdio::null());
+    let o = cmd.output().unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let total = total_of(&String::from_utf8_lossy(&o.stdout)).expect("a total line");
+    assert!(total > 0.0, "{out}");
+    assert!(out.contains("node0 median"), "{out}");
+    assert!(out.contains("clients 2 combined"), "{out}");
+    let m = latest_manifest(&tmp.0);
+    assert_eq!(m.backend, "hosts");
+    let binds: Vec<&str> = m.nodes.iter().map(|n| n.bind.as_str()).collect();
+    assert_eq!(binds, ["192.0.2.11", "192.0.2.12", "192.0.2.13"]);
+    for n in &m.nodes {
+        assert!(n.remote_pid.is_some(), "{} has no remote pid", n.name);
+        assert!(pid_gone(n.remote_pid.unwrap()), "{} still running", n.name);
+    }
+    assert_no_process_left(&m);
+    check_run_files(&tmp.0, &m);
+    let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, RunStatus::Ok);
+    assert_eq!(rows[0].hosts, "192.0.2.11;192.0.2.12;192.0.2.13");
+    drop(net);
+}
