@@ -35,7 +35,8 @@ Options (before the positional arguments):
   --no-profile       do not ask servers and clients for pprof profiles
   --note TEXT        free text stored with the run in experiments/log.csv
   --tag TEXT         label grouping runs (kv-run plot-scaling --tag TEXT)
-  --check            check mode: clients record op histories (history-<node>.jsonl)
+  --check            check mode: clients record op histories (history-<node>.csv),
+                     then kv-check verifies the run was linearizable
   --ready-timeout N  seconds to wait for every server to answer a ping (default 60)
   -h, --help         this help
 
@@ -149,6 +150,7 @@ if [ "$BUILD" = 1 ]; then
     echo "Building release binaries..."
     pkgs=(-p kv-server -p kv-client -p kv-run)
     if [ "$WANT_DASH" = 1 ]; then pkgs+=(-p kv-dash); fi
+    if [ "$CHECK" = 1 ]; then pkgs+=(-p kv-check); fi
     (cd "$ROOT" && cargo build --release "${pkgs[@]}")
 fi
 KV_RUN="$BIN_DIR/kv-run"
@@ -277,12 +279,15 @@ signal_node() {
     fi
 }
 
-# Stops the given nodes: SIGTERM, up to 15 s to exit (servers write their
-# profiles then), then SIGKILL. Sets STOP_STATUS[i].
+# Stops the given nodes: SIGTERM to servers, SIGINT to clients (their
+# Ctrl-C: drain, then write the summary), up to 15 s to exit (servers write
+# their profiles then), then SIGKILL. Sets STOP_STATUS[i].
 STOP_STATUS=()
 stop_nodes() {
     local i t rc
-    for i in "$@"; do signal_node "$i" TERM; done
+    for i in "$@"; do
+        if [ "${NODE_ROLE[i]}" = client ]; then signal_node "$i" INT; else signal_node "$i" TERM; fi
+    done
     for i in "$@"; do
         [ "${EXITED[i]:-1}" = 0 ] || continue
         for ((t = 0; t < 150; t++)); do alive "${PID[i]}" || break; sleep 0.1; done
@@ -345,6 +350,7 @@ finish() {
         done
     fi
     fetch_remote
+    if [ "$CHECK" = 1 ] && [ -z "$reason" ]; then check_histories || { reason="kv-check: the run was not linearizable (see above)"; status=1; }; fi
     echo
     echo "Run complete. Logs in $LOG_DIR"
     echo
@@ -359,6 +365,16 @@ finish() {
         [ "$status" != 0 ] || status=1
     fi
     exit "$status"
+}
+
+# Check mode: every client's history through kv-check.
+check_histories() {
+    local files=() initial=init
+    for f in "$LOG_DIR"/history-*.csv; do [ -e "$f" ] && files+=("$f"); done
+    if [ "${#files[@]}" = 0 ]; then echo "kv-check: no histories found" >&2; return 1; fi
+    if [[ " $SERVER_ARGS " =~ [[:space:]]--preload[[:space:]=]0[[:space:]] ]]; then initial=absent; fi
+    echo
+    "$BIN_DIR/kv-check" --initial "$initial" "${files[@]}" 2>&1 | tee "$LOG_DIR/check.txt"
 }
 
 tail_log() {
@@ -450,9 +466,14 @@ collect_args=(collect --manifest "$MANIFEST" --out "$LOG_DIR/timeseries.csv")
 [ "$USE_DASH" = 1 ] || collect_args+=(--plain)
 "$KV_RUN" "${collect_args[@]}" &
 HELPERS+=("$!")
+echo "Waiting for clients to finish..."
+# The dashboard only observes. Quitting it (q) leaves the run going: plain
+# progress lines (kv-dash live --plain) take over until the run ends.
+DASH_PID=""
 if [ "$USE_DASH" = 1 ]; then
-    "$BIN_DIR/kv-dash" live --manifest "$LOG_ROOT/latest/cluster.json" </dev/tty &
-    HELPERS+=("$!")
+    "$BIN_DIR/kv-dash" live --manifest "$MANIFEST" </dev/tty &
+    DASH_PID=$!
+    HELPERS+=("$DASH_PID")
 fi
 
 # Clients generate for --secs, then drain; allow generous slack before
@@ -461,16 +482,21 @@ deadline=$(awk -v s="$SECS" 'BEGIN { printf "%d", s * 1.5 + 60 }')
 sleep "$deadline" &
 timer_pid=$!
 HELPERS+=("$timer_pid")
-echo "Waiting for clients to finish..."
 while :; do
     clients_left=0
     for ((i = 0; i < N_NODES; i++)); do
         [ "${NODE_ROLE[i]}" = client ] && [ "${EXITED[i]}" = 0 ] && clients_left=$((clients_left + 1))
     done
     [ "$clients_left" -gt 0 ] || break
-    watch "$timer_pid"
+    watch "$timer_pid" ${DASH_PID:+"$DASH_PID"}
     if [ "$DONE_PID" = "$timer_pid" ]; then
         fail "clients" "did not finish within $deadline s"
+    fi
+    if [ -n "$DASH_PID" ] && [ "$DONE_PID" = "$DASH_PID" ]; then
+        DASH_PID=""
+        echo "Dashboard closed; the run goes on (Ctrl-C stops it). Progress:"
+        "$BIN_DIR/kv-dash" live --plain --manifest "$MANIFEST" &
+        HELPERS+=("$!")
     fi
 done
 echo "All clients finished."

@@ -512,7 +512,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                     n.profile_prefix = Some(p);
                 }
                 if a.check {
-                    argv.extend(["--check".into(), format!("history-{name}.jsonl")]);
+                    argv.extend(["--check".into(), format!("history-{name}.csv")]);
                 }
                 argv.extend(client_words.iter().cloned());
             }

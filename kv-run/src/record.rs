@@ -215,7 +215,10 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
     {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let keep = name.ends_with(".log") || name.ends_with(".json") || name.ends_with(".jsonl");
+        let keep = name.ends_with(".log")
+            || name.ends_with(".json")
+            || name.ends_with(".txt")
+            || (name.starts_with("history-") && name.ends_with(".csv"));
         if keep && e.file_type()?.is_file() {
             std::fs::copy(e.path(), run.logs_dir().join(&name))
                 .with_context(|| format!("cannot copy {name}"))?;
