@@ -1,0 +1,430 @@
+//! `kv-bench`: one invocation measures, side by side on this machine, the
+//! in-process ceiling, kvlab 1 server + 1 client over loopback (YCSB-B, A,
+//! C), the cost of profiling + live stats, and Redis with pipelining, and
+//! prints a table with ratios. Every run is appended to the experiments log.
+//! `--quick` is the CI regression guard.
+
+mod procs;
+mod redis;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use kv_core::runlog::{append_run, RunRecord, RunStatus};
+use kv_core::stats::median;
+use kv_core::workload::Workload;
+use serde::{Deserialize, Serialize};
+
+use procs::{Bins, ClientRun};
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Seconds of load per kvlab run.
+    #[arg(long, default_value_t = 10.0)]
+    secs: f64,
+    /// Runs per measurement (the figure is their median).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Generator threads of the client (and of the in-process ceiling).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Extra kv-client flags for every kvlab run (e.g. "--batch 512 --window 16").
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    client_args: String,
+    /// Skip the Redis comparison.
+    #[arg(long)]
+    no_redis: bool,
+    /// CI guard: one short YCSB-B run and the ceiling, compared to --baseline.
+    #[arg(long)]
+    quick: bool,
+    /// Recorded medians to guard against (written with --write-baseline).
+    #[arg(long, default_value = "docs/bench-baseline.json")]
+    baseline: PathBuf,
+    /// Store this run's medians as the new baseline.
+    #[arg(long)]
+    write_baseline: bool,
+    /// Fail --quick when YCSB-B falls below this fraction of the baseline.
+    #[arg(long, default_value_t = 0.25)]
+    min_fraction: f64,
+    /// Where kv-server and kv-client are (default: beside this binary).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
+    /// The experiments directory (env KVLAB_EXPERIMENTS_DIR, default experiments/).
+    #[arg(long, env = "KVLAB_EXPERIMENTS_DIR", default_value = "experiments")]
+    experiments: PathBuf,
+    /// Free text stored with every run of this bench.
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+/// Medians the quick guard compares against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Baseline {
+    ycsb_b_ops_per_s: f64,
+    ceiling_ops_per_s: f64,
+    recorded_at: String,
+    git_commit: String,
+}
+
+const KVLAB_B: &str = "kvlab 1 server + 1 client, YCSB-B";
+
+fn kvlab_name(w: Workload) -> String {
+    format!("kvlab 1 server + 1 client, {w}")
+}
+
+/// One named figure: every run's ops/s and their median.
+struct Figure {
+    name: String,
+    runs: Vec<f64>,
+}
+
+impl Figure {
+    fn median(&self) -> f64 {
+        median(&self.runs).unwrap_or(0.0)
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("kv-bench: error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    if args.secs.is_nan() || args.secs <= 0.0 || args.runs == 0 || args.threads == 0 {
+        bail!("--secs, --runs and --threads must be positive");
+    }
+    let bins = Bins::locate(args.bin_dir.as_deref())?;
+    let tag = format!("bench-{}", kv_core::runlog::new_run_id(SystemTime::now()));
+    let rec = Recorder {
+        args,
+        tag: tag.clone(),
+        git: git_commit(),
+    };
+    let (secs, runs) = if args.quick {
+        (args.secs.min(2.0), 1)
+    } else {
+        (args.secs, args.runs)
+    };
+    println!(
+        "kv-bench: {} run(s) of {secs} s each, {} client threads, tag {tag}",
+        runs, args.threads
+    );
+    println!("machine: {}", machine());
+
+    let mut figures = Vec::new();
+    let mut ceiling = Figure {
+        name: "in-process ceiling, YCSB-B".into(),
+        runs: vec![],
+    };
+    let mut kv: Vec<(Workload, Figure)> = Vec::new();
+    let workloads: &[Workload] = if args.quick {
+        &[Workload::B]
+    } else {
+        &Workload::ALL
+    };
+    for w in workloads {
+        kv.push((
+            *w,
+            Figure {
+                name: kvlab_name(*w),
+                runs: vec![],
+            },
+        ));
+    }
+    let mut prof_on = Figure {
+        name: "kvlab YCSB-B, profiling + live stats on".into(),
+        runs: vec![],
+    };
+    let mut prof_off = Figure {
+        name: "kvlab YCSB-B, profiling + live stats off".into(),
+        runs: vec![],
+    };
+    let mut rss = (0u64, 0u64);
+
+    for i in 0..runs {
+        println!("-- round {}/{runs}", i + 1);
+        let c = procs::run_in_process(&bins, Workload::B, args.threads, secs)?;
+        rec.record(&c, "in-process", Workload::B, "ceiling");
+        println!("  ceiling            {:>12.0} ops/s", c.throughput);
+        ceiling.runs.push(c.throughput);
+        for (w, fig) in &mut kv {
+            let r = procs::run_loopback(&bins, *w, args, secs, false)?;
+            rec.record_loopback(&r, *w, "kvlab");
+            println!(
+                "  kvlab {w}       {:>12.0} ops/s (server saw {:.1}% gets)",
+                r.client.throughput,
+                r.server_get_share * 100.0
+            );
+            if *w == Workload::B {
+                rss.0 = rss.0.max(r.server_rss_after_preload);
+                rss.1 = rss.1.max(r.server_peak_rss);
+            }
+            fig.runs.push(r.client.throughput);
+        }
+        if !args.quick {
+            // On and off back to back, so drift of the machine hits both alike.
+            let on = procs::run_loopback(&bins, Workload::B, args, secs, true)?;
+            rec.record_loopback(&on, Workload::B, "profiling+stats on");
+            let off = procs::run_loopback(&bins, Workload::B, args, secs, false)?;
+            rec.record_loopback(&off, Workload::B, "profiling+stats off");
+            println!(
+                "  profiling on/off   {:>12.0} / {:.0} ops/s",
+                on.client.throughput, off.client.throughput
+            );
+            prof_on.runs.push(on.client.throughput);
+            prof_off.runs.push(off.client.throughput);
+        }
+    }
+
+    let redis = if args.quick || args.no_redis {
+        None
+    } else {
+        match redis::bench(runs) {
+            Ok(r) => {
+                for (name, v) in [("GET", &r.get), ("SET", &r.set)] {
+                    for x in v {
+                        rec.record_plain(
+                            "redis",
+                            &format!("redis-benchmark -P 512 -d 128 {name}"),
+                            *x,
+                        );
+                    }
+                }
+                Some(r)
+            }
+            Err(e) => {
+                println!("redis: skipped ({e:#})");
+                None
+            }
+        }
+    };
+
+    // The table.
+    let c = ceiling.median();
+    println!();
+    println!(
+        "{:<44} {:>14} {:>10}  runs",
+        "measurement", "median ops/s", "of ceiling"
+    );
+    figures.push(ceiling);
+    figures.extend(kv.into_iter().map(|(_, f)| f));
+    if !args.quick {
+        figures.push(prof_on);
+        figures.push(prof_off);
+    }
+    if let Some(r) = &redis {
+        figures.push(Figure {
+            name: "redis-benchmark -P 512 -d 128, GET".into(),
+            runs: r.get.clone(),
+        });
+        figures.push(Figure {
+            name: "redis-benchmark -P 512 -d 128, SET".into(),
+            runs: r.set.clone(),
+        });
+    }
+    for f in &figures {
+        let runs: Vec<String> = f.runs.iter().map(|x| format!("{:.2}M", x / 1e6)).collect();
+        println!(
+            "{:<44} {:>14.0} {:>9.1}%  {}",
+            f.name,
+            f.median(),
+            100.0 * f.median() / c.max(1.0),
+            runs.join(" ")
+        );
+    }
+    let b = figures
+        .iter()
+        .find(|f| f.name == KVLAB_B)
+        .map(Figure::median)
+        .unwrap_or(0.0);
+    if !args.quick {
+        let on = figures
+            .iter()
+            .find(|f| f.name.contains("stats on"))
+            .map(Figure::median)
+            .unwrap_or(0.0);
+        let off = figures
+            .iter()
+            .find(|f| f.name.contains("stats off"))
+            .map(Figure::median)
+            .unwrap_or(0.0);
+        println!(
+            "profiling + live stats cost: {:+.1}% (on vs off, medians)",
+            100.0 * (on - off) / off.max(1.0)
+        );
+    }
+    if let Some(r) = &redis {
+        let g = median(&r.get).unwrap_or(0.0);
+        println!("kvlab YCSB-B / Redis GET: {:.2}x", b / g.max(1.0));
+    }
+    println!(
+        "kvlab YCSB-B / in-process ceiling: {:.1}%",
+        100.0 * b / c.max(1.0)
+    );
+    println!(
+        "server RSS (1M preloaded 128-byte records): {:.0} MB after preload, {:.0} MB peak",
+        rss.0 as f64 / 1e6,
+        rss.1 as f64 / 1e6
+    );
+
+    if args.write_baseline {
+        let base = Baseline {
+            ycsb_b_ops_per_s: b,
+            ceiling_ops_per_s: c,
+            recorded_at: kv_core::runlog::rfc3339_utc(SystemTime::now()),
+            git_commit: rec.git.clone(),
+        };
+        std::fs::write(&args.baseline, serde_json::to_string_pretty(&base)? + "\n")
+            .with_context(|| format!("cannot write {}", args.baseline.display()))?;
+        println!("baseline written to {}", args.baseline.display());
+    }
+    if args.quick {
+        guard(args, b)?;
+    }
+    Ok(())
+}
+
+/// Fails only on a gross regression: below `min_fraction` of the recorded median.
+fn guard(args: &Args, ycsb_b: f64) -> Result<()> {
+    let text = std::fs::read_to_string(&args.baseline)
+        .with_context(|| format!("cannot read baseline {}", args.baseline.display()))?;
+    let base: Baseline = serde_json::from_str(&text)
+        .with_context(|| format!("malformed baseline {}", args.baseline.display()))?;
+    let floor = base.ycsb_b_ops_per_s * args.min_fraction;
+    println!(
+        "guard: YCSB-B {ycsb_b:.0} ops/s vs recorded median {:.0} (floor {:.0} = {:.0}%)",
+        base.ycsb_b_ops_per_s,
+        floor,
+        args.min_fraction * 100.0
+    );
+    if ycsb_b < floor {
+        bail!("gross regression: YCSB-B {ycsb_b:.0} ops/s is below {floor:.0} ops/s");
+    }
+    println!("guard: ok");
+    Ok(())
+}
+
+/// Appends bench runs to the experiments log.
+struct Recorder<'a> {
+    args: &'a Args,
+    tag: String,
+    git: String,
+}
+
+impl Recorder<'_> {
+    fn base(&self, backend: &str, what: &str) -> RunRecord {
+        let mut r = RunRecord::new(SystemTime::now());
+        r.backend = backend.into();
+        r.git_commit = self.git.clone();
+        r.tag = self.tag.clone();
+        r.note = if self.args.note.is_empty() {
+            format!("bench: {what}")
+        } else {
+            format!("bench: {what}; {}", self.args.note)
+        };
+        r
+    }
+
+    fn record(&self, c: &ClientRun, backend: &str, w: Workload, what: &str) {
+        let r = self.row(c, backend, w, what);
+        self.append(&r);
+    }
+
+    fn row(&self, c: &ClientRun, backend: &str, w: Workload, what: &str) -> RunRecord {
+        let mut r = self.base(backend, what);
+        r.hosts = "127.0.0.1".into();
+        r.servers = Some(u32::from(backend != "in-process"));
+        r.clients = Some(1);
+        r.threads = Some(self.args.threads as u32);
+        r.workload = w.name().into();
+        r.theta = Some(0.99);
+        r.preload = Some(kv_core::workload::RECORD_COUNT);
+        r.duration_s = Some(c.elapsed_s);
+        r.generated_ops = Some(c.generated);
+        r.completed_ops = Some(c.completed);
+        match &c.failure {
+            None => {
+                r.client_ops_per_s = Some(c.throughput);
+                r.p50_us = Some(c.p50_us);
+                r.p99_us = Some(c.p99_us);
+                r.p999_us = Some(c.p999_us);
+            }
+            Some(f) => r.status = RunStatus::Failed(f.clone()),
+        }
+        r
+    }
+
+    fn record_loopback(&self, r: &procs::LoopbackRun, w: Workload, what: &str) {
+        let mut rec = self.row(&r.client, "local", w, what);
+        if rec.status.is_ok() {
+            rec.total_ops_per_s = r.server_median;
+        }
+        rec.server_peak_rss_bytes = Some(r.server_peak_rss);
+        self.append(&rec);
+    }
+
+    fn record_plain(&self, backend: &str, what: &str, ops_per_s: f64) {
+        let mut r = self.base(backend, what);
+        r.hosts = "127.0.0.1".into();
+        r.client_ops_per_s = Some(ops_per_s);
+        self.append(&r);
+    }
+
+    fn append(&self, r: &RunRecord) {
+        if let Err(e) = append_run(&self.args.experiments, r) {
+            eprintln!("kv-bench: warning: run not recorded: {e}");
+        }
+    }
+}
+
+fn git_commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// CPU model and core count, for the table's header.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+/// Waits until `f` returns Some or the deadline passes.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}

@@ -1,0 +1,364 @@
+//! Starting, measuring and stopping the real kv-server and kv-client
+//! processes of one bench run. Every process is stopped by its PID.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kv_core::workload::Workload;
+use serde::Deserialize;
+
+use crate::Args;
+
+pub struct Bins {
+    server: PathBuf,
+    client: PathBuf,
+}
+
+impl Bins {
+    /// kv-server and kv-client from `dir`, or beside this executable.
+    pub fn locate(dir: Option<&Path>) -> Result<Bins> {
+        let dir = match dir {
+            Some(d) => d.to_path_buf(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("executable has no folder")?
+                .to_path_buf(),
+        };
+        let bins = Bins {
+            server: dir.join("kv-server"),
+            client: dir.join("kv-client"),
+        };
+        for b in [&bins.server, &bins.client] {
+            if !crate::exists(b) {
+                bail!("{} not found (build it, or pass --bin-dir)", b.display());
+            }
+        }
+        Ok(bins)
+    }
+}
+
+/// What a client reported in its `--summary-json`.
+#[derive(Debug, Clone)]
+pub struct ClientRun {
+    pub throughput: f64,
+    pub elapsed_s: f64,
+    pub generated: u64,
+    pub completed: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub failure: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Totals {
+    generated: u64,
+    gets: u64,
+    puts: u64,
+}
+
+#[derive(Deserialize)]
+struct Latency {
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+}
+
+#[derive(Deserialize)]
+struct Summary {
+    totals: Option<Totals>,
+    elapsed_s: Option<f64>,
+    op_latency: Option<Latency>,
+    failure: Option<String>,
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("kvbench-{}-{name}", std::process::id()))
+}
+
+fn read_summary(path: &Path, status: std::process::ExitStatus) -> Result<ClientRun> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("client left no summary (exit {status})"))?;
+    let _ = std::fs::remove_file(path);
+    let s: Summary = serde_json::from_str(&text).context("malformed client summary")?;
+    let t = s.totals.unwrap_or(Totals {
+        generated: 0,
+        gets: 0,
+        puts: 0,
+    });
+    let completed = t.gets + t.puts;
+    let elapsed_s = s.elapsed_s.unwrap_or(0.0);
+    let l = s.op_latency.unwrap_or(Latency {
+        p50_us: 0,
+        p99_us: 0,
+        p999_us: 0,
+    });
+    let failure = s
+        .failure
+        .or_else(|| (!status.success()).then(|| format!("client exited with {status}")));
+    Ok(ClientRun {
+        throughput: if failure.is_none() && elapsed_s > 0.0 {
+            completed as f64 / elapsed_s
+        } else {
+            0.0
+        },
+        elapsed_s,
+        generated: t.generated,
+        completed,
+        p50_us: l.p50_us,
+        p99_us: l.p99_us,
+        p999_us: l.p999_us,
+        failure,
+    })
+}
+
+/// The in-process ceiling: the client's generator threads on a local store.
+pub fn run_in_process(bins: &Bins, w: Workload, threads: usize, secs: f64) -> Result<ClientRun> {
+    let summary = temp_path("ceiling.json");
+    let status = Command::new(&bins.client)
+        .args([
+            "--in-process",
+            "--workload",
+            w.name(),
+            "--threads",
+            &threads.to_string(),
+            "--secs",
+            &secs.to_string(),
+        ])
+        .arg("--summary-json")
+        .arg(&summary)
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run kv-client")?;
+    read_summary(&summary, status)
+}
+
+/// A kv-server child; killed by PID if still running when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    get_lines: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(bins: &Bins, profile: Option<&Path>) -> Result<Server> {
+        let mut cmd = Command::new(&bins.server);
+        cmd.args(["--port", "0", "--workers", "2"])
+            .stdout(Stdio::piped());
+        if let Some(p) = profile {
+            cmd.arg("--profile").arg(p);
+        }
+        let mut child = cmd.spawn().context("cannot start kv-server")?;
+        let mut lines = BufReader::new(child.stdout.take().context("no stdout")?).lines();
+        let first = lines.next().transpose()?.unwrap_or_default();
+        let Some(addr) = first.strip_prefix("Starting KVS server on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("kv-server did not start: {first:?}");
+        };
+        let addr = addr.to_string();
+        let get_lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = get_lines.clone();
+        std::thread::spawn(move || {
+            for l in lines.map_while(Result::ok) {
+                if l.starts_with("get/s") || l.starts_with("put/s") || l.starts_with("ops/s") {
+                    sink.lock().unwrap_or_else(|e| e.into_inner()).push(l);
+                }
+            }
+        });
+        Ok(Server {
+            child,
+            addr,
+            get_lines,
+        })
+    }
+
+    fn rss(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix(field)
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                })
+            })
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    /// SIGTERM, then a bounded wait; SIGKILL if it does not stop.
+    fn stop(mut self) -> Result<()> {
+        // SAFETY: kill(2) on the PID of a child we started and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let stopped = crate::wait_for(Duration::from_secs(15), || {
+            self.child.try_wait().ok().flatten()
+        });
+        if stopped.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            bail!("kv-server did not stop within 15 s of SIGTERM");
+        }
+        Ok(())
+    }
+
+    /// The course's per-server figure: median of the per-second `ops/s` lines.
+    fn median_ops(&self) -> Option<f64> {
+        let lines = self.get_lines.lock().unwrap_or_else(|e| e.into_inner());
+        let v: Vec<f64> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("ops/s "))
+            .filter_map(|v| v.trim().parse().ok())
+            .filter(|&x: &f64| x > 0.0)
+            .collect();
+        kv_core::stats::median(&v)
+    }
+
+    /// Share of gets among the ops the server applied, from its stats lines.
+    fn get_share(&self) -> f64 {
+        let lines = self.get_lines.lock().unwrap_or_else(|e| e.into_inner());
+        let sum = |p: &str| -> f64 {
+            lines
+                .iter()
+                .filter_map(|l| l.strip_prefix(p))
+                .filter_map(|v| v.trim().parse::<f64>().ok())
+                .sum()
+        };
+        let (g, p) = (sum("get/s "), sum("put/s "));
+        if g + p > 0.0 {
+            g / (g + p)
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub struct LoopbackRun {
+    pub client: ClientRun,
+    pub server_rss_after_preload: u64,
+    pub server_peak_rss: u64,
+    pub server_get_share: f64,
+    /// Median of the server's per-second ops/s (seconds with load).
+    pub server_median: Option<f64>,
+}
+
+/// 1 server + 1 client over loopback. With `observe`, both processes
+/// profile themselves and a poller reads their live stats 4 times a
+/// second, as `run-cluster.sh` and the dashboard do.
+pub fn run_loopback(
+    bins: &Bins,
+    w: Workload,
+    args: &Args,
+    secs: f64,
+    observe: bool,
+) -> Result<LoopbackRun> {
+    let prof = temp_path("prof");
+    let server = Server::start(
+        bins,
+        observe.then(|| prof.with_extension("server")).as_deref(),
+    )?;
+    let after_preload = server.rss("VmRSS:");
+    let summary = temp_path("client.json");
+    let mut cmd = Command::new(&bins.client);
+    cmd.args([
+        "--hosts",
+        &server.addr,
+        "--workload",
+        w.name(),
+        "--threads",
+        &args.threads.to_string(),
+    ])
+    .args(["--secs", &secs.to_string()])
+    .args(args.client_args.split_whitespace())
+    .arg("--summary-json")
+    .arg(&summary)
+    .stdout(Stdio::piped());
+    if observe {
+        cmd.arg("--profile")
+            .arg(prof.with_extension("client"))
+            .args(["--stats-bind", "127.0.0.1:0"]);
+    }
+    let mut child = cmd.spawn().context("cannot start kv-client")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (stats_tx, stats_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = l.strip_prefix("Serving stats on ") {
+                let _ = stats_tx.send(a.to_string());
+            }
+        }
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = if observe {
+        let client_stats = stats_rx.recv_timeout(Duration::from_secs(30)).ok();
+        let stop = stop.clone();
+        let server_addr = server.addr.clone();
+        Some(std::thread::spawn(move || {
+            poll_stats(&server_addr, client_stats.as_deref(), &stop)
+        }))
+    } else {
+        None
+    };
+    let status = child.wait().context("waiting for kv-client")?;
+    stop.store(true, Ordering::Relaxed);
+    if let Some(p) = poller {
+        let _ = p.join();
+    }
+    let _ = reader.join();
+    let peak = server.rss("VmHWM:");
+    let share = server.get_share();
+    let server_median = server.median_ops();
+    server.stop()?;
+    for ext in ["server", "client"] {
+        for kind in ["svg", "pb", "folded"] {
+            let _ = std::fs::remove_file(format!("{}.{ext}.{kind}", prof.display()));
+        }
+    }
+    Ok(LoopbackRun {
+        client: read_summary(&summary, status)?,
+        server_rss_after_preload: after_preload,
+        server_peak_rss: peak,
+        server_get_share: share,
+        server_median,
+    })
+}
+
+/// Polls the server's and the client's stats 4 times a second until told to stop.
+fn poll_stats(server: &str, client: Option<&str>, stop: &AtomicBool) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        let opts = kv_core::transport::ConnectOptions::default();
+        let Ok(s) = kv_core::transport::connect(server, &opts).await else {
+            return;
+        };
+        let c = match client {
+            Some(a) => kv_core::transport::connect_stats(a, &opts).await.ok(),
+            None => None,
+        };
+        while !stop.load(Ordering::Relaxed) {
+            let ctx = || kv_core::transport::context_with_timeout(Duration::from_millis(500));
+            let _ = s.stats(ctx()).await;
+            if let Some(c) = &c {
+                let _ = c.stats(ctx()).await;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+}
