@@ -2,24 +2,93 @@
 //! TCP_NODELAY. Server and client build their transports here so both sides
 //! always agree on framing and codec.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
+
+use bincode::Options;
+use bytes::{Bytes, BytesMut};
 
 use tarpc::serde_transport::{self, Transport};
 use tarpc::tokio_serde::formats::Bincode;
 use tarpc::tokio_util::codec::{Framed, LengthDelimitedCodec};
 use tarpc::{ClientMessage, Response};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::rpc::{KvClient, KvRequest, KvResponse, StatsClient, StatsRequest, StatsResponse};
 
-/// Server side of one connection of a service with these request/response types.
-pub type ServerTransport<Req, Resp> = Transport<
-    TcpStream,
-    ClientMessage<Req>,
-    Response<Resp>,
-    Bincode<ClientMessage<Req>, Response<Resp>>,
->;
+/// Server side of one connection of a service with these request/response
+/// types, over TCP unless `S` says otherwise.
+pub type ServerTransport<Req, Resp, S = TcpStream> =
+    Transport<S, ClientMessage<Req>, Response<Resp>, ServerCodec<Req, Resp>>;
+
+/// The furthest ahead a request's deadline may be. tarpc turns the relative
+/// deadline on the wire into `Instant::now() + d` (which panics on overflow)
+/// and queues it in a tokio-util `DelayQueue` (which panics beyond ~2 years):
+/// one small frame could panic the connection's task. Such frames are
+/// refused as invalid data instead, which closes the connection.
+pub const MAX_DEADLINE_AHEAD: Duration = Duration::from_secs(24 * 3600);
+
+/// Bincode exactly as the client writes it, plus the deadline check above.
+pub struct ServerCodec<Req, Resp>(PhantomData<fn() -> (Req, Resp)>);
+
+impl<Req, Resp> Default for ServerCodec<Req, Resp> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// The leading fields of a `ClientMessage` as bincode lays them out: the
+/// variant, then (for a request) the deadline, relative to now.
+#[derive(serde::Deserialize)]
+enum MessageHead {
+    Request(Duration),
+    Cancel,
+}
+
+/// Refuses a request frame whose deadline tarpc cannot represent.
+pub fn check_deadline(frame: &[u8]) -> std::io::Result<()> {
+    let head = bincode::DefaultOptions::new()
+        .allow_trailing_bytes()
+        .deserialize::<MessageHead>(frame);
+    // An unreadable head is left to the full decode, which reports it.
+    if let Ok(MessageHead::Request(ahead)) = head {
+        if ahead > MAX_DEADLINE_AHEAD {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("request deadline {ahead:?} ahead exceeds {MAX_DEADLINE_AHEAD:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<Req, Resp> tarpc::tokio_serde::Deserializer<ClientMessage<Req>> for ServerCodec<Req, Resp>
+where
+    Req: for<'de> serde::Deserialize<'de>,
+{
+    type Error = std::io::Error;
+
+    fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> std::io::Result<ClientMessage<Req>> {
+        check_deadline(src)?;
+        let codec = std::pin::pin!(Bincode::<ClientMessage<Req>, Response<Resp>>::default());
+        tarpc::tokio_serde::Deserializer::deserialize(codec, src)
+    }
+}
+
+impl<Req, Resp> tarpc::tokio_serde::Serializer<Response<Resp>> for ServerCodec<Req, Resp>
+where
+    Resp: serde::Serialize,
+{
+    type Error = std::io::Error;
+
+    fn serialize(self: Pin<&mut Self>, item: &Response<Resp>) -> std::io::Result<Bytes> {
+        let codec = std::pin::pin!(Bincode::<ClientMessage<Req>, Response<Resp>>::default());
+        tarpc::tokio_serde::Serializer::serialize(codec, item)
+    }
+}
 type ClientTransport<Req, Resp> = Transport<
     TcpStream,
     Response<Resp>,
@@ -27,7 +96,10 @@ type ClientTransport<Req, Resp> = Transport<
     Bincode<Response<Resp>, ClientMessage<Req>>,
 >;
 
-fn framed(stream: TcpStream, max_frame_bytes: usize) -> Framed<TcpStream, LengthDelimitedCodec> {
+fn framed<S: AsyncRead + AsyncWrite>(
+    stream: S,
+    max_frame_bytes: usize,
+) -> Framed<S, LengthDelimitedCodec> {
     let codec = LengthDelimitedCodec::builder()
         .max_frame_length(max_frame_bytes)
         .new_codec();
@@ -45,7 +117,22 @@ where
 {
     // Nagle would hold back small replies behind delayed ACKs.
     let _ = stream.set_nodelay(true);
-    serde_transport::new(framed(stream, max_frame_bytes), Bincode::default())
+    server_transport_over(stream, max_frame_bytes)
+}
+
+/// The same framing and codec over any byte stream (an in-memory
+/// `tokio::io::duplex` in tests and fuzzing), so they exercise exactly the
+/// server's decode path.
+pub fn server_transport_over<S, Req, Resp>(
+    stream: S,
+    max_frame_bytes: usize,
+) -> ServerTransport<Req, Resp, S>
+where
+    S: AsyncRead + AsyncWrite,
+    Req: for<'de> serde::Deserialize<'de>,
+    Resp: serde::Serialize,
+{
+    serde_transport::new(framed(stream, max_frame_bytes), ServerCodec::default())
 }
 
 /// Client-side options that shape every connection.

@@ -12,6 +12,23 @@ use kv_server::service::ServerState;
 use kv_server::store::Store;
 use tokio::net::TcpListener;
 
+/// Writes to stdout and flushes, ignoring errors: a closed or full stdout
+/// (the reader of a pipe went away) must not panic a server that is
+/// serving or draining.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_fmt(format_args!($($t)*));
+        let _ = o.flush();
+    }};
+}
+
+const MAX_CONNECTIONS: usize = 1 << 20;
+const MAX_IN_FLIGHT: usize = 1 << 16;
+/// One year: enough for "never", small enough to stay far from overflow.
+const MAX_IDLE_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
+
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -68,6 +85,20 @@ impl Args {
         ] {
             anyhow::ensure!(v > 0, "{name} must be at least 1");
         }
+        // Upper bounds keep absurd values from panicking deep inside tokio
+        // (semaphore and channel sizes) instead of failing here in one line.
+        for (name, v, max) in [
+            ("--max-connections", self.max_connections, MAX_CONNECTIONS),
+            ("--max-in-flight", self.max_in_flight, MAX_IN_FLIGHT),
+            // The length prefix is 4 bytes.
+            ("--max-frame-bytes", self.max_frame_bytes, u32::MAX as usize),
+        ] {
+            anyhow::ensure!(v <= max, "{name} must be at most {max}");
+        }
+        anyhow::ensure!(
+            self.idle_timeout_secs <= MAX_IDLE_TIMEOUT_SECS,
+            "--idle-timeout-secs must be at most {MAX_IDLE_TIMEOUT_SECS}"
+        );
         Ok(Limits {
             max_frame_bytes: self.max_frame_bytes,
             max_batch_ops: self.max_batch_ops,
@@ -121,13 +152,13 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
         .as_deref()
         .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::DEFAULT_HZ))
         .transpose()?;
-    println!("Starting KVS server on {local}");
+    out!("Starting KVS server on {local}\n");
     let printer = tokio::spawn(print_stats(state.clone()));
     kv_server::server::run(listener, state.clone(), shutdown_signal()).await;
     printer.abort();
     let s = state.snapshot();
-    println!(
-        "kv-server stopped: {} gets, {} puts, {} batches, {} refused in {:.1} s",
+    out!(
+        "kv-server stopped: {} gets, {} puts, {} batches, {} refused in {:.1} s\n",
         s.gets,
         s.puts,
         s.batches,
@@ -136,8 +167,8 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
     );
     if let Some(p) = profiler {
         let files = p.finish()?;
-        println!(
-            "profile: {} samples in {}",
+        out!(
+            "profile: {} samples in {}\n",
             files.samples,
             files.svg.display()
         );
@@ -155,7 +186,7 @@ async fn print_stats(state: Arc<ServerState>) {
         tick.tick().await;
         let now = state.snapshot();
         let r = Rates::between(&prev, &now);
-        print!("{}", course_stats_block(r.gets_per_s, r.puts_per_s));
+        out!("{}", course_stats_block(r.gets_per_s, r.puts_per_s));
         prev = now;
     }
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kv_core::rpc::Kv;
-use kv_core::transport::server_transport;
+use kv_core::transport::server_transport_over;
 use tarpc::server::{BaseChannel, Channel};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -71,6 +72,8 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
                     log_limited(&format!("connection limit {} reached, closing {peer}", state.limits.max_connections));
                     continue;
                 };
+                // Nagle would hold back small replies behind delayed ACKs.
+                let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let stop = stop_rx.clone();
                 conns.spawn(async move {
@@ -95,11 +98,17 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
     }
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
+/// Serves one connection until the peer leaves, breaks a limit or stays
+/// idle, or until `stop` turns true (then answers what was already sent).
+/// Generic over the byte stream so tests and the fuzz target drive exactly
+/// this decode-and-execute path over an in-memory `tokio::io::duplex`.
+pub async fn serve_connection<S>(
+    stream: S,
     state: Arc<ServerState>,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let limits = &state.limits;
     // The reply buffer bounds what a peer that never reads can pin in memory
     // (sequential execution admits one request at a time). tarpc's Config
@@ -110,7 +119,10 @@ async fn serve_connection(
         c.pending_response_buffer = limits.max_in_flight_per_connection.max(1);
         c
     };
-    let channel = BaseChannel::new(config, server_transport(stream, limits.max_frame_bytes));
+    let channel = BaseChannel::new(
+        config,
+        server_transport_over(stream, limits.max_frame_bytes),
+    );
     let mut requests = channel.requests();
     let serve = KvService(state.clone()).serve();
     let idle = limits.idle_timeout();
@@ -144,14 +156,20 @@ async fn serve_connection(
             }
         }
     }
-    // Draining: answer what the peer already sent, flush, then close.
+    // Draining: answer what the peer already sent, flush, then close. Each
+    // wait is bounded by the grace period, so a peer that never reads its
+    // replies cannot hold the shutdown (the next poll of `requests` is what
+    // flushes the last replies).
     let until = Instant::now() + DRAIN_GRACE;
-    while let Ok(Some(Ok(request))) = tokio::time::timeout(
-        DRAIN_QUIET.min(until.saturating_duration_since(Instant::now())),
-        requests.next(),
-    )
-    .await
+    let left = || until.saturating_duration_since(Instant::now());
+    while let Ok(Some(Ok(request))) =
+        tokio::time::timeout(DRAIN_QUIET.min(left()), requests.next()).await
     {
-        request.execute(serve.clone()).await;
+        if tokio::time::timeout(left(), request.execute(serve.clone()))
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
 }
