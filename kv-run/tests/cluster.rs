@@ -280,51 +280,43 @@ fn sh(argv: &[&str]) {
     assert!(o.status.success(), "{argv:?}: {}", text(&o));
 }
 
-/// Network namespaces `kvlabtest-<pid>-<i>`: 0 is the hub (a bridge at
-/// 192.0.2.1, where the script runs); 1..=n are hosts 192.0.2.(10+i), each
-/// with a veth into the hub and its own sshd. Everything is removed on drop:
-/// sshd by PID, then the namespaces (which takes their links with them).
+/// Test hosts, each with its own sshd and a key pair made for the test.
+/// Preferably network namespaces `kvlabtest-<pid>-<i>`: 0 is the hub (a
+/// bridge at 192.0.2.1, where the script runs), 1..=n are hosts
+/// 192.0.2.(10+i), each with a veth into the hub. Where namespaces are not
+/// available (or KVLAB_TEST_NO_NETNS is set): sshd instances on 127.0.0.(10+i)
+/// at free ports. Everything is removed on drop: sshd by PID, then the
+/// namespaces (which takes their links with them).
 struct TestNet {
     names: Vec<String>,
     sshd: Vec<Child>,
+    /// Hosts file lines, one per host.
+    hosts: Vec<String>,
+    /// Addresses the nodes bind, one per host.
+    addrs: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl TestNet {
     fn create(hosts: usize, dir: &Path) -> Option<TestNet> {
         let sshd_bin = Path::new("/usr/sbin/sshd");
-        if !sshd_bin.exists() || Command::new("ip").arg("-V").output().is_err() {
+        if !sshd_bin.exists() {
             return None;
         }
         let mut net = TestNet {
             names: Vec::new(),
             sshd: Vec::new(),
+            hosts: Vec::new(),
+            addrs: Vec::new(),
         };
-        for i in 0..=hosts {
-            let name = format!("kvlabtest-{}-{i}", std::process::id());
-            let ok = Command::new("ip")
-                .args(["netns", "add", &name])
-                .status()
-                .ok()?
-                .success();
-            if !ok {
-                return None;
-            }
-            net.names.push(name.clone());
-            sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
-        }
-        let hub = net.names[0].clone();
-        sh(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"]);
-        sh(&[
-            "ip",
-            "-n",
-            &hub,
-            "addr",
-            "add",
-            "192.0.2.1/24",
-            "dev",
-            "br0",
-        ]);
-        sh(&["ip", "-n", &hub, "link", "set", "br0", "up"]);
+        let netns = std::env::var_os("KVLAB_TEST_NO_NETNS").is_none() && net.try_namespaces(hosts);
         // Keys: one for the user, one for the hosts.
         let key = dir.join("id");
         let host_key = dir.join("host_key");
@@ -351,32 +343,38 @@ impl TestNet {
         std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).ok()?;
         std::fs::create_dir_all("/run/sshd").ok()?; // sshd's privilege separation dir
         for i in 1..=hosts {
-            let ns = net.names[i].clone();
-            let veth = format!("vh{i}");
-            let addr = format!("192.0.2.{}", 10 + i);
-            sh(&[
-                "ip", "-n", &hub, "link", "add", &veth, "type", "veth", "peer", "name", "eth0",
-                "netns", &ns,
-            ]);
-            sh(&[
-                "ip", "-n", &hub, "link", "set", &veth, "master", "br0", "up",
-            ]);
-            sh(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "dev",
-                "eth0",
-            ]);
-            sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+            let (addr, port) = if netns {
+                let ns = net.names[i].clone();
+                let hub = net.names[0].clone();
+                let veth = format!("vh{i}");
+                let addr = format!("192.0.2.{}", 10 + i);
+                sh(&[
+                    "ip", "-n", &hub, "link", "add", &veth, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ]);
+                sh(&[
+                    "ip", "-n", &hub, "link", "set", &veth, "master", "br0", "up",
+                ]);
+                sh(&[
+                    "ip",
+                    "-n",
+                    &ns,
+                    "addr",
+                    "add",
+                    &format!("{addr}/24"),
+                    "dev",
+                    "eth0",
+                ]);
+                sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+                (addr, 22)
+            } else {
+                (format!("127.0.0.{}", 10 + i), free_port())
+            };
             let cfg = dir.join(format!("sshd_config_{i}"));
             std::fs::write(
                 &cfg,
                 format!(
-                    "ListenAddress {addr}\nPort 22\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\n\
+                    "ListenAddress {addr}\nPort {port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\n\
                      PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                      UsePAM no\nStrictModes no\nLogLevel ERROR\nSubsystem sftp internal-sftp\n",
                     host_key.display(),
@@ -384,9 +382,14 @@ impl TestNet {
                 ),
             )
             .ok()?;
-            let child = Command::new("ip")
-                .args(["netns", "exec", &ns])
-                .arg(sshd_bin)
+            let mut cmd = if netns {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &net.names[i]]).arg(sshd_bin);
+                c
+            } else {
+                Command::new(sshd_bin)
+            };
+            let child = cmd
                 .args(["-D", "-e", "-f"])
                 .arg(&cfg)
                 .stdin(Stdio::null())
@@ -395,6 +398,12 @@ impl TestNet {
                 .spawn()
                 .ok()?;
             net.sshd.push(child);
+            net.hosts.push(if netns {
+                addr.clone()
+            } else {
+                format!("{addr}:{port}")
+            });
+            net.addrs.push(addr);
         }
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
         std::fs::write(
@@ -409,8 +418,55 @@ impl TestNet {
         Some(net)
     }
 
-    fn hub(&self) -> &str {
-        &self.names[0]
+    /// Creates the hub and host namespaces; false (and nothing left) when
+    /// `ip netns` is not available here.
+    fn try_namespaces(&mut self, hosts: usize) -> bool {
+        for i in 0..=hosts {
+            let name = format!("kvlabtest-{}-{i}", std::process::id());
+            let ok = Command::new("ip")
+                .args(["netns", "add", &name])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                self.remove_namespaces();
+                return false;
+            }
+            self.names.push(name.clone());
+            sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
+        }
+        let hub = self.names[0].clone();
+        sh(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"]);
+        sh(&[
+            "ip",
+            "-n",
+            &hub,
+            "addr",
+            "add",
+            "192.0.2.1/24",
+            "dev",
+            "br0",
+        ]);
+        sh(&["ip", "-n", &hub, "link", "set", "br0", "up"]);
+        true
+    }
+
+    fn remove_namespaces(&mut self) {
+        for n in self.names.drain(..).rev() {
+            let _ = Command::new("ip").args(["netns", "del", &n]).status();
+        }
+    }
+
+    /// A command that runs `program` where the hosts are reachable.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match self.names.first() {
+            Some(hub) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", hub]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        }
     }
 }
 
@@ -420,32 +476,35 @@ impl Drop for TestNet {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for n in self.names.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
+        self.remove_namespaces();
     }
 }
 
 #[test]
-fn ssh_backend_runs_across_namespaces() {
+fn ssh_backend_runs_across_hosts() {
     let tmp = Temp::new("ssh");
     let Some(net) = TestNet::create(3, &tmp.0) else {
-        eprintln!("network namespaces or sshd unavailable (needs root, iproute2, openssh-server): skipped");
+        eprintln!("sshd unavailable (.ci/run installs openssh-server): skipped");
         return;
     };
     std::fs::write(
         tmp.0.join("hosts"),
-        "# test hosts, one per namespace\n192.0.2.11\n192.0.2.12 # second\n192.0.2.13\n",
+        format!(
+            "# test hosts\n{}\n{} # second\n{}\n",
+            net.hosts[0], net.hosts[1], net.hosts[2]
+        ),
     )
     .unwrap();
     // Wait for every sshd to accept a session.
     let deadline = Instant::now() + Duration::from_secs(20);
-    for h in ["192.0.2.11", "192.0.2.12", "192.0.2.13"] {
+    for h in &net.hosts {
+        let (host, port) = h.split_once(':').unwrap_or((h, "22"));
         loop {
-            let ok = Command::new("ip")
-                .args(["netns", "exec", net.hub(), "ssh", "-F"])
+            let ok = net
+                .command("ssh")
+                .arg("-F")
                 .arg(tmp.0.join("ssh_config"))
-                .args(["-o", "BatchMode=yes", h, "true"])
+                .args(["-o", "BatchMode=yes", "-p", port, host, "true"])
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false);
@@ -456,22 +515,23 @@ fn ssh_backend_runs_across_namespaces() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", net.hub()])
-        .arg(repo().join("run-cluster.sh"))
+    let o = net
+        .command(repo().join("run-cluster.sh"))
         .arg("--ssh-config")
         .arg(tmp.0.join("ssh_config"))
         .arg("--hosts-file")
         .arg(tmp.0.join("hosts"))
         .arg("--remote-dir")
         .arg(tmp.0.join("remote"))
+        .args(["--base-port", &free_port().to_string()])
         .args(["--secs", "2", "1", "2", "--preload 10000"])
         .current_dir(repo())
         .env("KVLAB_BIN_DIR", bin_dir())
         .env("KVLAB_EXPERIMENTS_DIR", tmp.0.join("experiments"))
         .env("KVLAB_LOG_ROOT", tmp.0.join("logs"))
-        .stdin(Stdio::null());
-    let o = cmd.output().unwrap();
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     let total = total_of(&String::from_utf8_lossy(&o.stdout)).expect("a total line");
@@ -481,7 +541,7 @@ fn ssh_backend_runs_across_namespaces() {
     let m = latest_manifest(&tmp.0);
     assert_eq!(m.backend, "hosts");
     let binds: Vec<&str> = m.nodes.iter().map(|n| n.bind.as_str()).collect();
-    assert_eq!(binds, ["192.0.2.11", "192.0.2.12", "192.0.2.13"]);
+    assert_eq!(binds, net.addrs);
     for n in &m.nodes {
         assert!(n.remote_pid.is_some(), "{} has no remote pid", n.name);
         assert!(pid_gone(n.remote_pid.unwrap()), "{} still running", n.name);
@@ -491,6 +551,6 @@ fn ssh_backend_runs_across_namespaces() {
     let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, RunStatus::Ok);
-    assert_eq!(rows[0].hosts, "192.0.2.11;192.0.2.12;192.0.2.13");
+    assert_eq!(rows[0].hosts, net.addrs.join(";"));
     drop(net);
 }
