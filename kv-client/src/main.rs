@@ -55,7 +55,7 @@ fn run(args: &Args) -> Result<i32> {
     let profiler = args
         .profile
         .as_deref()
-        .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::DEFAULT_HZ))
+        .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::hz_from_env()))
         .transpose()?;
     let shared = driver::new_shared(cfg.threads);
     let summary = rt.block_on(async {

@@ -13,6 +13,16 @@ use thiserror::Error;
 /// Samples per second: low enough to cost well under 1% of throughput.
 pub const DEFAULT_HZ: i32 = 99;
 
+/// The sampling rate: `KVLAB_PROFILE_HZ` when set to a number in 1..=10000
+/// (for a closer look), else [`DEFAULT_HZ`].
+pub fn hz_from_env() -> i32 {
+    std::env::var("KVLAB_PROFILE_HZ")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|hz| (1..=10_000).contains(hz))
+        .unwrap_or(DEFAULT_HZ)
+}
+
 #[derive(Debug, Error)]
 pub enum ProfileError {
     #[error("cannot start the profiler: {0}")]

@@ -150,7 +150,7 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
     let profiler = args
         .profile
         .as_deref()
-        .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::DEFAULT_HZ))
+        .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::hz_from_env()))
         .transpose()?;
     out!("Starting KVS server on {local}\n");
     let printer = tokio::spawn(print_stats(state.clone()));
