@@ -235,6 +235,7 @@ start_node() { # start_node I
         "${SCP[@]}" "$BIN_DIR/${NODE_BIN[i]}" "${NODE_SSH[i]}:${NODE_RDIR[i]}/"
         "${SSH[@]}" "${NODE_CMD[i]}" >"$LOG_DIR/ssh-${NODE_NAME[i]}.log" 2>&1 </dev/null &
         PID[i]=$!
+        EXITED[i]=0 # from here on, a failure stops this session too
         local tries=0
         RPID[i]=""
         while [ -z "${RPID[i]}" ] && [ "$tries" -lt 100 ]; do

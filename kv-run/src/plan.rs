@@ -131,19 +131,23 @@ fn cloudlab_node_count() -> Result<usize> {
         .output()
         .context("cannot run geni-get (is this a CloudLab node?)")?;
     ensure!(out.status.success(), "geni-get -a failed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut names: Vec<String> = text
+    Ok(geni_host_count(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Distinct `<host name="...">` entries of a `geni-get -a` manifest (whose
+/// quotes may come escaped as `\"`), as the course's script counts them.
+fn geni_host_count(text: &str) -> usize {
+    let mut names: Vec<&str> = text
         .split("<host name=")
         .skip(1)
         .filter_map(|s| {
             let s = s.trim_start_matches(['\\', '"']);
-            let end = s.find(['\\', '"'])?;
-            Some(s[..end].to_string())
+            Some(&s[..s.find(['\\', '"'])?])
         })
         .collect();
     names.sort();
     names.dedup();
-    Ok(names.len())
+    names.len()
 }
 
 /// Drops `--flag V` / `--flag=V` (or a bare `--flag` when `takes_value` is
@@ -609,6 +613,18 @@ mod tests {
         assert_eq!(h[2].host, "gamma");
         assert!(parse_hosts_file("a b\n").is_err());
         assert!(parse_hosts_file("h:notaport\n").is_err());
+    }
+
+    #[test]
+    fn counts_geni_hosts_like_the_course() {
+        let text = r#"<rspec><node client_id=\"node0\"><host name=\"node0.exp.cloudlab.us\"/></node>
+            <node><host name=\"node1.exp.cloudlab.us\"/></node><host name=\"node1.exp.cloudlab.us\"/>"#;
+        assert_eq!(geni_host_count(text), 2);
+        assert_eq!(
+            geni_host_count(r#"<host name="a"/><host name="b"/><host name="c"/>"#),
+            3
+        );
+        assert_eq!(geni_host_count("no hosts"), 0);
     }
 
     #[test]
