@@ -179,14 +179,15 @@ fn words(s: &str) -> Vec<String> {
 
 /// The user's client args, parsed exactly as kv-client will, plus which
 /// flags were typed (so defaults of ours do not override them).
-struct ClientArgsInfo {
-    args: ClientArgs,
+pub(crate) struct ClientArgsInfo {
+    pub(crate) args: ClientArgs,
     threads_given: bool,
     seed_given: bool,
     secs_given: bool,
 }
 
-fn parse_client_args(w: &[String]) -> Result<ClientArgsInfo> {
+pub(crate) fn parse_client_args(client_args: &str) -> Result<ClientArgsInfo> {
+    let w = words(client_args);
     let matches = ClientArgs::command()
         .try_get_matches_from(std::iter::once("kv-client".to_string()).chain(w.iter().cloned()))
         .map_err(|e| anyhow::anyhow!("client_args: {}", e.render().to_string().trim()))?;
@@ -290,7 +291,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         &[("--port", true), ("--bind", true), ("--profile", true)],
     );
     let user_client = words(&a.client_args);
-    let info = parse_client_args(&user_client)?;
+    let info = parse_client_args(&a.client_args)?;
     let client_words = strip_flags(
         &user_client,
         &[
@@ -639,9 +640,9 @@ mod tests {
 
     #[test]
     fn client_args_validated_like_kv_client() {
-        assert!(parse_client_args(&words("--theta 1.5")).is_err());
-        assert!(parse_client_args(&words("--nonsense")).is_err());
-        let i = parse_client_args(&words("--threads 3 --batch 64")).unwrap();
+        assert!(parse_client_args("--theta 1.5").is_err());
+        assert!(parse_client_args("--nonsense").is_err());
+        let i = parse_client_args("--threads 3 --batch 64").unwrap();
         assert!(i.threads_given && !i.seed_given);
         assert_eq!(i.args.batch, 64);
     }

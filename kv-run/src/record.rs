@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, FromArgMatches};
-use kv_client::config::Args as ClientArgs;
 use kv_core::runlog::{
     append_run, node_medians, read_log, read_timeseries, write_json, write_timeseries, ProfileKind,
     RunDir, RunRecord, RunStatus, RunSummary, TimeseriesRow,
@@ -126,12 +124,8 @@ pub fn build_record(
     r.servers = Some(m.servers().count() as u32);
     r.clients = Some(m.clients().count() as u32);
     r.threads = Some(m.threads);
-    let words: Vec<&str> = m.client_args.split_whitespace().collect();
-    if let Ok(a) = ClientArgs::command()
-        .try_get_matches_from(std::iter::once("kv-client").chain(words))
-        .map_err(|e| e.to_string())
-        .and_then(|mm| ClientArgs::from_arg_matches(&mm).map_err(|e| e.to_string()))
-    {
+    // The same parse that validated them before the run.
+    if let Ok(a) = crate::plan::parse_client_args(&m.client_args).map(|i| i.args) {
         r.connections = Some(a.connections as u32);
         r.batch = Some(a.batch as u32);
         r.window = Some(a.window as u32);
