@@ -106,9 +106,13 @@ fn positive(name: &str, v: usize) -> Result<usize> {
     Ok(v)
 }
 
+/// Longest duration any time flag accepts (a day): beyond it tokio's timers
+/// and tarpc's deadlines would overflow.
+const MAX_SECS: f64 = 86_400.0;
+
 fn seconds(name: &str, v: f64) -> Result<Duration> {
-    if !(v.is_finite() && v > 0.0) {
-        bail!("{name} must be a positive number of seconds, got {v}");
+    if !(v.is_finite() && v > 0.0 && v <= MAX_SECS) {
+        bail!("{name} must be a number of seconds in (0, {MAX_SECS}], got {v}");
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -198,6 +202,7 @@ mod tests {
             &["--hosts", "a:1,b:notaport"],
             &["--secs", "0"],
             &["--batch", "0"],
+            &["--rpc-timeout", "1e12"],
         ] {
             assert!(Config::try_from(&args(bad)).is_err(), "{bad:?} accepted");
         }

@@ -52,6 +52,10 @@ fn run(args: &Args) -> Result<i32> {
         cfg.connections,
         cfg.duration.as_secs_f64()
     );
+    // Fail now, not after a long run, when the summary cannot be written.
+    if let Some(path) = &args.summary_json {
+        std::fs::write(path, b"{}").with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let profiler = args
         .profile
         .as_deref()

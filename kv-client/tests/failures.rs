@@ -193,6 +193,10 @@ fn an_unwritable_summary_or_history_folder_is_one_line() {
     assert_eq!(code, Some(2), "{stdout}\n{stderr}");
     assert_one_line(&stderr, &format!("cannot write {}", summary.display()));
     assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert!(
+        !stdout.contains("throughput"),
+        "refused only after the run: {stdout}"
+    );
     let (code, stdout, stderr) = client_bounded(
         &[&base[..], &["--check", history.to_str().unwrap()]].concat(),
         Duration::from_secs(20),

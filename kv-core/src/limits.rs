@@ -27,8 +27,10 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_frame_bytes: 64 << 20,
-            max_batch_ops: 65_536,
+            // A 1024-op batch of 128-byte values is ~150 KiB; 8 MiB leaves
+            // room for big batches while bounding decode amplification.
+            max_frame_bytes: 8 << 20,
+            max_batch_ops: 16_384,
             max_key_bytes: 1024,
             max_value_bytes: 64 << 10,
             max_connections: 1024,
