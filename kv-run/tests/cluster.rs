@@ -149,6 +149,27 @@ fn local_runs_report_and_record_two_rows() {
     assert!(seeds[0].1 < seeds[1].0, "{seeds:?}");
     assert_no_process_left(&m1);
     check_run_files(&tmp.0, &m1);
+    // Profiling is on by default: every process left svg, pb and folded.
+    let profiles = RunDir::new(&tmp.0.join("experiments"), &m1.run_id)
+        .profiles()
+        .unwrap();
+    let names: Vec<String> = profiles.iter().map(|p| p.name()).collect();
+    assert_eq!(names, ["server-node0", "client-node1", "client-node2"]);
+    assert!(profiles
+        .iter()
+        .all(|p| p.svg.is_some() && p.pb.is_some() && p.folded.is_some()));
+    let config =
+        std::fs::read_to_string(RunDir::new(&tmp.0.join("experiments"), &m1.run_id).config_json())
+            .unwrap();
+    for key in [
+        "\"git\"",
+        "\"versions\"",
+        "\"host\"",
+        "\"script_args\"",
+        "--preload 10000",
+    ] {
+        assert!(config.contains(key), "config.json lacks {key}");
+    }
 
     let o = script(&tmp.0)
         .args([
