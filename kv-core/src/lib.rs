@@ -7,6 +7,7 @@ pub mod error;
 pub mod history;
 pub mod latency;
 pub mod limits;
+pub mod manifest;
 pub mod process;
 pub mod profile;
 pub mod rpc;

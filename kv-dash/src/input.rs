@@ -36,6 +36,8 @@ pub enum Action {
     ToggleTopBy,
     ToggleDiff,
     Help,
+    /// Live dashboard: freeze / unfreeze the display.
+    Pause,
     /// Esc: close what is open, quit at the top level.
     Escape,
     Quit,
@@ -68,6 +70,39 @@ pub const KEYS: &[(&str, &str)] = &[
     ("?", "help"),
     ("q / Esc", "quit (Esc first closes what is open)"),
 ];
+
+/// Key bindings of `kv-dash live`, as shown in its help and the README.
+pub const LIVE_KEYS: &[(&str, &str)] = &[
+    ("↑/↓ j/k", "select a node"),
+    ("g / G", "first / last node"),
+    ("Tab / S-Tab", "switch view: Overview, Per node"),
+    ("p", "pause / resume the display (polling goes on)"),
+    ("?", "help"),
+    ("q / Esc", "quit the dashboard (the run keeps going)"),
+];
+
+/// The action for a key in `kv-dash live`, if any.
+pub fn live_action(key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    Some(match key.code {
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::Home | KeyCode::Char('g') => Action::First,
+        KeyCode::End | KeyCode::Char('G') => Action::Last,
+        KeyCode::Tab => Action::NextView,
+        KeyCode::BackTab => Action::PrevView,
+        KeyCode::Char('p') => Action::Pause,
+        KeyCode::Char('?') => Action::Help,
+        KeyCode::Esc => Action::Escape,
+        KeyCode::Char('q') => Action::Quit,
+        _ => return None,
+    })
+}
 
 /// The action for a key in the given input mode, if any.
 pub fn action(mode: InputMode, key: KeyEvent) -> Option<Action> {
@@ -142,5 +177,14 @@ mod tests {
         );
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert_eq!(action(InputMode::Search, ctrl_c), Some(Action::Quit));
+    }
+
+    #[test]
+    fn live_keys() {
+        assert_eq!(live_action(key(KeyCode::Char('p'))), Some(Action::Pause));
+        assert_eq!(live_action(key(KeyCode::Char('k'))), Some(Action::Up));
+        assert_eq!(live_action(key(KeyCode::Tab)), Some(Action::NextView));
+        assert_eq!(live_action(key(KeyCode::Char('q'))), Some(Action::Quit));
+        assert_eq!(live_action(key(KeyCode::Char('x'))), None);
     }
 }

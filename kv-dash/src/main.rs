@@ -1,4 +1,5 @@
-//! kv-dash: browse the experiments log (no subcommand), or print it.
+//! kv-dash: browse the experiments log (no subcommand), or print it;
+//! `kv-dash live` watches a running cluster.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use kv_dash::flame::TopBy;
 #[command(
     name = "kv-dash",
     version,
-    about = "Browse kvlab experiments: runs, comparisons, flamegraphs"
+    about = "Browse kvlab experiments (runs, comparisons, flamegraphs), or watch a run live"
 )]
 struct Cli {
     /// The experiments directory (holds log.csv and runs/).
@@ -46,6 +47,29 @@ enum By {
     #[value(name = "self")]
     SelfTime,
     Total,
+}
+
+#[derive(Args)]
+struct LiveArgs {
+    /// Run manifest to read the nodes from [default: logs/latest/cluster.json].
+    #[arg(long, conflicts_with_all = ["servers", "clients"])]
+    manifest: Option<PathBuf>,
+    /// kv-server addresses (their main port), HOST:PORT,... (instead of a manifest).
+    #[arg(long, value_name = "ADDRS")]
+    servers: Option<String>,
+    /// kv-client stats addresses (`--stats-bind`), HOST:PORT,...
+    #[arg(long, value_name = "ADDRS")]
+    clients: Option<String>,
+    /// Load time of the run in seconds, for the progress gauge (default: the manifest's).
+    #[arg(long)]
+    secs: Option<f64>,
+    /// One line per second (elapsed, total ops/s, nodes up) instead of the
+    /// dashboard; the default when stdout is not a terminal.
+    #[arg(long)]
+    plain: bool,
+    /// Milliseconds between two polls of a node (for measuring the cost).
+    #[arg(long, hide = true, default_value_t = 250)]
+    poll_ms: u64,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +107,8 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Live dashboard of a running cluster: every server and client, polled 4 times a second.
+    Live(LiveArgs),
     /// Benchmark: write a log of N runs, time opening it.
     #[command(hide = true)]
     BenchLog {
@@ -121,6 +147,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 By::Total => TopBy::Total,
             };
             cli::top(dir, &run, process.as_deref(), n, by, out.format())?
+        }
+        Some(Command::Live(a)) => {
+            let cfg = kv_dash::live::LiveFlags {
+                manifest: a.manifest,
+                servers: a.servers,
+                clients: a.clients,
+                secs: a.secs,
+                plain: a.plain,
+                poll_interval: Some(std::time::Duration::from_millis(a.poll_ms.max(10))),
+            }
+            .into_config()?;
+            return kv_dash::live::run(cfg);
         }
         Some(Command::BenchLog { runs }) => {
             let b = kv_dash::bench::bench_log(runs)?;

@@ -1,6 +1,7 @@
 //! The terminal: raw mode + alternate screen on entry, restored on every
 //! exit (normal return, error, and panic via a hook), and the event loop
-//! that turns keys into actions for the [`App`].
+//! that turns keys into actions for the [`App`] (and, for `kv-dash live`,
+//! the loop over the live dashboard's events).
 
 use std::io::{self, Stdout};
 use std::path::Path;
@@ -9,13 +10,19 @@ use std::time::Duration;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event};
 use ratatui::crossterm::terminal::{
-    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+    self, disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use ratatui::crossterm::{cursor, execute};
 use ratatui::Terminal;
 
 use crate::app::{App, Effect};
+use crate::live::state::LiveApp;
+use crate::live::{self, event::Event as LiveEvent};
 use crate::{input, ui};
+
+/// Events arriving this close together are drawn once (at most 20 frames a
+/// second, however many nodes answer).
+const LIVE_FRAME: Duration = Duration::from_millis(50);
 
 /// The terminal in TUI mode; dropping it restores the terminal.
 pub struct Tui {
@@ -54,6 +61,36 @@ impl Tui {
                 }
                 Event::Resize(..) => self.terminal.autoresize()?,
                 _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Tui {
+    /// The live dashboard: draws, then sleeps until events arrive; draws
+    /// again only when they changed what is shown.
+    pub fn run_live(
+        &mut self,
+        app: &mut LiveApp,
+        rx: &std::sync::mpsc::Receiver<LiveEvent>,
+    ) -> io::Result<()> {
+        // Not `Terminal::clear`: it asks the terminal for the cursor
+        // position, which deadlocks with the reader thread already in `read`.
+        execute!(
+            self.terminal.backend_mut(),
+            terminal::Clear(terminal::ClearType::All)
+        )?;
+        self.terminal.draw(|f| ui::live::render(app, f))?;
+        while !app.should_quit {
+            match live::next_batch(app, rx, LIVE_FRAME) {
+                None => break,
+                Some(false) => {}
+                Some(true) if app.should_quit => break,
+                // `draw` resizes the buffers first when the terminal changed size.
+                Some(true) => {
+                    self.terminal.draw(|f| ui::live::render(app, f))?;
+                }
             }
         }
         Ok(())

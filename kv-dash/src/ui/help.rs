@@ -1,4 +1,5 @@
-//! The `?` overlay: key bindings from `input::KEYS`.
+//! The `?` overlay: key bindings from `input::KEYS` (browser) or
+//! `input::LIVE_KEYS` (live dashboard).
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -6,18 +7,16 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 use super::theme::Theme;
-use crate::input::KEYS;
-
-pub fn render(theme: &Theme, frame: &mut Frame, area: Rect) {
+pub fn render(theme: &Theme, frame: &mut Frame, area: Rect, keys: &[(&str, &str)]) {
     let width = area.width.min(84);
-    let height = (KEYS.len() as u16 + 2).min(area.height);
+    let height = (keys.len() as u16 + 2).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
-    let lines: Vec<Line> = KEYS
+    let lines: Vec<Line> = keys
         .iter()
         .map(|(k, what)| {
             Line::from(vec![

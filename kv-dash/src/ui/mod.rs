@@ -3,6 +3,7 @@
 mod compare;
 mod flame;
 mod help;
+pub mod live;
 mod runs;
 pub mod theme;
 
@@ -31,7 +32,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     render_status(app, &theme, frame, status);
     if app.show_help {
-        help::render(&theme, frame, body);
+        help::render(&theme, frame, body, crate::input::KEYS);
     }
 }
 

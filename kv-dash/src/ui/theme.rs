@@ -116,4 +116,47 @@ impl Theme {
             Style::new().add_modifier(Modifier::UNDERLINED | Modifier::BOLD),
         )
     }
+
+    // Live dashboard.
+
+    pub fn down(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        }
+    }
+
+    pub fn up(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::Green)
+        } else {
+            Style::new()
+        }
+    }
+
+    pub fn gauge(&self) -> Style {
+        if self.color {
+            Style::new().fg(Color::Cyan).bg(Color::Black)
+        } else {
+            Style::new()
+        }
+    }
+
+    /// Line color of series `i` (per-node charts, sparklines).
+    pub fn series(&self, i: usize) -> Style {
+        const COLORS: [Color; 6] = [
+            Color::Green,
+            Color::Yellow,
+            Color::Magenta,
+            Color::Blue,
+            Color::LightRed,
+            Color::LightCyan,
+        ];
+        if self.color {
+            Style::new().fg(COLORS[i % COLORS.len()])
+        } else {
+            Style::new()
+        }
+    }
 }

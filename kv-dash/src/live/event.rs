@@ -1,0 +1,73 @@
+//! The one channel the live loop reads: keys and resizes from a terminal
+//! thread, snapshots from the pollers, a once-a-second tick, and a stop
+//! request from signals. The loop sleeps on it: no event, no work.
+
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use kv_core::stats::StatsSnapshot;
+use ratatui::crossterm::event::{self, KeyEvent};
+
+#[derive(Debug)]
+pub enum Event {
+    Key(KeyEvent),
+    Resize,
+    /// One poll of node `node`, at `at` since the dashboard started.
+    Stats {
+        node: usize,
+        result: Result<StatsSnapshot, String>,
+        at: Duration,
+    },
+    /// A second passed (advances the clock when every node is silent).
+    Tick(Duration),
+    /// SIGTERM / SIGHUP / SIGINT: leave, restoring the terminal.
+    Stop,
+}
+
+/// Reads terminal events on a thread of its own (crossterm's read blocks).
+/// The thread ends when the loop is gone or the terminal fails; at exit it
+/// may still sit in `read`, which the process's end takes care of.
+pub fn spawn_terminal_reader(tx: Sender<Event>) {
+    std::thread::spawn(move || loop {
+        let ev = match event::read() {
+            Ok(event::Event::Key(k)) => Event::Key(k),
+            Ok(event::Event::Resize(..)) => Event::Resize,
+            Ok(_) => continue,
+            Err(_) => return,
+        };
+        if tx.send(ev).is_err() {
+            return;
+        }
+    });
+}
+
+/// Sends a [`Event::Tick`] every second.
+pub async fn ticks(start: Instant, tx: Sender<Event>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if tx.send(Event::Tick(start.elapsed())).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends [`Event::Stop`] on SIGTERM, SIGHUP or SIGINT: run-cluster.sh
+/// stops the dashboard with SIGTERM when the run ends, and the terminal
+/// must come back usable.
+pub async fn stop_signals(tx: Sender<Event>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+        SignalKind::interrupt(),
+    ];
+    let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
+    if streams.is_empty() {
+        return;
+    }
+    let any = futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv())));
+    any.await;
+    let _ = tx.send(Event::Stop);
+}

@@ -1,0 +1,288 @@
+//! `kv-dash live`: every server and client of a run, polled a few times a
+//! second. `state` holds what is known (no I/O), `poll` fetches snapshots,
+//! `event` is the loop's one channel, `ui::live` draws. The dashboard only
+//! observes: it starts nothing and stops nothing, so quitting it leaves the
+//! run as it is.
+
+pub mod event;
+pub mod poll;
+pub mod state;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::{CommandFactory, FromArgMatches};
+use kv_client::config::Args as ClientArgs;
+use kv_core::manifest::Manifest;
+use kv_core::stats::Role;
+
+use crate::input;
+use event::Event;
+use state::{LiveApp, NodeSpec, RunInfo};
+
+/// Where run-cluster.sh leaves the manifest of the latest run.
+pub const DEFAULT_MANIFEST: &str = "logs/latest/cluster.json";
+
+/// What `kv-dash live` was asked to do, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    pub run: RunInfo,
+    pub nodes: Vec<NodeSpec>,
+    pub plain: bool,
+    pub poll_interval: Duration,
+}
+
+/// The flags as typed (see `main.rs`), before any file is read.
+#[derive(Debug, Clone, Default)]
+pub struct LiveFlags {
+    pub manifest: Option<PathBuf>,
+    pub servers: Option<String>,
+    pub clients: Option<String>,
+    pub secs: Option<f64>,
+    pub plain: bool,
+    pub poll_interval: Option<Duration>,
+}
+
+impl LiveFlags {
+    /// Reads the manifest (unless addresses were given) and checks values.
+    pub fn into_config(self) -> anyhow::Result<LiveConfig> {
+        let total = match self.secs {
+            Some(s) if !(s.is_finite() && s > 0.0) => bail!("--secs must be positive, got {s}"),
+            Some(s) => Some(Duration::from_secs_f64(s)),
+            None => None,
+        };
+        let (mut run, nodes) = if self.servers.is_some() || self.clients.is_some() {
+            from_addresses(self.servers.as_deref(), self.clients.as_deref())?
+        } else {
+            let path = self
+                .manifest
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST));
+            from_manifest(&path)?
+        };
+        if total.is_some() {
+            run.total = total;
+        }
+        let plain = self.plain || !std::io::stdout().is_terminal();
+        Ok(LiveConfig {
+            run,
+            nodes,
+            plain,
+            poll_interval: self.poll_interval.unwrap_or(poll::POLL_INTERVAL),
+        })
+    }
+}
+
+fn split_addrs(list: Option<&str>, what: &str) -> anyhow::Result<Vec<String>> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| match a.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(a.to_string())
+            }
+            _ => bail!("{what}: '{a}' is not HOST:PORT"),
+        })
+        .collect()
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Nodes from `--servers` / `--clients` (stats addresses).
+pub fn from_addresses(
+    servers: Option<&str>,
+    clients: Option<&str>,
+) -> anyhow::Result<(RunInfo, Vec<NodeSpec>)> {
+    let servers = split_addrs(servers, "--servers")?;
+    let clients = split_addrs(clients, "--clients")?;
+    if servers.is_empty() && clients.is_empty() {
+        bail!("no nodes to watch: give --servers and/or --clients (HOST:PORT,...)");
+    }
+    let mut nodes = Vec::new();
+    for (role, addrs) in [(Role::Server, &servers), (Role::Client, &clients)] {
+        for (i, addr) in addrs.iter().enumerate() {
+            nodes.push(NodeSpec {
+                name: format!("{}-{i}", role.name()),
+                role,
+                addr: addr.clone(),
+                pollable: true,
+            });
+        }
+    }
+    let run = RunInfo {
+        run_id: "(no manifest)".into(),
+        config: format!(
+            "{}, {}",
+            plural(servers.len(), "server"),
+            plural(clients.len(), "client")
+        ),
+        total: None,
+    };
+    Ok((run, nodes))
+}
+
+/// Nodes and run facts from a run manifest (`cluster.json`).
+pub fn from_manifest(path: &Path) -> anyhow::Result<(RunInfo, Vec<NodeSpec>)> {
+    let m = Manifest::read(path).map_err(|e| {
+        if e.is_not_found() {
+            anyhow::anyhow!(
+                "no run manifest at {} (start a run with ./run-cluster.sh, or pass --manifest or --servers/--clients)",
+                path.display()
+            )
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
+    Ok(run_from_manifest(&m))
+}
+
+pub fn run_from_manifest(m: &Manifest) -> (RunInfo, Vec<NodeSpec>) {
+    let nodes: Vec<NodeSpec> = m
+        .nodes
+        .iter()
+        .map(|n| NodeSpec {
+            name: n.name.clone(),
+            role: n.role,
+            addr: n.stats_addr.clone(),
+            // Clients serve stats only when started with --stats-bind.
+            pollable: n.is_server() || n.argv.iter().any(|a| a.starts_with("--stats-bind")),
+        })
+        .collect();
+    let mut config = format!(
+        "{}, {}",
+        plural(m.servers().count(), "server"),
+        plural(m.clients().count(), "client")
+    );
+    // The client arguments read exactly as kv-client reads them, defaults included.
+    let words = m.client_args.split_whitespace();
+    if let Ok(a) = ClientArgs::command()
+        .try_get_matches_from(std::iter::once("kv-client").chain(words))
+        .map_err(|e| e.to_string())
+        .and_then(|mm| ClientArgs::from_arg_matches(&mm).map_err(|e| e.to_string()))
+    {
+        config += &format!(
+            ", {} θ{} batch {} window {}, {} threads",
+            a.workload, a.theta, a.batch, a.window, m.threads
+        );
+    }
+    let run = RunInfo {
+        run_id: m.run_id.clone(),
+        config,
+        total: (m.secs > 0.0).then(|| Duration::from_secs_f64(m.secs)),
+    };
+    (run, nodes)
+}
+
+/// Applies one event; returns whether the screen must be drawn again.
+pub fn handle(app: &mut LiveApp, ev: Event) -> bool {
+    match ev {
+        Event::Key(key) => input::live_action(key).is_some_and(|a| app.apply(a)),
+        Event::Resize => true,
+        Event::Stats { node, result, at } => {
+            app.ingest(node, result, at);
+            !app.paused()
+        }
+        Event::Tick(at) => {
+            app.tick(at);
+            !app.paused()
+        }
+        Event::Stop => {
+            app.should_quit = true;
+            true
+        }
+    }
+}
+
+/// Runs the dashboard (or plain lines) until `q`, a signal, or (plain
+/// mode) every client finished.
+pub fn run(cfg: LiveConfig) -> anyhow::Result<()> {
+    // One worker: polling is a few small RPCs a second, and the machine
+    // running the dashboard often runs the benchmark too.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("kv-dash-poll")
+        .enable_all()
+        .build()
+        .context("cannot start the polling runtime")?;
+    let start = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, spec) in cfg.nodes.iter().enumerate() {
+        rt.spawn(poll::poll_node(
+            i,
+            spec.clone(),
+            start,
+            cfg.poll_interval,
+            tx.clone(),
+        ));
+    }
+    rt.spawn(event::ticks(start, tx.clone()));
+    rt.spawn(event::stop_signals(tx.clone()));
+    let mut app = LiveApp::new(cfg.run, cfg.nodes);
+    let result = if cfg.plain {
+        drop(tx);
+        plain(&mut app, &rx);
+        Ok(())
+    } else {
+        crate::tui::Tui::init()
+            .and_then(|mut tui| {
+                event::spawn_terminal_reader(tx);
+                tui.run_live(&mut app, &rx)
+            })
+            .context("terminal")
+    };
+    // Pollers may sit in an RPC: do not wait for them.
+    rt.shutdown_background();
+    result
+}
+
+/// Plain mode: one line a second, until stopped or every client finished.
+fn plain(app: &mut LiveApp, rx: &Receiver<Event>) {
+    use std::io::Write;
+    let mut printed = 0u64;
+    while let Ok(ev) = rx.recv() {
+        handle(app, ev);
+        if app.should_quit {
+            break;
+        }
+        let second = app.data.at.as_secs();
+        if second > printed {
+            printed = second;
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (the reader went away) ends the dashboard.
+            if writeln!(out, "{}", app.plain_line())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                break;
+            }
+            if app.all_clients_finished() {
+                break;
+            }
+        }
+    }
+}
+
+/// Waits for the next event, then takes whatever else arrives within
+/// `frame` (pollers answer in bursts): one draw per burst, not per event.
+pub fn next_batch(app: &mut LiveApp, rx: &Receiver<Event>, frame: Duration) -> Option<bool> {
+    let first = rx.recv().ok()?;
+    let mut dirty = handle(app, first);
+    let until = Instant::now() + frame;
+    loop {
+        if app.should_quit {
+            return Some(true);
+        }
+        match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(ev) => dirty |= handle(app, ev),
+            Err(RecvTimeoutError::Timeout) => return Some(dirty),
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}

@@ -1,0 +1,477 @@
+//! The live dashboard: header (run, config, gauge, totals), node table,
+//! charts or per-node sparklines, the selected node's detail. Draws what
+//! [`LiveApp::shown`] holds; changes nothing.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, Borders, Cell, Chart, Dataset, Gauge, GraphType, Paragraph, Row, Sparkline, Table,
+};
+use ratatui::Frame;
+
+use super::theme::Theme;
+use super::{fit, help};
+use crate::browse::{fmt_bytes, fmt_ops};
+use crate::input::LIVE_KEYS;
+use crate::live::state::{LiveApp, LiveData, LiveView, NodeState, Status};
+
+/// Below this the screen shows a notice instead of a squashed dashboard.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 20;
+
+/// Seconds of history the charts show (the latest ones).
+const CHART_SECS: usize = 300;
+
+pub fn render(app: &LiveApp, frame: &mut Frame) {
+    let theme = Theme { color: app.color };
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        let msg = format!(
+            "terminal too small: {}×{}; kv-dash live needs at least {MIN_WIDTH}×{MIN_HEIGHT} (q quits)",
+            area.width, area.height
+        );
+        frame.render_widget(
+            Paragraph::new(msg).wrap(ratatui::widgets::Wrap { trim: true }),
+            area,
+        );
+        return;
+    }
+    let data = app.shown();
+    let table_h = data.nodes.len() as u16 + 3;
+    let [header, table, body, detail, status] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(table_h),
+        Constraint::Min(6),
+        Constraint::Length(4),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    render_header(app, data, &theme, frame, header);
+    render_table(app, data, &theme, frame, table);
+    match app.view {
+        LiveView::Overview => render_charts(data, &theme, frame, body),
+        LiveView::Nodes => render_sparklines(app, data, &theme, frame, body),
+    }
+    render_detail(app, data, &theme, frame, detail);
+    let hints = "↑↓ select  Tab view  p pause  ? help  q quit (the run keeps going)";
+    frame.render_widget(
+        Paragraph::new(Line::from(Span::styled(hints, theme.dim()))),
+        status,
+    );
+    if app.show_help {
+        help::render(&theme, frame, area, LIVE_KEYS);
+    }
+}
+
+fn render_header(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [title, gauge, totals] = Layout::vertical([Constraint::Length(1); 3]).areas(area);
+    let mut spans = vec![
+        Span::styled(" kv-dash live ", theme.header()),
+        Span::raw(format!(" run {}  ", app.run.run_id)),
+        Span::styled(app.run.config.clone(), theme.dim()),
+    ];
+    for v in [LiveView::Overview, LiveView::Nodes] {
+        let style = if v == app.view {
+            theme.active_tab()
+        } else {
+            theme.dim()
+        };
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(format!(" {} ", v.title()), style));
+    }
+    if app.paused() {
+        spans.push(Span::styled("  PAUSED (p resumes)", theme.marked()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), title);
+
+    let elapsed = data.run_elapsed().as_secs_f64();
+    match app.run.total {
+        Some(total) => {
+            let total = total.as_secs_f64();
+            let ratio = (elapsed / total).clamp(0.0, 1.0);
+            frame.render_widget(
+                Gauge::default()
+                    .ratio(ratio)
+                    .label(format!(
+                        "{elapsed:.0} s / {total:.0} s ({:.0}%)",
+                        ratio * 100.0
+                    ))
+                    .gauge_style(theme.gauge())
+                    .use_unicode(true),
+                gauge,
+            );
+        }
+        None => frame.render_widget(
+            Paragraph::new(format!(
+                "elapsed {elapsed:.0} s (total unknown: --secs sets it)"
+            )),
+            gauge,
+        ),
+    }
+
+    let mut spans = vec![
+        Span::styled(
+            format!("total {} ops/s", fmt_ops(data.total_ops_per_s())),
+            theme.header(),
+        ),
+        Span::raw(format!(
+            "  median {} so far",
+            data.median_total().map_or("-".to_string(), fmt_ops)
+        )),
+        Span::raw(format!(
+            "  nodes up {}/{}",
+            data.nodes_up(),
+            data.nodes.len()
+        )),
+    ];
+    let finished = data.count(Status::Finished);
+    if finished > 0 {
+        spans.push(Span::raw(format!("  finished {finished}")));
+    }
+    let down = data.count(Status::Down);
+    if down > 0 {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(format!("✖ {down} DOWN"), theme.down()));
+    }
+    if let Some((p50, p99)) = data.client_latency() {
+        spans.push(Span::raw(format!("  latency p50 {p50} / p99 {p99} us")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), totals);
+}
+
+fn rate_cell(n: &NodeState, f: impl Fn(&kv_core::stats::Rates) -> String) -> String {
+    n.rates.as_ref().map_or("-".to_string(), f)
+}
+
+fn status_cell(n: &NodeState, theme: &Theme) -> Cell<'static> {
+    match n.status {
+        Status::Down => Cell::from("✖ DOWN").style(theme.down()),
+        Status::Finished => Cell::from("✔ finished").style(theme.dim()),
+        Status::Up => Cell::from("● up").style(theme.up()),
+        s => Cell::from(s.label()).style(theme.dim()),
+    }
+}
+
+/// Columns by terminal width: full, without address, without get/put.
+fn columns(width: u16) -> (bool, bool) {
+    (width >= 124, width >= 100)
+}
+
+fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let (with_addr, with_get_put) = columns(area.width);
+    let mut header = vec!["NODE", "ROLE"];
+    let mut widths = vec![Constraint::Length(8), Constraint::Length(6)];
+    if with_addr {
+        header.push("ADDRESS");
+        widths.push(Constraint::Length(21));
+    }
+    header.push("OPS/S");
+    widths.push(Constraint::Length(10));
+    if with_get_put {
+        header.extend(["GET/S", "PUT/S"]);
+        widths.extend([Constraint::Length(10), Constraint::Length(10)]);
+    }
+    header.extend(["P50/P99 US", "CPU %", "RSS", "NET MB/S", "STATUS"]);
+    widths.extend([
+        Constraint::Length(12),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Min(10),
+    ]);
+    let rows: Vec<Row> = data
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let answering = n.rates.is_some();
+            let mut cells = vec![
+                Cell::from(n.spec.name.clone()),
+                Cell::from(n.spec.role.name()),
+            ];
+            if with_addr {
+                cells.push(Cell::from(fit(&n.spec.addr, 21)));
+            }
+            cells.push(Cell::from(rate_cell(n, |r| fmt_ops(r.ops_per_s()))));
+            if with_get_put {
+                cells.push(Cell::from(rate_cell(n, |r| fmt_ops(r.gets_per_s))));
+                cells.push(Cell::from(rate_cell(n, |r| fmt_ops(r.puts_per_s))));
+            }
+            let latency = n
+                .latest
+                .as_ref()
+                .and_then(|s| s.latency)
+                .filter(|l| answering && l.count > 0)
+                .map_or("-".to_string(), |l| format!("{}/{}", l.p50_us, l.p99_us));
+            cells.push(Cell::from(latency));
+            cells.push(Cell::from(rate_cell(n, |r| {
+                format!("{:.0}", r.cpu_percent)
+            })));
+            let rss = n
+                .latest
+                .as_ref()
+                .filter(|_| answering)
+                .map_or("-".to_string(), |s| fmt_bytes(s.process.rss_bytes as f64));
+            cells.push(Cell::from(rss));
+            cells.push(Cell::from(rate_cell(n, |r| {
+                format!("{:.1}", r.net_bytes_per_s / 1e6)
+            })));
+            cells.push(status_cell(n, theme));
+            let mut row = Row::new(cells);
+            if n.status == Status::Down {
+                row = row.style(theme.down());
+            }
+            if i == app.selected {
+                row = row.style(theme.selected_row());
+            }
+            row
+        })
+        .collect();
+    let title = " nodes (latency: clients, since start) ";
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header).style(theme.header()))
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
+}
+
+/// Points of the last [`CHART_SECS`] seconds of a per-second series.
+fn points(series: impl ExactSizeIterator<Item = f64>, end_s: u64) -> Vec<(f64, f64)> {
+    let len = series.len() as u64;
+    let skip = series.len().saturating_sub(CHART_SECS);
+    series
+        .enumerate()
+        .skip(skip)
+        .map(|(i, v)| ((end_s + 1 + i as u64 - len) as f64, v))
+        .collect()
+}
+
+fn x_axis<'a>(data: &LiveData, theme: &Theme) -> Axis<'a> {
+    let end = data.seconds as f64;
+    let start = (end - CHART_SECS as f64).max(0.0);
+    Axis::default()
+        .bounds([start, end.max(start + 1.0)])
+        .labels([format!("{start:.0} s"), format!("{end:.0} s")])
+        .style(theme.dim())
+}
+
+fn render_charts(data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
+    // Throughput: the total, and each node (colored lines; without colors
+    // they cannot be told apart, so only the total: the Per node view has them).
+    let total = points(data.totals.iter().copied(), data.seconds);
+    let per_node: Vec<Vec<(f64, f64)>> = if theme.color {
+        data.nodes
+            .iter()
+            .map(|n| points(n.ops_history.iter().copied(), data.seconds))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let max = total
+        .iter()
+        .chain(per_node.iter().flatten())
+        .map(|p| p.1)
+        .fold(0.0, f64::max);
+    let mut sets = vec![Dataset::default()
+        .name("total")
+        .marker(Marker::Braille)
+        .graph_type(GraphType::Line)
+        .style(theme.header())
+        .data(&total)];
+    for (i, (n, pts)) in data.nodes.iter().zip(&per_node).enumerate() {
+        sets.push(
+            Dataset::default()
+                .name(n.spec.name.clone())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(theme.series(i))
+                .data(pts),
+        );
+    }
+    let y_max = (max * 1.1).max(1.0);
+    frame.render_widget(
+        Chart::new(sets)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" ops/s per second: total and per node "),
+            )
+            .x_axis(x_axis(data, theme))
+            .y_axis(
+                Axis::default()
+                    .bounds([0.0, y_max])
+                    .labels(["0".to_string(), fmt_ops(y_max)])
+                    .style(theme.dim()),
+            )
+            .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft)),
+        left,
+    );
+
+    let p50 = points(data.latency.iter().map(|l| l.0 as f64), data.seconds);
+    let p99 = points(data.latency.iter().map(|l| l.1 as f64), data.seconds);
+    let (p50, p99): (Vec<_>, Vec<_>) = (
+        p50.into_iter().filter(|p| p.1 > 0.0).collect(),
+        p99.into_iter().filter(|p| p.1 > 0.0).collect(),
+    );
+    let y_max = (p99.iter().map(|p| p.1).fold(0.0, f64::max) * 1.1).max(1.0);
+    let sets = vec![
+        Dataset::default()
+            .name("p99")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.series(1))
+            .data(&p99),
+        Dataset::default()
+            .name("p50")
+            .marker(Marker::Dot)
+            .graph_type(GraphType::Line)
+            .style(theme.series(0))
+            .data(&p50),
+    ];
+    frame.render_widget(
+        Chart::new(sets)
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" client latency us (worst client, since start) "),
+            )
+            .x_axis(x_axis(data, theme))
+            .y_axis(
+                Axis::default()
+                    .bounds([0.0, y_max])
+                    .labels(["0".to_string(), format!("{y_max:.0}")])
+                    .style(theme.dim()),
+            )
+            .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft)),
+        right,
+    );
+}
+
+fn render_sparklines(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" ops/s per second, per node (latest on the right) ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    // Keep the selected node visible when there are more nodes than rows.
+    let rows = inner.height as usize;
+    let first = app.selected.saturating_sub(rows.saturating_sub(1));
+    for (row, (i, n)) in data
+        .nodes
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .enumerate()
+    {
+        let y = inner.y + row as u16;
+        let [label, spark, now] = Layout::horizontal([
+            Constraint::Length(10),
+            Constraint::Min(10),
+            Constraint::Length(22),
+        ])
+        .areas(Rect {
+            y,
+            height: 1,
+            ..inner
+        });
+        let style = if i == app.selected {
+            theme.selected_row()
+        } else {
+            Style::new()
+        };
+        frame.render_widget(
+            Paragraph::new(format!("{:<9}", n.spec.name)).style(style),
+            label,
+        );
+        let width = spark.width as usize;
+        let series: Vec<u64> = n
+            .ops_history
+            .iter()
+            .skip(n.ops_history.len().saturating_sub(width))
+            .map(|v| v.max(0.0) as u64)
+            .collect();
+        frame.render_widget(
+            Sparkline::default().data(&series).style(theme.series(i)),
+            spark,
+        );
+        let text = match n.status {
+            Status::Down => Span::styled(" ✖ DOWN", theme.down()),
+            _ => Span::raw(format!(" {} ops/s", fmt_ops(n.ops_per_s()))),
+        };
+        frame.render_widget(Paragraph::new(Line::from(text)), now);
+    }
+}
+
+fn render_detail(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
+    let Some(n) = data.nodes.get(app.selected) else {
+        return;
+    };
+    let title = format!(
+        " {} — {} at {} ",
+        n.spec.name,
+        n.spec.role.name(),
+        n.spec.addr
+    );
+    let mut lines = Vec::new();
+    if let (Status::Down, Some(e)) = (n.status, &n.error) {
+        lines.push(Line::from(Span::styled(
+            format!("down: {}", fit(e, area.width.saturating_sub(10) as usize)),
+            theme.down(),
+        )));
+    }
+    match &n.latest {
+        Some(s) => {
+            lines.push(Line::from(format!(
+                "pid {}  uptime {:.1} s  gets {}  puts {}  failed {}  batches {}{}{}",
+                s.pid,
+                s.uptime_ms as f64 / 1000.0,
+                fmt_ops(s.gets as f64),
+                fmt_ops(s.puts as f64),
+                fmt_ops(s.failed as f64),
+                fmt_ops(s.batches as f64),
+                if s.generated > 0 {
+                    format!("  generated {}", fmt_ops(s.generated as f64))
+                } else {
+                    String::new()
+                },
+                if s.keys > 0 {
+                    format!("  keys {}", fmt_ops(s.keys as f64))
+                } else {
+                    String::new()
+                },
+            )));
+            let lat = s
+                .latency
+                .filter(|l| l.count > 0)
+                .map(|l| {
+                    format!(
+                        "  latency p50 {} p90 {} p99 {} p99.9 {} max {} us",
+                        l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us
+                    )
+                })
+                .unwrap_or_default();
+            lines.push(Line::from(format!(
+                "cpu {:.1} s  rss {} (peak {})  net in {} out {}{lat}",
+                s.process.cpu_ms as f64 / 1000.0,
+                fmt_bytes(s.process.rss_bytes as f64),
+                fmt_bytes(s.process.peak_rss_bytes as f64),
+                fmt_bytes(s.process.read_bytes as f64),
+                fmt_bytes(s.process.written_bytes as f64),
+            )));
+        }
+        None => lines.push(Line::from(match n.status {
+            Status::NoStats => "started without --stats-bind: no live stats".to_string(),
+            _ => "no answer yet".to_string(),
+        })),
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title)),
+        area,
+    );
+}

@@ -1,0 +1,273 @@
+//! `kv-dash live` against a real kv-server and kv-client: plain lines,
+//! then the dashboard in tmux (both nodes busy, the server killed shows
+//! down, `q` quits and leaves nothing running).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A child process killed (and reaped) on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn sibling(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_kv-dash")).with_file_name(name)
+}
+
+/// Reads `child`'s stdout until a line starts with `prefix`; returns the
+/// rest of that line, and keeps draining the pipe so the child never blocks.
+fn read_until(stdout: ChildStdout, prefix: &str, what: &str) -> String {
+    let (tx, rx) = mpsc::channel();
+    let prefix = prefix.to_string();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if !sent {
+                if let Some(rest) = line.strip_prefix(&prefix) {
+                    let _ = tx.send(rest.trim().to_string());
+                    sent = true;
+                }
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("{what} did not print its address"))
+}
+
+fn tmux(socket: &str, args: &[&str]) -> std::process::Output {
+    Command::new("tmux")
+        .arg("-L")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("tmux runs")
+}
+
+struct TmuxServer(String);
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ = tmux(&self.0, &["kill-server"]);
+    }
+}
+
+fn capture(socket: &str) -> String {
+    String::from_utf8_lossy(&tmux(socket, &["capture-pane", "-p", "-t", "live"]).stdout)
+        .into_owned()
+}
+
+fn wait_for(socket: &str, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = capture(socket);
+        if pred(&s) {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; screen:\n{s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The OPS/S cell of a node's table row, as a number (None: not a number).
+fn ops_of(screen: &str, node: &str) -> Option<f64> {
+    let row = screen
+        .lines()
+        .find(|l| l.starts_with(&format!("│{node} ")))?;
+    let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
+    // NODE ROLE ADDRESS OPS/S ...
+    cells.get(3)?.replace(',', "").parse().ok()
+}
+
+#[test]
+fn live_plain_then_dashboard_with_a_server_killed() {
+    let (server_bin, client_bin) = (sibling("kv-server"), sibling("kv-client"));
+    if !server_bin.exists() || !client_bin.exists() {
+        eprintln!(
+            "SKIPPED: {} or kv-client missing (cargo test --workspace, or cargo build -p kv-server -p kv-client)",
+            server_bin.display()
+        );
+        return;
+    }
+    let mut server = Proc(
+        Command::new(&server_bin)
+            .args(["--port", "0", "--preload", "1000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kv-server starts"),
+    );
+    let server_addr = read_until(
+        server.0.stdout.take().unwrap(),
+        "Starting KVS server on ",
+        "kv-server",
+    );
+    let mut client = Proc(
+        Command::new(&client_bin)
+            .args(["--hosts", &server_addr, "--stats-bind", "127.0.0.1:0"])
+            .args(["--secs", "20", "--threads", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kv-client starts"),
+    );
+    let client_addr = read_until(
+        client.0.stdout.take().unwrap(),
+        "Serving stats on ",
+        "kv-client",
+    );
+    let dash = env!("CARGO_BIN_EXE_kv-dash");
+    let nodes = [
+        "--servers",
+        server_addr.as_str(),
+        "--clients",
+        client_addr.as_str(),
+        "--secs",
+        "20",
+    ];
+
+    // Plain: stdout is a pipe, so lines without --plain; SIGTERM ends it cleanly.
+    let mut plain = Proc(
+        Command::new(dash)
+            .arg("live")
+            .args(nodes)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("kv-dash starts"),
+    );
+    let (tx, rx) = mpsc::channel();
+    let out = plain.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let started = Instant::now();
+    while got.len() < 3 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no plain line; got {got:?}"));
+        got.push((started.elapsed(), line));
+    }
+    for (_, l) in &got {
+        assert!(
+            l.starts_with('[') && l.contains("/20 s] total ") && l.contains(" ops/s, nodes up "),
+            "{l}"
+        );
+    }
+    let (_, last) = got.last().unwrap();
+    assert!(last.contains("nodes up 2/2"), "{got:?}");
+    let total: f64 = last
+        .split("total ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .map(|n| n.replace(',', ""))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(total > 0.0, "{got:?}");
+    let gap = got[2].0 - got[1].0;
+    assert!(
+        gap > Duration::from_millis(500) && gap < Duration::from_millis(1500),
+        "one line a second: {got:?}"
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &plain.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = plain.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "plain kv-dash ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "SIGTERM is a clean exit: {status}");
+
+    // The dashboard, in a real terminal.
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED the tmux part: tmux not installed");
+        return;
+    }
+    let socket = TmuxServer(format!("kvlive-test-{}", std::process::id()));
+    let cmd = format!("exec {dash} live {}", nodes.join(" "));
+    let out = tmux(
+        &socket.0,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            "live",
+            "-x",
+            "140",
+            "-y",
+            "40",
+            &cmd,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pane_pid: u32 = String::from_utf8_lossy(
+        &tmux(&socket.0, &["display", "-p", "-t", "live", "#{pane_pid}"]).stdout,
+    )
+    .trim()
+    .parse()
+    .expect("pane pid");
+    wait_for(&socket.0, "both nodes with ops/s", 20, |s| {
+        ops_of(s, "server-0").is_some_and(|v| v > 0.0)
+            && ops_of(s, "client-0").is_some_and(|v| v > 0.0)
+            && s.contains("nodes up 2/2")
+    });
+
+    server.0.kill().unwrap();
+    let killed = Instant::now();
+    server.0.wait().unwrap();
+    let s = wait_for(&socket.0, "the server shown down", 10, |s| {
+        s.lines()
+            .any(|l| l.starts_with("│server-0 ") && l.contains("✖ DOWN"))
+    });
+    let took = killed.elapsed();
+    eprintln!("server shown down {took:?} after the kill");
+    assert!(took < Duration::from_secs(3), "down after {took:?}:\n{s}");
+    assert!(s.contains("✖ 1 DOWN") || s.contains("✖ 2 DOWN"), "{s}");
+
+    assert!(tmux(&socket.0, &["send-keys", "-t", "live", "q"])
+        .status
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux(&socket.0, &["has-session", "-t", "live"])
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "kv-dash did not exit on q");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pane_pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "kv-dash (pid {pane_pid}) still running after q"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    client.0.kill().unwrap();
+    client.0.wait().unwrap();
+}

@@ -1,0 +1,266 @@
+//! TestBackend renders of the live dashboard from fixed snapshots.
+
+use std::time::Duration;
+
+use kv_core::latency::LatencySummary;
+use kv_core::process::ProcessSample;
+use kv_core::stats::{Role, StatsSnapshot};
+use kv_dash::input::Action;
+use kv_dash::live::state::{LiveApp, LiveView, NodeSpec, RunInfo, Status};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+
+use crate::util::{find, lines, screen};
+
+fn spec(name: &str, role: Role, port: u16) -> NodeSpec {
+    NodeSpec {
+        name: name.into(),
+        role,
+        addr: format!("127.0.0.1:{port}"),
+        pollable: true,
+    }
+}
+
+fn snap(role: Role, uptime_ms: u64, gets: u64, puts: u64) -> StatsSnapshot {
+    StatsSnapshot {
+        role,
+        pid: 4242,
+        uptime_ms,
+        gets,
+        puts,
+        failed: 0,
+        batches: 0,
+        generated: 0,
+        keys: 0,
+        process: ProcessSample::default(),
+        latency: None,
+        finished: false,
+    }
+}
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// node0: server at 100,000 ops/s (90k gets, 10k puts), 95% CPU, 250 MiB,
+/// 12 MB/s. node1: server that answered once, then refused: down.
+/// node2: client 12 s into a 30 s run, p50/p99 120/900 us.
+pub fn live_app() -> LiveApp {
+    let run = RunInfo {
+        run_id: "20250105-120000-live".into(),
+        config: "2 servers, 1 client, YCSB-B θ0.99 batch 1024 window 8, 2 threads".into(),
+        total: Some(Duration::from_secs(30)),
+    };
+    let mut app = LiveApp::new(
+        run,
+        vec![
+            spec("node0", Role::Server, 8080),
+            spec("node1", Role::Server, 8081),
+            spec("node2", Role::Client, 9000),
+        ],
+    );
+    app.color = true;
+    let mut s0 = snap(Role::Server, 5_000, 0, 0);
+    s0.process.rss_bytes = 250 << 20;
+    let mut s1 = s0.clone();
+    s1.uptime_ms = 6_000;
+    s1.gets = 90_000;
+    s1.puts = 10_000;
+    s1.process.cpu_ms = 950;
+    s1.process.read_bytes = 8_000_000;
+    s1.process.written_bytes = 4_000_000;
+    let mut c0 = snap(Role::Client, 11_000, 0, 0);
+    c0.latency = Some(LatencySummary {
+        count: 10,
+        p50_us: 100,
+        p90_us: 500,
+        p99_us: 800,
+        p999_us: 1000,
+        max_us: 2000,
+    });
+    let mut c1 = c0.clone();
+    c1.uptime_ms = 12_000;
+    c1.gets = 88_200;
+    c1.puts = 9_800;
+    c1.latency = Some(LatencySummary {
+        count: 98_000,
+        p50_us: 120,
+        p90_us: 600,
+        p99_us: 900,
+        p999_us: 1500,
+        max_us: 4000,
+    });
+    app.ingest(0, Ok(s0), ms(0));
+    app.ingest(1, Ok(snap(Role::Server, 5_000, 0, 0)), ms(0));
+    app.ingest(2, Ok(c0), ms(0));
+    // The nodes' clocks moved 1 s; the dashboard's 0.9 s (polls are not exact).
+    app.ingest(0, Ok(s1), ms(900));
+    app.ingest(2, Ok(c1), ms(900));
+    app.ingest(1, Err("connection refused".into()), ms(1500));
+    app
+}
+
+pub fn draw(app: &LiveApp, width: u16, height: u16) -> Buffer {
+    let mut t = Terminal::new(TestBackend::new(width, height)).unwrap();
+    t.draw(|f| kv_dash::ui::live::render(app, f)).unwrap();
+    t.backend().buffer().clone()
+}
+
+fn row_of(buf: &Buffer, name: &str) -> String {
+    lines(buf)
+        .into_iter()
+        .find(|l| l.starts_with(&format!("│{name} ")))
+        .unwrap_or_else(|| panic!("no row {name}:\n{}", screen(buf)))
+}
+
+#[test]
+fn table_shows_rates_latency_resources_and_status() {
+    let app = live_app();
+    assert_eq!(app.data.nodes[1].status, Status::Down);
+    let buf = draw(&app, 140, 40);
+    let server = row_of(&buf, "node0");
+    for v in [
+        "server",
+        "127.0.0.1:8080",
+        "100,000",
+        "90,000",
+        "10,000",
+        "95",
+        "250.0 MiB",
+        "12.0",
+        "● up",
+    ] {
+        assert!(server.contains(v), "{v:?} missing in {server}");
+    }
+    let client = row_of(&buf, "node2");
+    for v in ["client", "98,000", "88,200", "9,800", "120/900", "● up"] {
+        assert!(client.contains(v), "{v:?} missing in {client}");
+    }
+    let text = screen(&buf);
+    for v in [
+        "run 20250105-120000-live",
+        "2 servers, 1 client, YCSB-B θ0.99 batch 1024",
+        "total 100,000 ops/s",
+        "median 100,000 so far",
+        "nodes up 2/3",
+        "✖ 1 DOWN",
+        "latency p50 120 / p99 900 us",
+        "ops/s per second: total and per node",
+        "client latency us",
+        "node0 — server at 127.0.0.1:8080",
+        "gets 90,000  puts 10,000",
+    ] {
+        assert!(text.contains(v), "missing {v:?} in\n{text}");
+    }
+}
+
+#[test]
+fn down_node_is_marked_in_red_and_shows_no_stale_numbers() {
+    let app = live_app();
+    let buf = draw(&app, 140, 40);
+    let down = row_of(&buf, "node1");
+    assert!(down.contains("✖ DOWN"), "{down}");
+    assert!(!down.contains("MiB") && down.contains(" - "), "{down}");
+    let (x, y) = find(&buf, "✖ DOWN").unwrap();
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+    assert!(buf[(x, y)].modifier.contains(Modifier::BOLD));
+}
+
+#[test]
+fn no_color_keeps_markers_without_colors() {
+    let mut app = live_app();
+    app.color = false;
+    let buf = draw(&app, 140, 40);
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let c = &buf[(x, y)];
+            assert!(
+                matches!(c.fg, Color::Reset) && matches!(c.bg, Color::Reset),
+                "colored cell at {x},{y}:\n{}",
+                screen(&buf)
+            );
+        }
+    }
+    let (x, y) = find(&buf, "✖ DOWN").unwrap();
+    assert!(buf[(x, y)].modifier.contains(Modifier::BOLD));
+    let (x, y) = find(&buf, "│node0").unwrap();
+    assert!(buf[(x + 1, y)].modifier.contains(Modifier::REVERSED));
+}
+
+#[test]
+fn gauge_shows_elapsed_of_total() {
+    let app = live_app();
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("12 s / 30 s (40%)"), "{text}");
+    let mut app = live_app();
+    app.run.total = None;
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("elapsed 12 s"), "{text}");
+}
+
+#[test]
+fn narrow_terminal_drops_columns_small_one_shows_a_notice() {
+    let app = live_app();
+    let text = screen(&draw(&app, 90, 30));
+    assert!(
+        !text.contains("ADDRESS") && !text.contains("GET/S"),
+        "{text}"
+    );
+    assert!(row_of(&draw(&app, 90, 30), "node0").contains("100,000"));
+    let text = screen(&draw(&app, 60, 15));
+    assert!(
+        text.contains("terminal too small: 60×15") && text.contains("80×20"),
+        "{text}"
+    );
+    assert!(!text.contains("node0"));
+}
+
+#[test]
+fn help_overlay_lists_live_keys() {
+    let mut app = live_app();
+    app.apply(Action::Help);
+    let text = screen(&draw(&app, 120, 30));
+    for v in [
+        "keys (any key closes)",
+        "pause / resume the display",
+        "quit the dashboard (the run keeps going)",
+    ] {
+        assert!(text.contains(v), "missing {v:?} in\n{text}");
+    }
+    app.apply(Action::Down);
+    assert!(
+        !app.show_help && app.selected == 0,
+        "a key closes help only"
+    );
+}
+
+#[test]
+fn select_switch_view_and_pause() {
+    let mut app = live_app();
+    app.apply(Action::Down);
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("node1 — server at 127.0.0.1:8081"), "{text}");
+    assert!(text.contains("down: connection refused"), "{text}");
+    app.apply(Action::NextView);
+    assert_eq!(app.view, LiveView::Nodes);
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("ops/s per second, per node"), "{text}");
+    app.apply(Action::Pause);
+    app.ingest(0, Err("connection refused".into()), ms(9000));
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("PAUSED"), "{text}");
+    assert!(row_of(&draw(&app, 140, 40), "node0").contains("● up"));
+    app.apply(Action::Pause);
+    assert!(row_of(&draw(&app, 140, 40), "node0").contains("✖ DOWN"));
+}
+
+#[test]
+fn plain_line_has_elapsed_total_and_nodes_up() {
+    let app = live_app();
+    assert_eq!(
+        app.plain_line(),
+        "[  12/30 s] total 100,000 ops/s, nodes up 2/3, DOWN node1"
+    );
+}
