@@ -68,7 +68,7 @@ fn run(args: &Args) -> Result<i32> {
             println!("Serving stats on {local}");
         }
         let ticker = tokio::spawn(print_progress(shared.clone()));
-        let r = driver::run(cfg, shared.clone(), tokio::signal::ctrl_c()).await;
+        let r = driver::run(cfg, shared.clone(), kv_core::shutdown::signal()).await;
         ticker.abort();
         r
     });

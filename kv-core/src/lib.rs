@@ -13,6 +13,7 @@ pub mod profile;
 pub mod rpc;
 pub mod runlog;
 pub mod shard;
+pub mod shutdown;
 pub mod stats;
 pub mod transport;
 pub mod value;

@@ -123,21 +123,6 @@ impl Watched {
     }
 }
 
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 /// Runs until stopped; returns the number of rows written.
 pub async fn collect(manifest_path: &Path, out: &Path, plain: bool) -> Result<usize> {
     let manifest = Manifest::read(manifest_path)?;
@@ -146,7 +131,7 @@ pub async fn collect(manifest_path: &Path, out: &Path, plain: bool) -> Result<us
     let start = Instant::now();
     let mut next_second = 1u64;
     let mut rows = 0usize;
-    let stop = stop_signal();
+    let stop = kv_core::shutdown::signal();
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

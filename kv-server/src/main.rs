@@ -154,7 +154,7 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
         .transpose()?;
     out!("Starting KVS server on {local}\n");
     let printer = tokio::spawn(print_stats(state.clone()));
-    kv_server::server::run(listener, state.clone(), shutdown_signal()).await;
+    kv_server::server::run(listener, state.clone(), kv_core::shutdown::signal()).await;
     printer.abort();
     let s = state.snapshot();
     out!(
@@ -188,20 +188,5 @@ async fn print_stats(state: Arc<ServerState>) {
         let r = Rates::between(&prev, &now);
         out!("{}", course_stats_block(r.gets_per_s, r.puts_per_s));
         prev = now;
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
     }
 }
