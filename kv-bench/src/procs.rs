@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use kv_core::summary::ClientSummary;
 use kv_core::workload::Workload;
-use serde::Deserialize;
 
 use crate::Args;
 
@@ -55,28 +55,6 @@ pub struct ClientRun {
     pub failure: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Totals {
-    generated: u64,
-    gets: u64,
-    puts: u64,
-}
-
-#[derive(Deserialize)]
-struct Latency {
-    p50_us: u64,
-    p99_us: u64,
-    p999_us: u64,
-}
-
-#[derive(Deserialize)]
-struct Summary {
-    totals: Option<Totals>,
-    elapsed_s: Option<f64>,
-    op_latency: Option<Latency>,
-    failure: Option<String>,
-}
-
 fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("kvbench-{}-{name}", std::process::id()))
 }
@@ -85,31 +63,22 @@ fn read_summary(path: &Path, status: std::process::ExitStatus) -> Result<ClientR
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("client left no summary (exit {status})"))?;
     let _ = std::fs::remove_file(path);
-    let s: Summary = serde_json::from_str(&text).context("malformed client summary")?;
-    let t = s.totals.unwrap_or(Totals {
-        generated: 0,
-        gets: 0,
-        puts: 0,
-    });
-    let completed = t.gets + t.puts;
-    let elapsed_s = s.elapsed_s.unwrap_or(0.0);
-    let l = s.op_latency.unwrap_or(Latency {
-        p50_us: 0,
-        p99_us: 0,
-        p999_us: 0,
-    });
+    let s: ClientSummary = serde_json::from_str(&text).context("malformed client summary")?;
+    let l = s.op_latency.unwrap_or_default();
     let failure = s
         .failure
-        .or_else(|| (!status.success()).then(|| format!("client exited with {status}")));
+        .clone()
+        .or_else(|| (!status.success()).then(|| format!("client exited with {status}")))
+        .or_else(|| (!s.totals.is_intact()).then(|| "integrity check failed".to_string()));
     Ok(ClientRun {
-        throughput: if failure.is_none() && elapsed_s > 0.0 {
-            completed as f64 / elapsed_s
+        throughput: if failure.is_none() {
+            s.throughput().unwrap_or(0.0)
         } else {
             0.0
         },
-        elapsed_s,
-        generated: t.generated,
-        completed,
+        elapsed_s: s.elapsed_s,
+        generated: s.totals.generated,
+        completed: s.totals.completed(),
         p50_us: l.p50_us,
         p99_us: l.p99_us,
         p999_us: l.p999_us,

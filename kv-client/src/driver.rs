@@ -19,6 +19,7 @@ use bytes::Bytes;
 use kv_core::latency::{LatencyHistogram, LatencySummary};
 use kv_core::rpc::{KvClient, Op, OpResult};
 use kv_core::shard::server_for;
+use kv_core::summary::{ClientSummary, OpCounts};
 use kv_core::transport::{self, context_with_timeout, ConnectOptions};
 use kv_core::value::filler_value;
 use kv_core::workload::{key_text, thread_seed, OpKind, WorkloadSpec};
@@ -48,38 +49,9 @@ pub struct ThreadCounts {
     pub failed: AtomicU64,
 }
 
-/// A plain copy of [`ThreadCounts`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
-    pub generated: u64,
-    pub sent: u64,
-    pub gets: u64,
-    pub puts: u64,
-    pub failed: u64,
-}
-
-impl Counts {
-    pub fn completed(&self) -> u64 {
-        self.gets + self.puts
-    }
-
-    /// Generated, sent and completed agree and nothing failed.
-    pub fn is_intact(&self) -> bool {
-        self.failed == 0 && self.generated == self.sent && self.sent == self.completed()
-    }
-
-    fn add(&mut self, o: &Counts) {
-        self.generated += o.generated;
-        self.sent += o.sent;
-        self.gets += o.gets;
-        self.puts += o.puts;
-        self.failed += o.failed;
-    }
-}
-
 impl ThreadCounts {
-    pub fn load(&self) -> Counts {
-        Counts {
+    pub fn load(&self) -> OpCounts {
+        OpCounts {
             generated: self.generated.load(Ordering::Relaxed),
             sent: self.sent.load(Ordering::Relaxed),
             gets: self.gets.load(Ordering::Relaxed),
@@ -139,8 +111,8 @@ impl Shared {
         }
     }
 
-    pub fn totals(&self) -> Counts {
-        let mut c = Counts::default();
+    pub fn totals(&self) -> OpCounts {
+        let mut c = OpCounts::default();
         for t in &self.threads {
             c.add(&t.load());
         }
@@ -173,31 +145,6 @@ impl Shared {
             h.merge(pick(&l.lock().unwrap_or_else(|e| e.into_inner())));
         }
         h
-    }
-}
-
-/// What a run did, for the final report and `--summary-json`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Summary {
-    pub per_thread: Vec<Counts>,
-    pub totals: Counts,
-    #[serde(rename = "elapsed_s", serialize_with = "secs")]
-    pub elapsed: Duration,
-    pub batch_latency: LatencySummary,
-    pub op_latency: LatencySummary,
-    pub failure: Option<String>,
-    pub seeds: (u64, u64),
-    /// The op latency histogram (HDR V2, hex), so runs can merge percentiles exactly.
-    pub op_latency_hdr: String,
-}
-
-fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-impl Summary {
-    pub fn throughput(&self) -> f64 {
-        self.totals.completed() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -269,7 +216,7 @@ impl OpenBatch {
 
 /// Runs the configured load until its duration passes or `stop` resolves,
 /// drains every in-flight batch, and summarises.
-pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<Summary> {
+pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<ClientSummary> {
     let spec = Arc::new(WorkloadSpec::new(cfg.workload, cfg.theta));
     let sink = Arc::new(open_sink(&cfg).await?);
     let check = match &cfg.check {
@@ -310,19 +257,19 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
     if let Some(check) = check {
         check.finish()?;
     }
-    let per_thread: Vec<Counts> = shared.threads.iter().map(ThreadCounts::load).collect();
-    Ok(Summary {
+    let per_thread: Vec<OpCounts> = shared.threads.iter().map(ThreadCounts::load).collect();
+    Ok(ClientSummary {
         totals: shared.totals(),
         per_thread,
-        elapsed,
-        batch_latency: shared.merged(|l| &l.batch).summary(),
-        op_latency: shared.op_latency(),
-        op_latency_hdr: shared.merged(|l| &l.op).to_hex(),
+        elapsed_s: elapsed.as_secs_f64(),
+        batch_latency: Some(shared.merged(|l| &l.batch).summary()),
+        op_latency: Some(shared.op_latency()),
+        op_latency_hdr: Some(shared.merged(|l| &l.op).to_hex()),
         failure: shared.failure(),
-        seeds: (
+        seeds: Some((
             thread_seed(cfg.seed, 0),
             thread_seed(cfg.seed, cfg.threads as u64 - 1),
-        ),
+        )),
     })
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use kv_client::config::{Args, Config, Target};
-use kv_client::driver::{self, Shared, Summary};
+use kv_client::driver::{self, Shared};
+use kv_core::summary::ClientSummary;
 use kv_core::workload::{thread_seed, WorkloadSpec};
 
 #[global_allocator]
@@ -96,7 +97,7 @@ fn run(args: &Args) -> Result<i32> {
             files.svg.display()
         );
     }
-    let ok = summary.failure.is_none() && summary.totals.is_intact();
+    let ok = summary.is_ok();
     Ok(if ok { 0 } else { 1 })
 }
 
@@ -124,7 +125,7 @@ async fn print_progress(shared: Arc<Shared>) {
     }
 }
 
-fn report(s: &Summary) {
+fn report(s: &ClientSummary) {
     let t = &s.totals;
     for (i, c) in s.per_thread.iter().enumerate() {
         println!(
@@ -153,8 +154,10 @@ fn report(s: &Summary) {
             100.0 * t.puts as f64 / t.completed() as f64
         );
     }
-    println!("batch latency: {}", s.batch_latency);
-    println!("op latency: {}", s.op_latency);
+    if let (Some(batch), Some(op)) = (&s.batch_latency, &s.op_latency) {
+        println!("batch latency: {batch}");
+        println!("op latency: {op}");
+    }
     if let Some(f) = &s.failure {
         eprintln!("kv-client: error: {f} (partial counts above)");
     } else if !t.is_intact() {
@@ -165,5 +168,5 @@ fn report(s: &Summary) {
             t.failed
         );
     }
-    println!("throughput {:.2} ops/s", s.throughput());
+    println!("throughput {:.2} ops/s", s.throughput().unwrap_or(0.0));
 }

@@ -15,6 +15,7 @@ pub mod runlog;
 pub mod shard;
 pub mod shutdown;
 pub mod stats;
+pub mod summary;
 pub mod transport;
 pub mod value;
 pub mod workload;

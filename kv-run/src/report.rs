@@ -18,42 +18,7 @@ pub struct ServerMedian {
     pub median_ops_per_s: Option<f64>,
 }
 
-/// Op counts of a client (`totals` in its summary JSON).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ClientCounts {
-    pub generated: u64,
-    pub sent: u64,
-    pub gets: u64,
-    pub puts: u64,
-    pub failed: u64,
-}
-
-/// What `kv-client --summary-json` writes (the fields we use). A client that
-/// failed early writes only `failure`, so every field has a default.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ClientSummary {
-    pub totals: ClientCounts,
-    pub elapsed_s: f64,
-    pub op_latency: Option<LatencySummary>,
-    pub batch_latency: Option<LatencySummary>,
-    pub failure: Option<String>,
-    pub seeds: Option<(u64, u64)>,
-    /// HDR V2 histogram, hex: lets percentiles merge exactly across clients.
-    #[serde(skip_serializing)]
-    pub op_latency_hdr: Option<String>,
-}
-
-impl ClientSummary {
-    pub fn completed(&self) -> u64 {
-        self.totals.gets + self.totals.puts
-    }
-
-    pub fn throughput(&self) -> Option<f64> {
-        (self.elapsed_s > 0.0).then(|| self.completed() as f64 / self.elapsed_s)
-    }
-}
+pub use kv_core::summary::{ClientSummary, OpCounts as ClientCounts};
 
 /// One client's figures and where they came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,7 +141,7 @@ pub fn build(dir: &Path) -> Result<Report> {
         total_ops_per_s: total,
         client_ops_per_s: (!tputs.is_empty()).then(|| tputs.iter().sum()),
         generated: all_summaries.then(|| sums.iter().map(|s| s.totals.generated).sum()),
-        completed: all_summaries.then(|| sums.iter().map(|s| s.completed()).sum()),
+        completed: all_summaries.then(|| sums.iter().map(|s| s.totals.completed()).sum()),
         failed: all_summaries.then(|| sums.iter().map(|s| s.totals.failed).sum()),
         latency_exact: exact.is_some(),
         op_latency: exact.or_else(|| merge_latency(&lat)),
