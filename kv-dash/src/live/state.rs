@@ -19,6 +19,11 @@ pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
 /// shorter windows make a 4 Hz display jitter.
 pub const RATE_WINDOW_MS: u64 = 1000;
 
+/// A client that goes silent this close to the end of its load time (or
+/// later) is taken as finished: it drains and exits within milliseconds,
+/// often between two polls, so its `finished` snapshot is rarely seen.
+pub const FINISH_SLACK: Duration = Duration::from_millis(1000);
+
 /// Per-second history kept per node (an hour; older seconds drop off).
 pub const HISTORY_SECS: usize = 3600;
 
@@ -138,13 +143,14 @@ impl NodeState {
         self.error = None;
     }
 
-    fn failed(&mut self, error: String, at: Duration) {
+    fn failed(&mut self, error: String) {
         self.error = Some(error);
-        self.check_down(at);
     }
 
-    /// Marks the node down once it has been silent for [`DOWN_AFTER`].
-    fn check_down(&mut self, at: Duration) {
+    /// Marks the node down once it has been silent for [`DOWN_AFTER`];
+    /// a client silent after its load time (`total`) has finished and
+    /// exited between two polls.
+    fn check_down(&mut self, at: Duration, total: Option<Duration>) {
         let since = at.saturating_sub(self.last_ok.unwrap_or(Duration::ZERO));
         match self.status {
             // A finished client exits soon after: silence then is expected,
@@ -152,7 +158,16 @@ impl NodeState {
             Status::Finished if since >= DOWN_AFTER => self.rates = None,
             Status::Finished | Status::NoStats | Status::Down => {}
             Status::Waiting | Status::Up if since >= DOWN_AFTER => {
-                self.status = Status::Down;
+                let load_done = self.latest.as_ref().is_some_and(|s| {
+                    s.role == Role::Client
+                        && total
+                            .is_some_and(|t| Duration::from_millis(s.uptime_ms) + FINISH_SLACK >= t)
+                });
+                self.status = if load_done {
+                    Status::Finished
+                } else {
+                    Status::Down
+                };
                 self.rates = None;
                 self.recent.clear();
             }
@@ -173,11 +188,14 @@ pub struct LiveData {
     pub latency: VecDeque<(u64, u64)>,
     /// Seconds recorded so far (the histories' length, before trimming).
     pub seconds: u64,
+    /// The run's load time, when known (see [`FINISH_SLACK`]).
+    pub total: Option<Duration>,
 }
 
 impl LiveData {
-    fn new(nodes: Vec<NodeSpec>) -> LiveData {
+    fn new(nodes: Vec<NodeSpec>, total: Option<Duration>) -> LiveData {
         LiveData {
+            total,
             nodes: nodes.into_iter().map(NodeState::new).collect(),
             at: Duration::ZERO,
             totals: VecDeque::new(),
@@ -251,7 +269,7 @@ impl LiveData {
     fn advance(&mut self, at: Duration) {
         self.at = self.at.max(at);
         for n in &mut self.nodes {
-            n.check_down(self.at);
+            n.check_down(self.at, self.total);
         }
         while self.seconds < self.at.as_secs() {
             self.seconds += 1;
@@ -306,9 +324,10 @@ pub struct LiveApp {
 
 impl LiveApp {
     pub fn new(run: RunInfo, nodes: Vec<NodeSpec>) -> LiveApp {
+        let total = run.total;
         LiveApp {
             run,
-            data: LiveData::new(nodes),
+            data: LiveData::new(nodes, total),
             frozen: None,
             selected: 0,
             view: LiveView::Overview,
@@ -332,7 +351,7 @@ impl LiveApp {
         if let Some(n) = self.data.nodes.get_mut(node) {
             match result {
                 Ok(s) => n.ok(s, at),
-                Err(e) => n.failed(e, at),
+                Err(e) => n.failed(e),
             }
         }
         self.data.advance(at);
@@ -497,8 +516,25 @@ mod tests {
     }
 
     #[test]
+    fn client_silent_at_the_end_of_its_load_finished_not_down() {
+        let run = RunInfo {
+            total: Some(Duration::from_secs(5)),
+            ..RunInfo::default()
+        };
+        let mut app = LiveApp::new(
+            run,
+            vec![spec("c1", Role::Client), spec("c2", Role::Client)],
+        );
+        app.ingest(0, Ok(snap(Role::Client, 4_800, 10)), ms(4_800));
+        app.ingest(1, Ok(snap(Role::Client, 2_000, 10)), ms(4_800));
+        app.tick(ms(6_000));
+        assert_eq!(app.data.nodes[0].status, Status::Finished);
+        assert_eq!(app.data.nodes[1].status, Status::Down, "died 3 s early");
+    }
+
+    #[test]
     fn median_skips_idle_seconds_around_the_load() {
-        let mut d = LiveData::new(vec![]);
+        let mut d = LiveData::new(vec![], None);
         d.totals = [0.0, 10.0, 30.0, 0.0, 20.0, 0.0, 0.0].into();
         assert_eq!(d.median_total(), Some(15.0), "median of 10, 30, 0, 20");
         d.totals = [0.0].into();
