@@ -93,13 +93,11 @@ fn ops_of(screen: &str, node: &str) -> Option<f64> {
 #[test]
 fn live_plain_then_dashboard_with_a_server_killed() {
     let (server_bin, client_bin) = (sibling("kv-server"), sibling("kv-client"));
-    if !server_bin.exists() || !client_bin.exists() {
-        eprintln!(
-            "SKIPPED: {} or kv-client missing (cargo test --workspace, or cargo build -p kv-server -p kv-client)",
-            server_bin.display()
-        );
-        return;
-    }
+    assert!(
+        server_bin.exists() && client_bin.exists(),
+        "{} or kv-client missing: run `cargo test --workspace` (or cargo build -p kv-server -p kv-client)",
+        server_bin.display()
+    );
     let mut server = Proc(
         Command::new(&server_bin)
             .args(["--port", "0", "--preload", "1000"])
@@ -200,10 +198,10 @@ fn live_plain_then_dashboard_with_a_server_killed() {
     assert!(status.success(), "SIGTERM is a clean exit: {status}");
 
     // The dashboard, in a real terminal.
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED the tmux part: tmux not installed");
-        return;
-    }
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok(),
+        "tmux is not installed: run scripts/install-test-deps.sh"
+    );
     let socket = TmuxServer(format!("kvlive-test-{}", std::process::id()));
     let cmd = format!("exec {dash} live {}", nodes.join(" "));
     let out = tmux(
