@@ -138,3 +138,36 @@ fn folded_lines(report: &pprof::Report) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// What a `.pb` profile holds, decoded: total samples and every function name.
+#[derive(Debug, Clone)]
+pub struct PbContents {
+    pub samples: i64,
+    pub functions: Vec<String>,
+}
+
+/// Decodes a pprof protobuf file (as written by [`Profiler::finish`] or any
+/// pprof producer) into its sample count and function names.
+pub fn read_pb(path: &Path) -> Result<PbContents, ProfileError> {
+    use pprof::protos::Message;
+    let bytes = std::fs::read(path).map_err(|source| ProfileError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let profile =
+        pprof::protos::Profile::decode(bytes.as_slice()).map_err(|e| ProfileError::Write {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+    let name = |i: i64| {
+        profile
+            .string_table
+            .get(i as usize)
+            .cloned()
+            .unwrap_or_default()
+    };
+    Ok(PbContents {
+        samples: profile.sample.iter().filter_map(|s| s.value.first()).sum(),
+        functions: profile.function.iter().map(|f| name(f.name)).collect(),
+    })
+}
