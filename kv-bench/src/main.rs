@@ -34,6 +34,18 @@ struct Args {
     /// Extra kv-client flags for every kvlab run (e.g. "--batch 512 --window 16").
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     client_args: String,
+    /// Workloads measured over loopback (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "YCSB-B,YCSB-A,YCSB-C")]
+    workloads: Vec<Workload>,
+    /// Skip the profiling + live stats on/off pairs.
+    #[arg(long)]
+    no_profile_cost: bool,
+    /// Instead of the comparison: sweep batch size x window (YCSB-B) and draw the chart.
+    #[arg(long)]
+    sweep: bool,
+    /// Where the sweep chart goes.
+    #[arg(long, default_value = "docs/sweep.svg")]
+    sweep_chart: PathBuf,
     /// Skip the Redis comparison.
     #[arg(long)]
     no_redis: bool,
@@ -125,11 +137,14 @@ fn run(args: &Args) -> Result<()> {
         name: "in-process ceiling, YCSB-B".into(),
         runs: vec![],
     };
+    if args.sweep {
+        return sweep(args, &bins, &rec, secs);
+    }
     let mut kv: Vec<(Workload, Figure)> = Vec::new();
     let workloads: &[Workload] = if args.quick {
         &[Workload::B]
     } else {
-        &Workload::ALL
+        &args.workloads
     };
     for w in workloads {
         kv.push((
@@ -157,7 +172,7 @@ fn run(args: &Args) -> Result<()> {
         println!("  ceiling            {:>12.0} ops/s", c.throughput);
         ceiling.runs.push(c.throughput);
         for (w, fig) in &mut kv {
-            let r = procs::run_loopback(&bins, *w, args, secs, false)?;
+            let r = procs::run_loopback(&bins, *w, args, &[], secs, false)?;
             rec.record_loopback(&r, *w, "kvlab");
             println!(
                 "  kvlab {w}       {:>12.0} ops/s (server saw {:.1}% gets)",
@@ -170,11 +185,11 @@ fn run(args: &Args) -> Result<()> {
             }
             fig.runs.push(r.client.throughput);
         }
-        if !args.quick {
+        if !args.quick && !args.no_profile_cost {
             // On and off back to back, so drift of the machine hits both alike.
-            let on = procs::run_loopback(&bins, Workload::B, args, secs, true)?;
+            let on = procs::run_loopback(&bins, Workload::B, args, &[], secs, true)?;
             rec.record_loopback(&on, Workload::B, "profiling+stats on");
-            let off = procs::run_loopback(&bins, Workload::B, args, secs, false)?;
+            let off = procs::run_loopback(&bins, Workload::B, args, &[], secs, false)?;
             rec.record_loopback(&off, Workload::B, "profiling+stats off");
             println!(
                 "  profiling on/off   {:>12.0} / {:.0} ops/s",
@@ -217,7 +232,8 @@ fn run(args: &Args) -> Result<()> {
     );
     figures.push(ceiling);
     figures.extend(kv.into_iter().map(|(_, f)| f));
-    if !args.quick {
+    let profile_cost = !args.quick && !args.no_profile_cost;
+    if profile_cost {
         figures.push(prof_on);
         figures.push(prof_off);
     }
@@ -246,7 +262,7 @@ fn run(args: &Args) -> Result<()> {
         .find(|f| f.name == KVLAB_B)
         .map(Figure::median)
         .unwrap_or(0.0);
-    if !args.quick {
+    if profile_cost {
         let on = figures
             .iter()
             .find(|f| f.name.contains("stats on"))
@@ -290,6 +306,47 @@ fn run(args: &Args) -> Result<()> {
     if args.quick {
         guard(args, b)?;
     }
+    Ok(())
+}
+
+/// YCSB-B over a grid of batch sizes and windows: a table, a recorded run
+/// each, and a chart of throughput against batch size, one line per window.
+fn sweep(args: &Args, bins: &Bins, rec: &Recorder, secs: f64) -> Result<()> {
+    const BATCHES: [usize; 5] = [16, 64, 256, 1024, 4096];
+    const WINDOWS: [usize; 4] = [1, 2, 8, 32];
+    let mut series = Vec::new();
+    println!("{:>8} {:>8} {:>14}", "batch", "window", "ops/s");
+    for window in WINDOWS {
+        let mut points = Vec::new();
+        for batch in BATCHES {
+            let extra = [
+                "--batch".to_string(),
+                batch.to_string(),
+                "--window".into(),
+                window.to_string(),
+            ];
+            let r = procs::run_loopback(bins, Workload::B, args, &extra, secs, false)?;
+            rec.record_loopback(
+                &r,
+                Workload::B,
+                &format!("sweep batch={batch} window={window}"),
+            );
+            println!("{batch:>8} {window:>8} {:>14.0}", r.client.throughput);
+            points.push(((batch as f64).log2(), r.client.throughput / 1e6));
+        }
+        series.push(kv_run::plot::Series {
+            name: format!("window {window}"),
+            points,
+        });
+    }
+    kv_run::plot::line_chart(
+        &args.sweep_chart,
+        "kvlab YCSB-B, 1 server + 1 client: batch size x window",
+        "log2(batch size, ops per RPC)",
+        "M ops/s",
+        &series,
+    )?;
+    println!("chart: {}", args.sweep_chart.display());
     Ok(())
 }
 

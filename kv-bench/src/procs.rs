@@ -230,6 +230,7 @@ pub fn run_loopback(
     bins: &Bins,
     w: Workload,
     args: &Args,
+    extra: &[String],
     secs: f64,
     observe: bool,
 ) -> Result<LoopbackRun> {
@@ -251,6 +252,7 @@ pub fn run_loopback(
     ])
     .args(["--secs", &secs.to_string()])
     .args(args.client_args.split_whitespace())
+    .args(extra)
     .arg("--summary-json")
     .arg(&summary)
     .stdout(Stdio::piped());
