@@ -6,7 +6,7 @@
 //! sequencing protocol. Parallelism comes from serving many connections.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,26 +26,32 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// A draining connection that has been quiet this long is done.
 const DRAIN_QUIET: Duration = Duration::from_millis(100);
 
-/// Prints a line to stderr at most once per second (dropped lines are counted).
-pub fn log_limited(msg: &str) {
-    static LAST_S: AtomicU64 = AtomicU64::new(u64::MAX);
-    static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Prints a line to stderr at most once per second per `kind` of event;
+/// the lines dropped meanwhile are counted in the next one of that kind.
+/// Per kind, so a flood of one problem never hides the first line of
+/// another. Only error paths log, so a lock is fine here.
+pub fn log_limited(kind: &'static str, msg: &str) {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    static KINDS: std::sync::Mutex<Vec<(&'static str, u64, u64)>> =
+        std::sync::Mutex::new(Vec::new());
     let now_s = START.get_or_init(Instant::now).elapsed().as_secs();
-    let last = LAST_S.load(Ordering::Relaxed);
-    if last != now_s
-        && LAST_S
-            .compare_exchange(last, now_s, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        let dropped = DROPPED.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            eprintln!("kv-server: {msg} (and {dropped} similar lines suppressed)");
-        } else {
-            eprintln!("kv-server: {msg}");
+    let mut kinds = KINDS.lock().unwrap_or_else(|e| e.into_inner());
+    let i = match kinds.iter().position(|(k, _, _)| *k == kind) {
+        Some(i) => i,
+        None => {
+            kinds.push((kind, u64::MAX, 0));
+            kinds.len() - 1
         }
-    } else {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
+    };
+    let (_, last_s, dropped) = &mut kinds[i];
+    if *last_s == now_s {
+        *dropped += 1;
+        return;
+    }
+    *last_s = now_s;
+    match std::mem::take(dropped) {
+        0 => eprintln!("kv-server: {msg}"),
+        n => eprintln!("kv-server: {msg} (and {n} similar lines suppressed)"),
     }
 }
 
@@ -63,13 +69,13 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
                     Ok(a) => a,
                     Err(e) => {
                         // Running out of file descriptors is transient: back off, don't die.
-                        log_limited(&format!("accept failed: {e}"));
+                        log_limited("accept", &format!("accept failed: {e}"));
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
                 };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    log_limited(&format!("connection limit {} reached, closing {peer}", state.limits.max_connections));
+                    log_limited("limit", &format!("connection limit {} reached, closing {peer}", state.limits.max_connections));
                     continue;
                 };
                 // Nagle would hold back small replies behind delayed ACKs.
@@ -141,17 +147,20 @@ pub async fn serve_connection<S>(
                     .await
                     .is_err()
                 {
-                    log_limited("closing connection that does not read its replies");
+                    log_limited(
+                        "unread",
+                        "closing connection that does not read its replies",
+                    );
                     return;
                 }
             }
             Ok(Some(Err(e))) => {
-                log_limited(&format!("closing connection: {e}"));
+                log_limited("close", &format!("closing connection: {e}"));
                 return;
             }
             Ok(None) => return,
             Err(_) => {
-                log_limited("closing idle connection");
+                log_limited("idle", "closing idle connection");
                 return;
             }
         }

@@ -64,7 +64,7 @@ impl ServerState {
 
     fn refuse<T>(&self, e: KvError) -> Result<T, KvError> {
         self.counters.refused.add(1);
-        crate::server::log_limited(&format!("refused request: {e}"));
+        crate::server::log_limited("refused", &format!("refused request: {e}"));
         Err(e)
     }
 }

@@ -236,9 +236,10 @@ fn malformed_traffic_never_hurts_well_behaved_clients() {
         "RSS did not come back: {:.1} MiB",
         mib(end)
     );
-    // Closing lines are rate-limited to about one a second.
+    // Log lines are rate-limited to one a second per kind of event
+    // (close, idle, unread, refused, limit, accept).
     assert!(
-        (log_lines as f64) <= secs + 3.0,
+        (log_lines as f64) <= 6.0 * (secs + 1.0),
         "{log_lines} log lines in {secs:.1} s:\n{}",
         server.stderr_text()
     );
@@ -289,7 +290,8 @@ fn connections_beyond_the_limit_are_closed_and_the_others_keep_working() {
             }
         }
     });
-    assert!(server.stderr_text().contains("connection limit 4 reached"));
+    let stderr = server.stderr_text();
+    assert!(stderr.contains("connection limit 4 reached"), "{stderr}");
 }
 
 fn context_short() -> tarpc::context::Context {
