@@ -437,8 +437,9 @@ impl Recorder<'_> {
     }
 
     fn append(&self, r: &RunRecord) {
-        if let Err(e) = append_run(&self.args.experiments, r) {
-            eprintln!("kv-bench: warning: run not recorded: {e}");
+        match append_run(&self.args.experiments, r) {
+            Ok(()) => println!("    recorded run {} ({})", r.run_id, r.note),
+            Err(e) => eprintln!("kv-bench: warning: run not recorded: {e}"),
         }
     }
 }
