@@ -2,46 +2,12 @@
 //! on loopback write histories that kv-check must pass, and a server built
 //! with the `fault-stale-reads` bug must be caught with a counterexample.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use kv_testkit::{bin, ServerProc};
+
 const CHECK: &str = env!("CARGO_BIN_EXE_kv-check");
-
-fn sibling(name: &str) -> PathBuf {
-    let p = Path::new(CHECK).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} missing: run `cargo test --workspace`",
-        p.display()
-    );
-    p
-}
-
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(bin: &Path) -> Server {
-    let mut child = Command::new(bin)
-        .args(["--port", "0", "--workers", "2"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn kv-server");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().expect("start line").unwrap();
-    let addr = first
-        .strip_prefix("Starting KVS server on ")
-        .expect("start line")
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    Server(child, addr)
-}
 
 fn tempdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("kvlab-check-{tag}-{}", std::process::id()));
@@ -57,7 +23,7 @@ fn run_clients(addr: &str, dir: &Path) -> Vec<PathBuf> {
     let children: Vec<(Child, PathBuf)> = (0..2)
         .map(|id| {
             let hist = dir.join(format!("history-{id}.csv"));
-            let child = Command::new(sibling("kv-client"))
+            let child = Command::new(bin("kv-client"))
                 .args([
                     "--hosts",
                     addr,
@@ -106,9 +72,9 @@ fn check(histories: &[PathBuf]) -> Output {
 
 #[test]
 fn a_real_two_client_run_is_linearizable() {
-    let server = start_server(&sibling("kv-server"));
+    let server = ServerProc::start(&[]);
     let dir = tempdir("ok");
-    let hist = run_clients(&server.1, &dir);
+    let hist = run_clients(&server.addr, &dir);
     let out = check(&hist);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -145,9 +111,9 @@ fn stale_reads_from_a_faulty_server_are_caught() {
         .status()
         .unwrap();
     assert!(status.success(), "building the faulty server failed");
-    let server = start_server(&target.join("debug/kv-server"));
+    let server = ServerProc::start_bin(&target.join("debug/kv-server"), &[]);
     let dir = tempdir("fault");
-    let hist = run_clients(&server.1, &dir);
+    let hist = run_clients(&server.addr, &dir);
     let out = check(&hist);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");

@@ -295,7 +295,7 @@ fn unreachable_server_is_named() {
 fn port_in_use_is_named() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let out = std::process::Command::new(util::server_bin())
+    let out = std::process::Command::new(kv_testkit::bin("kv-server"))
         .args(["--port", &port, "--preload", "0"])
         .output()
         .unwrap();

@@ -1,43 +1,19 @@
 //! The real kv-server binary enforces its limits with error replies and
 //! keeps serving.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
 use kv_core::rpc::{KvError, Op};
 use kv_core::transport::{connect, context_with_timeout, ConnectOptions};
-
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kv-server"))
-        .args(["--port", "0", "--preload", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .strip_prefix("Starting KVS server on ")
-        .unwrap()
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    Server(child, addr)
-}
+use kv_testkit::ServerProc as Server;
 
 #[test]
 fn oversized_batch_key_and_value_are_refused_and_the_connection_survives() {
-    let server = start(&[
+    let server = Server::start(&[
+        "--preload",
+        "0",
         "--max-batch-ops",
         "4",
         "--max-key-bytes",
@@ -50,7 +26,7 @@ fn oversized_batch_key_and_value_are_refused_and_the_connection_survives() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let c = connect(&server.1, &ConnectOptions::default())
+        let c = connect(&server.addr, &ConnectOptions::default())
             .await
             .unwrap();
         let ctx = || context_with_timeout(Duration::from_secs(5));

@@ -215,7 +215,7 @@ fn malformed_traffic_never_hurts_well_behaved_clients() {
     let end = server.rss_bytes();
     let peak = peak.load(Ordering::Relaxed).max(end);
     let secs = started.elapsed().as_secs_f64();
-    let log_lines = server.stderr.lock().unwrap().len();
+    let log_lines = server.stderr_text().lines().count();
     eprintln!(
         "malformed: RSS baseline {:.1} MiB, peak {:.1} MiB (after the amplified frame {:.1} MiB), end {:.1} MiB; \
          {before_stop} good rounds; {log_lines} log lines in {secs:.1} s",

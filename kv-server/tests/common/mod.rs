@@ -1,11 +1,9 @@
 //! Helpers for tests that run the real kv-server binary on loopback.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,124 +12,7 @@ use kv_core::transport::{connect, context_with_timeout, ConnectOptions};
 use tarpc::tokio_serde::Serializer;
 use tarpc::{ClientMessage, Request};
 
-/// A kv-server child: its address, and every stdout/stderr line it printed.
-/// Killed by PID when dropped.
-pub struct Server {
-    pub child: Child,
-    pub addr: String,
-    pub stdout: Arc<Mutex<Vec<String>>>,
-    pub stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    /// Starts `kv-server --port 0 --workers 2 ARGS` and waits for its start line.
-    pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kv-server"))
-            .args(["--port", "0", "--workers", "2"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kv-server");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines
-            .next()
-            .expect("kv-server exited before its start line")
-            .expect("read start line");
-        let addr = first
-            .strip_prefix("Starting KVS server on ")
-            .unwrap_or_else(|| panic!("unexpected start line {first:?}"))
-            .to_string();
-        // Keep draining both pipes so the server never blocks on a full one.
-        let stdout = Arc::new(Mutex::new(vec![first]));
-        let out = stdout.clone();
-        std::thread::spawn(move || {
-            for l in lines.map_while(Result::ok) {
-                out.lock().unwrap().push(l);
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let err = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
-                err.lock().unwrap().push(l);
-            }
-        });
-        Server {
-            child,
-            addr,
-            stdout,
-            stderr,
-        }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Resident set size of the server process, in bytes.
-    pub fn rss_bytes(&self) -> u64 {
-        rss_bytes(self.pid())
-    }
-
-    pub fn is_alive(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-
-    pub fn signal(&self, sig: &str) {
-        signal(self.pid(), sig);
-    }
-
-    /// Waits (bounded) for the exit status.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if let Some(s) = self.child.try_wait().expect("try_wait") {
-                return Some(s);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-
-    pub fn stdout_text(&self) -> String {
-        self.stdout.lock().unwrap().join("\n")
-    }
-
-    pub fn stderr_text(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A stopped process must be continued to die cleanly under SIGKILL's reaping.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill -{sig} {pid} failed");
-}
-
-/// VmRSS of `pid` from /proc, in bytes.
-pub fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS line");
-    kb * 1024
-}
+pub use kv_testkit::{rss_bytes, signal, ServerProc as Server};
 
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1 << 20) as f64
