@@ -155,6 +155,10 @@ if [ "$BUILD" = 1 ]; then
 fi
 KV_RUN="$BIN_DIR/kv-run"
 [ -x "$KV_RUN" ] || die_usage "$KV_RUN not found: build first (cargo build --release -p kv-run) or set KVLAB_BIN_DIR"
+# Check mode needs the checker before the run starts, not after it.
+if [ "$CHECK" = 1 ] && [ ! -x "$BIN_DIR/kv-check" ]; then
+    die_usage "$BIN_DIR/kv-check not found: build first (cargo build --release -p kv-check) or drop --no-build"
+fi
 
 # ---- log directory -------------------------------------------------------
 LOG_ROOT="${KVLAB_LOG_ROOT:-$ROOT/logs}"
@@ -351,7 +355,15 @@ finish() {
         done
     fi
     fetch_remote
-    if [ "$CHECK" = 1 ] && [ -z "$reason" ]; then check_histories || { reason="kv-check: the run was not linearizable (see above)"; status=1; }; fi
+    if [ "$CHECK" = 1 ] && [ -z "$reason" ]; then
+        local rc=0
+        check_histories || rc=$?
+        case "$rc" in
+            0) ;;
+            1) reason="kv-check: the run was not linearizable (see above)"; status=1 ;;
+            *) reason="kv-check could not check the histories (exit $rc, see above)"; status=1 ;;
+        esac
+    fi
     echo
     echo "Run complete. Logs in $LOG_DIR"
     echo
@@ -372,7 +384,7 @@ finish() {
 check_histories() {
     local files=() initial=init
     for f in "$LOG_DIR"/history-*.csv; do [ -e "$f" ] && files+=("$f"); done
-    if [ "${#files[@]}" = 0 ]; then echo "kv-check: no histories found" >&2; return 1; fi
+    if [ "${#files[@]}" = 0 ]; then echo "kv-check: no histories found" >&2; return 2; fi
     if [[ " $SERVER_ARGS " =~ [[:space:]]--preload[[:space:]=]0[[:space:]] ]]; then initial=absent; fi
     echo
     "$BIN_DIR/kv-check" --initial "$initial" "${files[@]}" 2>&1 | tee "$LOG_DIR/check.txt"

@@ -279,6 +279,24 @@ fn bad_arguments_print_usage_and_exit_2() {
     );
     let o = script(&tmp.0).arg("--help").output().unwrap();
     assert!(o.status.success() && text(&o).contains("Examples:"));
+    // --check without a checker is refused up front, not after the run.
+    let no_checker = tmp.0.join("bin-without-kv-check");
+    std::fs::create_dir_all(&no_checker).unwrap();
+    for b in ["kv-server", "kv-client", "kv-run"] {
+        std::os::unix::fs::symlink(bin_dir().join(b), no_checker.join(b)).unwrap();
+    }
+    let o = script(&tmp.0)
+        .env("KVLAB_BIN_DIR", &no_checker)
+        .args(["--check", "--secs", "1", "1", "1"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("kv-check not found"), "{out}");
+    assert!(
+        !tmp.0.join("experiments/log.csv").exists(),
+        "refused before running: {out}"
+    );
 }
 
 #[test]
