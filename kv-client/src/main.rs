@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use kv_client::config::{Args, Config, Target};
 use kv_client::driver::{self, Shared};
+use kv_core::shutdown::Shutdown;
 use kv_core::summary::ClientSummary;
 use kv_core::workload::{thread_seed, WorkloadSpec};
 
@@ -64,12 +65,13 @@ fn run(args: &Args) -> Result<i32> {
         .transpose()?;
     let shared = driver::new_shared(cfg.threads);
     let summary = rt.block_on(async {
+        let shutdown = Shutdown::install().context("cannot install signal handlers")?;
         if let Some(addr) = args.stats_bind {
             let local = kv_client::stats::serve(addr, shared.clone()).await?;
             println!("Serving stats on {local}");
         }
         let ticker = tokio::spawn(print_progress(shared.clone()));
-        let r = driver::run(cfg, shared.clone(), kv_core::shutdown::signal()).await;
+        let r = driver::run(cfg, shared.clone(), shutdown.recv()).await;
         ticker.abort();
         r
     });

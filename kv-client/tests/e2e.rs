@@ -338,9 +338,14 @@ fn server_dying_mid_run_fails_the_client_naming_it() {
     assert!(stderr.contains(&format!("server {addr}")), "{stderr}");
 }
 
+/// SIGTERM right after the ready line must stop the server cleanly: the
+/// handler is installed before the line is printed. Repeated because the
+/// bug this guards against (a lazily installed handler) lost a race.
 #[test]
 fn server_stops_cleanly_on_sigterm() {
-    let mut server = Server::start(&["--preload", "10"]);
-    let status = server.terminate();
-    assert!(status.success(), "{status:?}");
+    for round in 0..20 {
+        let mut server = Server::start(&["--preload", "10"]);
+        let status = server.terminate();
+        assert!(status.success(), "round {round}: {status:?}");
+    }
 }

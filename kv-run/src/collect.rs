@@ -6,10 +6,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use futures::future::join_all;
 use kv_core::rpc::KvClient;
 use kv_core::runlog::{TimeseriesRow, TimeseriesWriter};
+use kv_core::shutdown::Shutdown;
 use kv_core::stats::{Rates, Role, StatsSnapshot};
 use kv_core::transport::{connect, context_with_timeout, ConnectOptions};
 
@@ -125,13 +126,15 @@ impl Watched {
 
 /// Runs until stopped; returns the number of rows written.
 pub async fn collect(manifest_path: &Path, out: &Path, plain: bool) -> Result<usize> {
+    let stop = Shutdown::install()
+        .context("cannot install signal handlers")?
+        .recv();
     let manifest = Manifest::read(manifest_path)?;
     let mut nodes: Vec<Watched> = manifest.nodes.iter().cloned().map(Watched::new).collect();
     let mut writer = TimeseriesWriter::create(out)?;
     let start = Instant::now();
     let mut next_second = 1u64;
     let mut rows = 0usize;
-    let stop = kv_core::shutdown::signal();
     tokio::pin!(stop);
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

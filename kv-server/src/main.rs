@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 use kv_core::limits::Limits;
+use kv_core::shutdown::Shutdown;
 use kv_core::stats::{course_stats_block, Rates};
 use kv_server::service::ServerState;
 use kv_server::store::Store;
@@ -152,9 +153,10 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
         .as_deref()
         .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::hz_from_env()))
         .transpose()?;
+    let shutdown = Shutdown::install().context("cannot install signal handlers")?;
     out!("Starting KVS server on {local}\n");
     let printer = tokio::spawn(print_stats(state.clone()));
-    kv_server::server::run(listener, state.clone(), kv_core::shutdown::signal()).await;
+    kv_server::server::run(listener, state.clone(), shutdown.recv()).await;
     printer.abort();
     let s = state.snapshot();
     out!(

@@ -55,8 +55,10 @@ pub async fn ticks(start: Instant, tx: Sender<Event>) {
 
 /// Sends [`Event::Stop`] on SIGTERM, SIGHUP or SIGINT: run-cluster.sh
 /// stops the dashboard with SIGTERM when the run ends, and the terminal
-/// must come back usable.
-pub async fn stop_signals(tx: Sender<Event>) {
+/// must come back usable. The handlers are installed by this call, not on
+/// first poll, so a signal sent right after start is not lost. Call it
+/// inside the runtime.
+pub fn stop_signals(tx: Sender<Event>) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let kinds = [
         SignalKind::terminate(),
@@ -64,10 +66,12 @@ pub async fn stop_signals(tx: Sender<Event>) {
         SignalKind::interrupt(),
     ];
     let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
-    if streams.is_empty() {
-        return;
+    async move {
+        if streams.is_empty() {
+            return;
+        }
+        let any = futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv())));
+        any.await;
+        let _ = tx.send(Event::Stop);
     }
-    let any = futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv())));
-    any.await;
-    let _ = tx.send(Event::Stop);
 }

@@ -223,7 +223,11 @@ pub fn run(cfg: LiveConfig) -> anyhow::Result<()> {
         ));
     }
     rt.spawn(event::ticks(start, tx.clone()));
-    rt.spawn(event::stop_signals(tx.clone()));
+    let stop = {
+        let _in_runtime = rt.enter();
+        event::stop_signals(tx.clone())
+    };
+    rt.spawn(stop);
     let mut app = LiveApp::new(cfg.run, cfg.nodes);
     let result = if cfg.plain {
         drop(tx);
