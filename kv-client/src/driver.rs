@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use kv_core::latency::{LatencyHistogram, LatencySummary};
+use kv_core::latency::{LatencyHistogram, LatencySummary, LatencyWindow};
 use kv_core::rpc::{KvClient, Op, OpResult};
 use kv_core::shard::server_for;
 use kv_core::summary::{ClientSummary, OpCounts};
@@ -72,6 +72,8 @@ pub struct Shared {
     pub started: Instant,
     pub threads: Vec<ThreadCounts>,
     latencies: Vec<Mutex<Latencies>>,
+    /// Last-second op latency for the live stats.
+    recent: Mutex<LatencyWindow>,
     /// Stop generating (time is up or the user asked); drain what is in flight.
     pub stop: AtomicBool,
     /// First failure seen, naming the server; also stops generation.
@@ -86,6 +88,7 @@ impl Shared {
             started: Instant::now(),
             threads: (0..threads).map(|_| ThreadCounts::default()).collect(),
             latencies: (0..threads).map(|_| Mutex::default()).collect(),
+            recent: Mutex::new(LatencyWindow::new(Duration::from_secs(1))),
             stop: AtomicBool::new(false),
             failure: Mutex::new(None),
             finished: AtomicBool::new(false),
@@ -95,6 +98,12 @@ impl Shared {
     /// Live stats of this client, for the `Stats` endpoint.
     pub fn snapshot(&self) -> kv_core::stats::StatsSnapshot {
         let t = self.totals();
+        let op = self.merged(|l| &l.op);
+        let recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(&op, self.started.elapsed());
         kv_core::stats::StatsSnapshot {
             role: kv_core::stats::Role::Client,
             pid: std::process::id(),
@@ -106,7 +115,8 @@ impl Shared {
             generated: t.generated,
             keys: 0,
             process: kv_core::process::ProcessSample::now(),
-            latency: Some(self.op_latency()),
+            latency: Some(op.summary()),
+            recent_latency: recent,
             finished: self.finished.load(Ordering::Relaxed),
         }
     }
@@ -438,9 +448,10 @@ impl Dispatch<'_> {
                         Ok(Err(e)) => {
                             Outcome::Failed(format!("server {name} refused a batch: {e}"))
                         }
-                        Err(e) => {
-                            Outcome::Failed(format!("server {name} failed: {}", rpc_error_text(&e)))
-                        }
+                        Err(e) => Outcome::Failed(format!(
+                            "server {name} failed: {}",
+                            kv_core::transport::rpc_error_text(&e)
+                        )),
                     };
                     done.finish(&name, outcome);
                     drop(permit);
@@ -452,24 +463,6 @@ impl Dispatch<'_> {
                     }
                 }
             }
-        }
-    }
-}
-
-fn rpc_error_text(e: &tarpc::client::RpcError) -> String {
-    use tarpc::client::RpcError;
-    match e {
-        RpcError::DeadlineExceeded => "no reply before the RPC deadline".into(),
-        RpcError::Shutdown => "connection closed".into(),
-        other => {
-            let mut s = other.to_string();
-            let mut src = std::error::Error::source(other);
-            while let Some(e) = src {
-                s.push_str(": ");
-                s.push_str(&e.to_string());
-                src = e.source();
-            }
-            s
         }
     }
 }

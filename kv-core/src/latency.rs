@@ -1,6 +1,8 @@
 //! Latency histograms (HDR, microseconds) and their summaries. Percentiles
 //! are always computed from merged histograms, never averaged.
 
+use std::time::Duration;
+
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +75,53 @@ impl LatencyHistogram {
     }
 }
 
+/// Latency over the last whole window, from a cumulative histogram fed
+/// at any rate: the difference between the newest feed and the one at
+/// least `window` earlier. A live display of cumulative percentiles stays
+/// flat after the first seconds and hides a stall; this shows it.
+#[derive(Debug, Clone)]
+pub struct LatencyWindow {
+    window: Duration,
+    base: LatencyHistogram,
+    base_at: Duration,
+    last: Option<LatencySummary>,
+}
+
+impl LatencyWindow {
+    /// `at` times below are on any clock that starts at or before zero.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            base: LatencyHistogram::default(),
+            base_at: Duration::ZERO,
+            last: None,
+        }
+    }
+
+    /// Feeds the cumulative histogram as of `at`; returns the latency of
+    /// the ops recorded in the last whole window (`None` before the first
+    /// window has passed; `count` 0 when none completed in it).
+    pub fn update(
+        &mut self,
+        cumulative: &LatencyHistogram,
+        at: Duration,
+    ) -> Option<LatencySummary> {
+        if at.saturating_sub(self.base_at) >= self.window {
+            let mut delta = cumulative.clone();
+            // A cumulative histogram only grows, so this cannot underflow;
+            // if a caller breaks that, report nothing rather than garbage.
+            self.last = delta
+                .0
+                .subtract(&self.base.0)
+                .ok()
+                .map(|()| delta.summary());
+            self.base = cumulative.clone();
+            self.base_at = at;
+        }
+        self.last
+    }
+}
+
 /// Percentiles of a latency histogram, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LatencySummary {
@@ -112,5 +161,25 @@ mod tests {
         assert_eq!(s.count, 100);
         assert_eq!(s.p50_us, 100);
         assert!(s.max_us >= 10_000 && s.max_us < 10_100);
+    }
+
+    #[test]
+    fn window_reports_only_the_last_whole_window() {
+        let mut w = LatencyWindow::new(Duration::from_secs(1));
+        let mut cum = LatencyHistogram::default();
+        cum.record_n(100, 1000);
+        assert_eq!(w.update(&cum, Duration::from_millis(500)), None);
+        let first = w.update(&cum, Duration::from_millis(1000)).unwrap();
+        assert_eq!((first.count, first.p99_us), (1000, 100));
+        // A slow second: the window shows it, the cumulative view hides it.
+        cum.record_n(50_000, 100);
+        assert_eq!(w.update(&cum, Duration::from_millis(1500)), Some(first));
+        let slow = w.update(&cum, Duration::from_millis(2000)).unwrap();
+        assert_eq!(slow.count, 100);
+        assert!(slow.p50_us >= 49_000, "{slow:?}");
+        assert!(cum.summary().p50_us < 200);
+        // Nothing completed: an empty window, not the old figures.
+        let idle = w.update(&cum, Duration::from_millis(3000)).unwrap();
+        assert_eq!(idle.count, 0);
     }
 }

@@ -95,6 +95,9 @@ pub struct StatsSnapshot {
     pub process: ProcessSample,
     /// Client: op latency so far. Server: `None`.
     pub latency: Option<LatencySummary>,
+    /// Client: op latency of the last whole second (see
+    /// [`crate::latency::LatencyWindow`]). Server: `None`.
+    pub recent_latency: Option<LatencySummary>,
     /// The process has finished its work (client done, server draining).
     pub finished: bool,
 }

@@ -253,3 +253,23 @@ pub fn context_with_timeout(timeout: Duration) -> tarpc::context::Context {
     ctx.deadline = Instant::now() + timeout;
     ctx
 }
+
+/// A failed call in words, with its causes: tarpc's own texts are terse
+/// ("the connection to the server was already shutdown").
+pub fn rpc_error_text(e: &tarpc::client::RpcError) -> String {
+    use tarpc::client::RpcError;
+    match e {
+        RpcError::DeadlineExceeded => "no reply before the RPC deadline".into(),
+        RpcError::Shutdown => "connection closed by the peer".into(),
+        other => {
+            let mut s = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(e) = src {
+                s.push_str(": ");
+                s.push_str(&e.to_string());
+                src = e.source();
+            }
+            s
+        }
+    }
+}

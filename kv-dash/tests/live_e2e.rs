@@ -90,6 +90,60 @@ fn ops_of(screen: &str, node: &str) -> Option<f64> {
     cells.get(3)?.replace(',', "").parse().ok()
 }
 
+/// The P50/P99 cell of a node's table row (the last second's latency).
+fn latency_of(screen: &str, node: &str) -> Option<(u64, u64)> {
+    let row = screen
+        .lines()
+        .find(|l| l.starts_with(&format!("│{node} ")))?;
+    row.split_whitespace().find_map(|cell| {
+        let (p50, p99) = cell.split_once('/')?;
+        Some((p50.parse().ok()?, p99.parse().ok()?))
+    })
+}
+
+/// A server's address given as a client's: the poller says what is wrong
+/// instead of tarpc's "connection ... already shutdown".
+#[test]
+fn a_server_polled_as_a_client_is_named() {
+    use kv_dash::live::{event::Event, poll::poll_node, state::NodeSpec};
+    let mut server = Proc(
+        Command::new(sibling("kv-server"))
+            .args(["--port", "0", "--preload", "10"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kv-server starts"),
+    );
+    let addr = read_until(
+        server.0.stdout.take().unwrap(),
+        "Starting KVS server on ",
+        "kv-server",
+    );
+    let spec = NodeSpec {
+        name: "client-0".into(),
+        role: kv_core::stats::Role::Client,
+        addr: addr.clone(),
+        pollable: true,
+    };
+    let (tx, rx) = mpsc::channel();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.spawn(poll_node(
+        0,
+        spec,
+        Instant::now(),
+        Duration::from_millis(50),
+        tx,
+    ));
+    let Ok(Event::Stats { result, .. }) = rx.recv_timeout(Duration::from_secs(10)) else {
+        panic!("no poll result");
+    };
+    let err = result.expect_err("a server cannot answer a client's stats call");
+    assert_eq!(
+        err,
+        format!("{addr} closed the connection: stopped, or not a kvlab client stats address")
+    );
+}
+
 #[test]
 fn live_plain_then_dashboard_with_a_server_killed() {
     let (server_bin, client_bin) = (sibling("kv-server"), sibling("kv-client"));
@@ -232,6 +286,7 @@ fn live_plain_then_dashboard_with_a_server_killed() {
     wait_for(&socket.0, "both nodes with ops/s", 20, |s| {
         ops_of(s, "server-0").is_some_and(|v| v > 0.0)
             && ops_of(s, "client-0").is_some_and(|v| v > 0.0)
+            && latency_of(s, "client-0").is_some_and(|(p50, p99)| 0 < p50 && p50 <= p99)
             && s.contains("nodes up 2/2")
     });
 

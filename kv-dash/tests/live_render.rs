@@ -36,6 +36,7 @@ fn snap(role: Role, uptime_ms: u64, gets: u64, puts: u64) -> StatsSnapshot {
         keys: 0,
         process: ProcessSample::default(),
         latency: None,
+        recent_latency: None,
         finished: false,
     }
 }
@@ -46,7 +47,8 @@ fn ms(v: u64) -> Duration {
 
 /// node0: server at 100,000 ops/s (90k gets, 10k puts), 95% CPU, 250 MiB,
 /// 12 MB/s. node1: server that answered once, then refused: down.
-/// node2: client 12 s into a 30 s run, p50/p99 120/900 us.
+/// node2: client 12 s into a 30 s run, p50/p99 120/900 us since start,
+/// 150/2400 us in its last second.
 pub fn live_app() -> LiveApp {
     let run = RunInfo {
         run_id: "20250105-120000-live".into(),
@@ -92,6 +94,15 @@ pub fn live_app() -> LiveApp {
         p999_us: 1500,
         max_us: 4000,
     });
+    // The last second was slower than the run so far.
+    c1.recent_latency = Some(LatencySummary {
+        count: 9_800,
+        p50_us: 150,
+        p90_us: 700,
+        p99_us: 2_400,
+        p999_us: 3_000,
+        max_us: 4000,
+    });
     app.ingest(0, Ok(s0), ms(0));
     app.ingest(1, Ok(snap(Role::Server, 5_000, 0, 0)), ms(0));
     app.ingest(2, Ok(c0), ms(0));
@@ -135,7 +146,7 @@ fn table_shows_rates_latency_resources_and_status() {
         assert!(server.contains(v), "{v:?} missing in {server}");
     }
     let client = row_of(&buf, "node2");
-    for v in ["client", "98,000", "88,200", "9,800", "120/900", "● up"] {
+    for v in ["client", "98,000", "88,200", "9,800", "150/2400", "● up"] {
         assert!(client.contains(v), "{v:?} missing in {client}");
     }
     let text = screen(&buf);
@@ -146,11 +157,33 @@ fn table_shows_rates_latency_resources_and_status() {
         "median 100,000 so far",
         "nodes up 2/3",
         "✖ 1 DOWN",
-        "latency p50 120 / p99 900 us",
+        "latency since start p50 120 / p99 900 us",
         "ops/s per second: total and per node",
         "client latency us",
         "node0 — server at 127.0.0.1:8080",
         "gets 90,000  puts 10,000",
+    ] {
+        assert!(text.contains(v), "missing {v:?} in\n{text}");
+    }
+}
+
+#[test]
+fn latency_chart_and_detail_show_the_last_second() {
+    let mut app = live_app();
+    // One whole second has passed: its sample is the client's last second,
+    // not the cumulative figure.
+    assert_eq!(
+        app.data.latency.iter().copied().collect::<Vec<_>>(),
+        [(150, 2400)]
+    );
+    app.apply(Action::Down);
+    app.apply(Action::Down);
+    let text = screen(&draw(&app, 140, 40));
+    for v in [
+        "node2 — client at 127.0.0.1:9000",
+        "latency since start: p50 120 p90 600 p99 900 p99.9 1500 max 4000 us",
+        "latency last second: p50 150 p90 700 p99 2400 p99.9 3000 max 4000 us",
+        "client latency us (worst client, each second)",
     ] {
         assert!(text.contains(v), "missing {v:?} in\n{text}");
     }

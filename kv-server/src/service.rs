@@ -58,6 +58,7 @@ impl ServerState {
             keys: self.store.len() as u64,
             process: ProcessSample::now(),
             latency: None,
+            recent_latency: None,
             finished: self.draining.load(std::sync::atomic::Ordering::Relaxed),
         }
     }

@@ -12,10 +12,11 @@ use ratatui::crossterm::event::{self, KeyEvent};
 pub enum Event {
     Key(KeyEvent),
     Resize,
-    /// One poll of node `node`, at `at` since the dashboard started.
+    /// One poll of node `node`, at `at` since the dashboard started
+    /// (boxed: a snapshot is large next to the other events).
     Stats {
         node: usize,
-        result: Result<StatsSnapshot, String>,
+        result: Box<Result<StatsSnapshot, String>>,
         at: Duration,
     },
     /// A second passed (advances the clock when every node is silent).

@@ -186,7 +186,7 @@ pub fn handle(app: &mut LiveApp, ev: Event) -> bool {
         Event::Key(key) => input::live_action(key).is_some_and(|a| app.apply(a)),
         Event::Resize => true,
         Event::Stats { node, result, at } => {
-            app.ingest(node, result, at);
+            app.ingest(node, *result, at);
             !app.paused()
         }
         Event::Tick(at) => {

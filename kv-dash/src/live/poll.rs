@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use kv_core::rpc::{KvClient, StatsClient};
 use kv_core::stats::{Role, StatsSnapshot};
-use kv_core::transport::{connect, connect_stats, context_with_timeout, ConnectOptions};
+use kv_core::transport::{
+    connect, connect_stats, context_with_timeout, rpc_error_text, ConnectOptions,
+};
 
 use super::event::Event;
 use super::state::NodeSpec;
@@ -39,13 +41,21 @@ async fn open(spec: &NodeSpec) -> Result<Conn, String> {
     conn.map_err(|e| e.to_string())
 }
 
-async fn ask(conn: &Conn) -> Result<StatsSnapshot, String> {
+async fn ask(conn: &Conn, spec: &NodeSpec) -> Result<StatsSnapshot, String> {
     let ctx = context_with_timeout(RPC_DEADLINE);
     let r = match conn {
         Conn::Server(c) => c.stats(ctx).await,
         Conn::Client(c) => c.stats(ctx).await,
     };
-    r.map_err(|e| e.to_string())
+    r.map_err(|e| match e {
+        // Also what a process of the other role does with this request.
+        tarpc::client::RpcError::Shutdown => format!(
+            "{} closed the connection: stopped, or not a kvlab {} stats address",
+            spec.addr,
+            spec.role.name()
+        ),
+        e => rpc_error_text(&e),
+    })
 }
 
 /// Polls node `index` until the receiver is gone. `start` is the
@@ -83,7 +93,7 @@ pub async fn poll_node(
             }
         }
         let result = match &conn {
-            Some(c) => ask(c).await,
+            Some(c) => ask(c, &spec).await,
             None => continue,
         };
         if result.is_err() {
@@ -104,7 +114,7 @@ fn send(
 ) -> Result<(), ()> {
     tx.send(Event::Stats {
         node,
-        result,
+        result: Box::new(result),
         at: start.elapsed(),
     })
     .map_err(|_| ())

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use kv_core::latency::LatencySummary;
 use kv_core::stats::{median, Rates, Role, StatsSnapshot};
 
 use crate::input::Action;
@@ -184,7 +185,8 @@ pub struct LiveData {
     pub at: Duration,
     /// Total ops/s per second (servers; clients when there are none).
     pub totals: VecDeque<f64>,
-    /// Client latency per second (worst client, cumulative): p50, p99 in us.
+    /// Client latency per second (worst client up, over that second):
+    /// p50, p99 in us; (0, 0) when no client completed ops.
     pub latency: VecDeque<(u64, u64)>,
     /// Seconds recorded so far (the histories' length, before trimming).
     pub seconds: u64,
@@ -256,12 +258,17 @@ impl LiveData {
 
     /// Worst client latency so far (p50, p99), if any client reports one.
     pub fn client_latency(&self) -> Option<(u64, u64)> {
-        self.nodes
-            .iter()
-            .filter_map(|n| n.latest.as_ref()?.latency)
-            .filter(|l| l.count > 0)
-            .map(|l| (l.p50_us, l.p99_us))
-            .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)))
+        worst(self.nodes.iter().filter_map(|n| n.latest.as_ref()?.latency))
+    }
+
+    /// Worst latency of the last whole second among clients still up.
+    pub fn recent_client_latency(&self) -> Option<(u64, u64)> {
+        worst(
+            self.nodes
+                .iter()
+                .filter(|n| n.status == Status::Up)
+                .filter_map(|n| n.latest.as_ref()?.recent_latency),
+        )
     }
 
     /// Moves time to `at`: marks silent nodes down and records one history
@@ -274,7 +281,7 @@ impl LiveData {
         while self.seconds < self.at.as_secs() {
             self.seconds += 1;
             let total = self.total_ops_per_s();
-            let latency = self.client_latency().unwrap_or((0, 0));
+            let latency = self.recent_client_latency().unwrap_or((0, 0));
             push_capped(&mut self.totals, total);
             push_capped(&mut self.latency, latency);
             for n in &mut self.nodes {
@@ -283,6 +290,14 @@ impl LiveData {
             }
         }
     }
+}
+
+/// Worst (p50, p99) of the summaries that saw any ops.
+fn worst(summaries: impl Iterator<Item = LatencySummary>) -> Option<(u64, u64)> {
+    summaries
+        .filter(|l| l.count > 0)
+        .map(|l| (l.p50_us, l.p99_us))
+        .reduce(|a, b| (a.0.max(b.0), a.1.max(b.1)))
 }
 
 fn push_capped<T>(v: &mut VecDeque<T>, x: T) {
@@ -464,6 +479,7 @@ mod tests {
             keys: 0,
             process: ProcessSample::default(),
             latency: None,
+            recent_latency: None,
             finished: false,
         }
     }

@@ -44,7 +44,7 @@ pub fn render(app: &LiveApp, frame: &mut Frame) {
         Constraint::Length(3),
         Constraint::Length(table_h),
         Constraint::Min(6),
-        Constraint::Length(4),
+        Constraint::Length(6),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -136,7 +136,9 @@ fn render_header(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
         spans.push(Span::styled(format!("✖ {down} DOWN"), theme.down()));
     }
     if let Some((p50, p99)) = data.client_latency() {
-        spans.push(Span::raw(format!("  latency p50 {p50} / p99 {p99} us")));
+        spans.push(Span::raw(format!(
+            "  latency since start p50 {p50} / p99 {p99} us"
+        )));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), totals);
 }
@@ -202,7 +204,7 @@ fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame
             let latency = n
                 .latest
                 .as_ref()
-                .and_then(|s| s.latency)
+                .and_then(|s| s.recent_latency)
                 .filter(|l| answering && l.count > 0)
                 .map_or("-".to_string(), |l| format!("{}/{}", l.p50_us, l.p99_us));
             cells.push(Cell::from(latency));
@@ -229,7 +231,7 @@ fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame
             row
         })
         .collect();
-    let title = " nodes (latency: clients, since start) ";
+    let title = " nodes (latency: clients, last second) ";
     frame.render_widget(
         Table::new(rows, widths)
             .header(Row::new(header).style(theme.header()))
@@ -338,7 +340,7 @@ fn render_charts(data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) 
             .block(
                 Block::default()
                     .borders(Borders::ALL)
-                    .title(" client latency us (worst client, since start) "),
+                    .title(" client latency us (worst client, each second) "),
             )
             .x_axis(x_axis(data, theme))
             .y_axis(
@@ -446,24 +448,25 @@ fn render_detail(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
                     String::new()
                 },
             )));
-            let lat = s
-                .latency
-                .filter(|l| l.count > 0)
-                .map(|l| {
-                    format!(
-                        "  latency p50 {} p90 {} p99 {} p99.9 {} max {} us",
-                        l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us
-                    )
-                })
-                .unwrap_or_default();
             lines.push(Line::from(format!(
-                "cpu {:.1} s  rss {} (peak {})  net in {} out {}{lat}",
+                "cpu {:.1} s  rss {} (peak {})  net in {} out {}",
                 s.process.cpu_ms as f64 / 1000.0,
                 fmt_bytes(s.process.rss_bytes as f64),
                 fmt_bytes(s.process.peak_rss_bytes as f64),
                 fmt_bytes(s.process.read_bytes as f64),
                 fmt_bytes(s.process.written_bytes as f64),
             )));
+            for (label, l) in [
+                ("latency since start", s.latency),
+                ("latency last second", s.recent_latency),
+            ] {
+                if let Some(l) = l.filter(|l| l.count > 0) {
+                    lines.push(Line::from(format!(
+                        "{label}: p50 {} p90 {} p99 {} p99.9 {} max {} us",
+                        l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us
+                    )));
+                }
+            }
         }
         None => lines.push(Line::from(match n.status {
             Status::NoStats => "started without --stats-bind: no live stats".to_string(),
