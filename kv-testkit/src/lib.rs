@@ -1,12 +1,15 @@
 //! Test-only helpers shared by every crate's integration tests: find the
 //! real kvlab binaries that `cargo test --workspace` built, start a
-//! kv-server on a free loopback port, signal and wait for processes by PID.
+//! kv-server on a free loopback port, signal and wait for processes by PID,
+//! drive a program in a real terminal ([`tmux::Tmux`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+pub mod tmux;
 
 /// The line a kv-server prints once it is loaded and listening.
 pub const SERVER_START: &str = "Starting KVS server on ";
