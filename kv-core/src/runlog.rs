@@ -82,6 +82,8 @@ pub const TIMESERIES_COLUMNS: &[&str] = &[
     "cpu_percent",
     "rss_bytes",
     "net_bytes_per_s",
+    "p50_us",
+    "p99_us",
 ];
 
 /// Everything that can go wrong reading or writing the experiments record.
@@ -801,6 +803,13 @@ pub struct TimeseriesRow {
     pub cpu_percent: f64,
     pub rss_bytes: u64,
     pub net_bytes_per_s: f64,
+    /// Client: op latency over its last whole second, in us. Empty for
+    /// servers, for seconds without completed ops, and in files written
+    /// before these columns existed.
+    #[serde(default)]
+    pub p50_us: Option<u64>,
+    #[serde(default)]
+    pub p99_us: Option<u64>,
 }
 
 /// Writes `timeseries.csv` row by row (header first), so a run that dies
@@ -867,6 +876,10 @@ pub struct NodeSummary {
     pub median_ops_per_s: f64,
     pub median_cpu_percent: f64,
     pub peak_rss_bytes: u64,
+    /// Client: median of its per-second p99 latency, in us (`None` for
+    /// servers and for runs recorded without latency columns).
+    #[serde(default)]
+    pub median_p99_us: Option<u64>,
 }
 
 /// Per-node medians from a run's time series, servers first.
@@ -886,12 +899,18 @@ pub fn node_medians(rows: &[TimeseriesRow]) -> Vec<NodeSummary> {
                 .collect();
             let ops: Vec<f64> = mine.iter().map(|r| r.ops_per_s).collect();
             let cpu: Vec<f64> = mine.iter().map(|r| r.cpu_percent).collect();
+            let p99: Vec<f64> = mine
+                .iter()
+                .filter_map(|r| r.p99_us)
+                .map(|v| v as f64)
+                .collect();
             NodeSummary {
                 node: node.to_string(),
                 role,
                 median_ops_per_s: crate::stats::median(&ops).unwrap_or(0.0),
                 median_cpu_percent: crate::stats::median(&cpu).unwrap_or(0.0),
                 peak_rss_bytes: mine.iter().map(|r| r.rss_bytes).max().unwrap_or(0),
+                median_p99_us: crate::stats::median(&p99).map(|v| v as u64),
             }
         })
         .collect()
@@ -1200,6 +1219,8 @@ mod tests {
                     cpu_percent: 90.0,
                     rss_bytes: 1000 + t,
                     net_bytes_per_s: 1e6,
+                    p50_us: (n == "1").then_some(100 + t),
+                    p99_us: (n == "1").then_some(900 + t),
                 })
             })
             .collect();
@@ -1211,6 +1232,10 @@ mod tests {
         assert_eq!(med.len(), 2);
         assert_eq!(med[0].median_ops_per_s, 300.0);
         assert_eq!(med[0].peak_rss_bytes, 1005);
+        assert_eq!(
+            (med[0].median_p99_us, med[1].median_p99_us),
+            (None, Some(903))
+        );
 
         let summary = RunSummary {
             record: sample("s"),

@@ -170,10 +170,15 @@ pub fn show(dir: &Path, id: &str, format: Format) -> anyhow::Result<String> {
                             fmt_ops(n.median_ops_per_s),
                             format!("{:.1}", n.median_cpu_percent),
                             browse::fmt_bytes(n.peak_rss_bytes as f64),
+                            n.median_p99_us.map_or("-".into(), |v| v.to_string()),
                         ]
                     })
                     .collect();
-                out += &text_table(&["NODE", "OPS/S", "CPU %", "PEAK RSS"], &rows, &[1, 2, 3]);
+                out += &text_table(
+                    &["NODE", "OPS/S", "CPU %", "PEAK RSS", "P99 US"],
+                    &rows,
+                    &[1, 2, 3, 4],
+                );
             }
             let names: Vec<String> = profiles.iter().map(|p| p.name()).collect();
             out += &format!(

@@ -83,6 +83,35 @@ fn show_by_prefix_with_medians_and_profiles() {
     assert_eq!(json["profiles"][1], "client-0");
 }
 
+/// Run B's time series has the per-second client latency columns; run A's
+/// predates them and still reads, with no latency.
+#[test]
+fn show_gives_client_p99_when_recorded() {
+    let d = dir();
+    let text = ok(&["show", B, "--dir", &d]);
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} row in\n{text}"))
+            .to_string()
+    };
+    assert!(text.contains("P99 US"), "{text}");
+    assert!(row("client-0 ").trim_end().ends_with(" 1100"), "{text}");
+    assert!(row("server-1 ").trim_end().ends_with(" -"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["show", B, "--dir", &d, "--json"])).unwrap();
+    let client = json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["role"] == "client")
+        .unwrap();
+    assert_eq!(client["median_p99_us"], 1100);
+    let old: serde_json::Value =
+        serde_json::from_str(&ok(&["show", A, "--dir", &d, "--json"])).unwrap();
+    assert!(old["nodes"][1]["median_p99_us"].is_null(), "{old}");
+}
+
 #[test]
 fn compare_table_json_csv() {
     let d = dir();

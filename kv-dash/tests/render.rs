@@ -82,6 +82,10 @@ fn detail_pane_shows_config_results_medians_and_chart() {
     ] {
         assert!(text.contains(v), "missing {v:?} in\n{text}");
     }
+    // Run B recorded per-second client latency: its median p99 is shown.
+    select_run(&mut app, B);
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("client-0 148,500 (p99 1100 us)"), "{text}");
 }
 
 #[test]

@@ -108,6 +108,7 @@ impl Watched {
             return None;
         }
         let r = Rates::between(base, now);
+        let recent = now.recent_latency.filter(|l| l.count > 0);
         let row = TimeseriesRow {
             t_s,
             node: self.node.name.clone(),
@@ -118,6 +119,8 @@ impl Watched {
             cpu_percent: r.cpu_percent,
             rss_bytes: now.process.rss_bytes,
             net_bytes_per_s: r.net_bytes_per_s,
+            p50_us: recent.map(|l| l.p50_us),
+            p99_us: recent.map(|l| l.p99_us),
         };
         self.base = Some(now.clone());
         Some(row)

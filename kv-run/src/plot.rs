@@ -159,7 +159,8 @@ type RunChart = (
     bool,
 );
 
-/// The run's charts: `throughput.svg`, `cpu.svg`, `rss.svg`. Returns the files written.
+/// The run's charts: `throughput.svg`, `cpu.svg`, `rss.svg`, and
+/// `latency.svg` when clients reported latency. Returns the files written.
 pub fn run_charts(dir: &Path, rows: &[TimeseriesRow]) -> Result<Vec<String>> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -195,6 +196,22 @@ pub fn run_charts(dir: &Path, rows: &[TimeseriesRow]) -> Result<Vec<String>> {
             "seconds",
             y,
             &per_node(rows, field, total),
+        )?;
+        written.push(file.to_string());
+    }
+    let clients: Vec<TimeseriesRow> = rows
+        .iter()
+        .filter(|r| r.p99_us.is_some())
+        .cloned()
+        .collect();
+    if !clients.is_empty() {
+        let file = "latency.svg";
+        line_chart(
+            &dir.join(file),
+            "client p99 op latency, each second",
+            "seconds",
+            "us",
+            &per_node(&clients, |r| r.p99_us.unwrap_or(0) as f64, false),
         )?;
         written.push(file.to_string());
     }

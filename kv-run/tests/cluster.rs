@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kv_core::runlog::{log_path, read_log, RunDir, RunStatus};
+use kv_core::runlog::{log_path, read_log, read_timeseries, RunDir, RunStatus};
+use kv_core::stats::Role;
 use kv_run::manifest::Manifest;
 
 const KV_RUN: &str = env!("CARGO_BIN_EXE_kv-run");
@@ -149,6 +150,20 @@ fn local_runs_report_and_record_two_rows() {
     assert!(seeds[0].1 < seeds[1].0, "{seeds:?}");
     assert_no_process_left(&m1);
     check_run_files(&tmp.0, &m1);
+    // Clients' per-second latency is recorded and charted; servers have none.
+    let run = RunDir::new(&tmp.0.join("experiments"), &m1.run_id);
+    let rows = read_timeseries(&run.timeseries_csv()).unwrap();
+    assert!(rows
+        .iter()
+        .filter(|r| r.role == Role::Server)
+        .all(|r| r.p50_us.is_none() && r.p99_us.is_none()));
+    let timed: Vec<_> = rows.iter().filter_map(|r| r.p50_us.zip(r.p99_us)).collect();
+    assert!(!timed.is_empty(), "no client latency in {rows:?}");
+    assert!(
+        timed.iter().all(|&(p50, p99)| 0 < p50 && p50 <= p99),
+        "{timed:?}"
+    );
+    assert!(run.path().join("latency.svg").exists());
     // Profiling is on by default: every process left svg, pb and folded.
     let profiles = RunDir::new(&tmp.0.join("experiments"), &m1.run_id)
         .profiles()

@@ -201,8 +201,11 @@ fn render_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
                 .nodes
                 .iter()
                 .map(|n| {
+                    let p99 = n
+                        .median_p99_us
+                        .map_or(String::new(), |v| format!(" (p99 {v} us)"));
                     format!(
-                        "{}-{} {}",
+                        "{}-{} {}{p99}",
                         n.role.name(),
                         n.node,
                         fmt_ops(n.median_ops_per_s)
