@@ -38,6 +38,11 @@ fn run(args: &Args) -> Result<i32> {
         .enable_all()
         .build()
         .context("cannot start the tokio runtime")?;
+    // Before the first line is out: whoever reads it may signal at once.
+    let shutdown = {
+        let _in_runtime = rt.enter();
+        Shutdown::install().context("cannot install signal handlers")?
+    };
     let target = match &cfg.target {
         Target::Servers(h) => h.join(","),
         Target::InProcess { preload } => format!("in-process store ({preload} records)"),
@@ -65,7 +70,6 @@ fn run(args: &Args) -> Result<i32> {
         .transpose()?;
     let shared = driver::new_shared(cfg.threads);
     let summary = rt.block_on(async {
-        let shutdown = Shutdown::install().context("cannot install signal handlers")?;
         if let Some(addr) = args.stats_bind {
             let local = kv_client::stats::serve(addr, shared.clone()).await?;
             println!("Serving stats on {local}");

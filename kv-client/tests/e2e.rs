@@ -349,3 +349,55 @@ fn server_stops_cleanly_on_sigterm() {
         assert!(status.success(), "round {round}: {status:?}");
     }
 }
+
+/// Ctrl-C as soon as the client's first line is out: it stops generating,
+/// drains, exits 0 and accounts for every op (the handler is installed
+/// before anything is printed).
+#[test]
+fn client_interrupted_at_once_drains_and_exits_zero() {
+    use std::io::{BufRead, BufReader, Read};
+    let server = Server::start(&["--preload", "1000"]);
+    for round in 0..5 {
+        let mut child = std::process::Command::new(util::CLIENT)
+            .args(["--hosts", &server.addr, "--secs", "30", "--threads", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert!(first.starts_with("kv-client: "), "{first}");
+        util::signal(child.id(), "INT");
+        let status =
+            util::wait_timeout(&mut child, Duration::from_secs(10)).expect("client ignored SIGINT");
+        let mut rest = String::new();
+        out.read_to_string(&mut rest).unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(
+            status.success(),
+            "round {round}: {status:?}\n{rest}\n{stderr}"
+        );
+        // "generated G sent S completed C (gets .. puts ..) failed F"
+        let counts = rest
+            .lines()
+            .find(|l| l.starts_with("generated "))
+            .unwrap_or_else(|| panic!("round {round}: no counts line in\n{rest}"));
+        let words: Vec<&str> = counts.split_whitespace().collect();
+        let n = |name: &str| {
+            let i = words.iter().position(|w| *w == name).unwrap();
+            words[i + 1].parse::<u64>().unwrap()
+        };
+        let g = n("generated");
+        assert!(
+            n("sent") == g && n("completed") == g && n("failed") == 0,
+            "round {round}: {counts}"
+        );
+    }
+}
