@@ -76,7 +76,18 @@ pub struct FlameView {
     pub search: Option<SearchResult>,
     pub svg: Option<PathBuf>,
     /// Differential against the same process of another run.
-    pub diff: Option<(String, Vec<DiffRow>)>,
+    pub diff: Option<FlameDiff>,
+}
+
+/// The open flamegraph (B) against the same process of another run (A).
+#[derive(Debug, Clone)]
+pub struct FlameDiff {
+    /// Run id of A.
+    pub other: String,
+    /// Per function, largest change first (the table).
+    pub rows: Vec<DiffRow>,
+    /// Per frame of B, change of its share in percentage points (the colors).
+    pub frame_deltas: Vec<f64>,
 }
 
 pub struct App {
@@ -516,7 +527,11 @@ impl App {
         match load_folded(&path) {
             Ok(base) => {
                 // A = the other (baseline) run, B = this one: growth is positive.
-                f.diff = Some((other, FlameGraph::diff(&base, &f.graph)));
+                f.diff = Some(FlameDiff {
+                    other,
+                    rows: FlameGraph::diff(&base, &f.graph),
+                    frame_deltas: f.graph.frame_deltas(&base),
+                });
             }
             Err(e) => self.message = Some(format!("{e:#}")),
         }

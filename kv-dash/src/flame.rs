@@ -344,6 +344,33 @@ impl FlameGraph {
         all
     }
 
+    /// How each frame's share of all samples changed since `base`, in
+    /// percentage points, indexed by [`FrameId`]. Frames are matched by
+    /// their whole stack (a function called from elsewhere is another
+    /// frame); a stack absent from `base` grew from zero. Shares, not
+    /// samples, so profiles of different length compare.
+    pub fn frame_deltas(&self, base: &FlameGraph) -> Vec<f64> {
+        let mut in_base: Vec<Option<FrameId>> = vec![None; self.frames.len()];
+        in_base[0] = Some(base.root());
+        let mut deltas = vec![0.0; self.frames.len()];
+        // Parents are created before their children, so ids are in
+        // top-down order and a parent's match is known before its children's.
+        for (id, f) in self.frames.iter().enumerate() {
+            if let Some(p) = f.parent {
+                in_base[id] = in_base[p].and_then(|bp| {
+                    base.frames[bp]
+                        .children
+                        .iter()
+                        .copied()
+                        .find(|&c| base.frames[c].name == f.name)
+                });
+            }
+            let before = in_base[id].map_or(0.0, |b| base.percent(base.frames[b].total));
+            deltas[id] = self.percent(f.total) - before;
+        }
+        deltas
+    }
+
     /// Shares of every function in `a` and `b`, largest change in total
     /// share first. Shares, not samples, so runs of different length compare.
     pub fn diff(a: &FlameGraph, b: &FlameGraph) -> Vec<DiffRow> {
@@ -471,6 +498,33 @@ mod tests {
         let f = g.functions().into_iter().find(|s| s.name == "f").unwrap();
         assert_eq!((f.self_samples, f.total_samples), (5, 15));
         assert_eq!(g.top(TopBy::Self_, 1)[0].name, "h");
+    }
+
+    #[test]
+    fn frame_deltas_match_whole_stacks() {
+        let a = FlameGraph::parse("m;get 60\nm;decode 40\n").unwrap();
+        // `get` also called from `decode` now: another frame, new in b.
+        let b = FlameGraph::parse("m;get 30\nm;decode 50\nm;decode;get 10\nm;new 10\n").unwrap();
+        let d = b.frame_deltas(&a);
+        assert_eq!(d.len(), b.len());
+        let id = |path: &[&str]| {
+            (0..b.len())
+                .find(|&i| {
+                    let names: Vec<&str> = b.path(i)[1..]
+                        .iter()
+                        .map(|&f| b.frame(f).name.as_str())
+                        .collect();
+                    names == path
+                })
+                .unwrap()
+        };
+        let close = |x: f64, y: f64| (x - y).abs() < 1e-9;
+        assert!(close(d[b.root()], 0.0));
+        assert!(close(d[id(&["m"])], 0.0));
+        assert!(close(d[id(&["m", "get"])], -30.0));
+        assert!(close(d[id(&["m", "decode"])], 20.0));
+        assert!(close(d[id(&["m", "decode", "get"])], 10.0));
+        assert!(close(d[id(&["m", "new"])], 10.0));
     }
 
     #[test]

@@ -275,6 +275,31 @@ fn flamegraph_diff_against_the_other_marked_run() {
     // B (this run, aaaa) has get 60% vs 40% in bbbb: +20 points.
     assert!(row("kv_server::store::get").contains("+20.0"), "{text}");
     assert!(row("bincode::deserialize").contains("-20.0"), "{text}");
+    // The flamegraph itself is differential: bars colored by the change of
+    // their stack's share (the graph is drawn above the table, so the
+    // first match is the bar).
+    let bg = |name: &str| {
+        let (x, y) = find(&buf, name).unwrap();
+        buf[(x, y)].bg
+    };
+    assert!(
+        matches!(bg("kv_server::store::get"), Color::Rgb(255, g, b) if g == b && g < 220),
+        "grew: {:?}",
+        bg("kv_server::store::get")
+    );
+    assert!(
+        // 10% of the width: the label is cut, so match its start.
+        matches!(bg("bincode"), Color::Rgb(r, g, 255) if r == g && r < 220),
+        "shrank: {:?}",
+        bg("bincode")
+    );
+    assert_eq!(bg("kv_server::store::put"), Color::Rgb(210, 210, 210));
+    assert!(
+        text.contains(&format!(
+            "+0.0 points since {B}  (bars: red grew, blue shrank)"
+        )),
+        "{text}"
+    );
 }
 
 #[test]

@@ -134,12 +134,21 @@ fn render_info(f: &FlameView, theme: &Theme, frame: &mut Frame, area: Rect) {
             theme.frame_match(),
         ));
     }
-    let second = Line::from(format!(
+    let mut second = vec![Span::raw(format!(
         "selected: {}  total {:.1}%  self {:.1}%",
         sel.name,
         g.percent(sel.total),
         g.percent(sel.self_samples)
-    ));
+    ))];
+    if let Some(d) = &f.diff {
+        let delta = d.frame_deltas[f.selected];
+        second.push(Span::styled(
+            format!("  {delta:+.1} points since {}", d.other),
+            theme.change(delta, false),
+        ));
+        second.push(Span::styled("  (bars: red grew, blue shrank)", theme.dim()));
+    }
+    let second = Line::from(second);
     frame.render_widget(Paragraph::new(vec![Line::from(first), second]), area);
 }
 
@@ -154,6 +163,8 @@ fn render_graph(f: &FlameView, theme: &Theme, focused: bool, buf: &mut Buffer, a
             theme.frame_selected()
         } else if matched {
             theme.frame_match()
+        } else if let Some(d) = &f.diff {
+            theme.frame_change(d.frame_deltas[bar.frame])
         } else {
             theme.frame(&frame.name)
         };
@@ -220,9 +231,10 @@ fn render_top(app: &App, f: &FlameView, theme: &Theme, frame: &mut Frame, area: 
 }
 
 fn render_diff(f: &FlameView, theme: &Theme, frame: &mut Frame, area: Rect) {
-    let Some((other, rows)) = &f.diff else { return };
+    let Some(diff) = &f.diff else { return };
     let n = area.height.saturating_sub(3) as usize;
-    let rows: Vec<Row> = rows
+    let rows: Vec<Row> = diff
+        .rows
         .iter()
         .take(n)
         .map(|d| {
@@ -252,7 +264,7 @@ fn render_diff(f: &FlameView, theme: &Theme, frame: &mut Frame, area: Rect) {
     )
     .block(Block::default().borders(Borders::ALL).title(format!(
         " diff: A = {} , B = {} (percentage points; d closes) ",
-        other, f.run_id
+        diff.other, f.run_id
     )));
     frame.render_widget(table, area);
 }

@@ -97,6 +97,33 @@ impl Theme {
         Style::new().bg(Color::Rgb(r, g, b)).fg(Color::Black)
     }
 
+    /// A frame of a differential flamegraph, by the change of its share
+    /// (percentage points): red grew, blue shrank, grey about the same;
+    /// the shade deepens up to 5 points. Without colors: bold grew,
+    /// dim shrank.
+    pub fn frame_change(&self, delta: f64) -> Style {
+        const SAME: f64 = 0.1;
+        if !self.color {
+            return if delta >= SAME {
+                Style::new().add_modifier(Modifier::BOLD)
+            } else if delta <= -SAME {
+                Style::new().add_modifier(Modifier::DIM)
+            } else {
+                Style::new()
+            };
+        }
+        let t = (delta.abs() / 5.0).min(1.0);
+        let shade = (220.0 - 170.0 * t) as u8;
+        let bg = if delta >= SAME {
+            Color::Rgb(255, shade, shade)
+        } else if delta <= -SAME {
+            Color::Rgb(shade, shade, 255)
+        } else {
+            Color::Rgb(210, 210, 210)
+        };
+        Style::new().bg(bg).fg(Color::Black)
+    }
+
     pub fn frame_match(&self) -> Style {
         self.pick(
             Style::new()
