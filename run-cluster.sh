@@ -28,7 +28,8 @@ Options (before the positional arguments):
                      cloudlab when geni-get exists, else local)
   --hosts-file FILE  SSH hosts, one 'host' or 'user@host[:sshport]' a line, '#' comments
   --ssh-config FILE  ssh client config used for every ssh/scp (ssh -F; env KVLAB_SSH_CONFIG)
-  --remote-dir DIR   per-run directory on remote hosts (default /tmp/kvlab)
+  --remote-dir DIR   per-run directory on remote hosts (default /tmp/kvlab;
+                     absolute, letters, digits and / . _ - only)
   --base-port N      remote backends: node i listens on N+i (default 8080)
   --no-build         do not build; use binaries in the bin dir as they are
   --no-dash          plain progress lines instead of the kv-dash live view

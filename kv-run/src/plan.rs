@@ -284,6 +284,15 @@ fn random_seed() -> u64 {
 pub fn plan(a: &PlanArgs) -> Result<String> {
     ensure!(a.servers >= 1, "server_count must be a positive integer");
     ensure!(a.clients >= 1, "client_count must be a positive integer");
+    // It is pasted into remote shell commands: allow no quoting surprises.
+    ensure!(
+        a.remote_dir.starts_with('/')
+            && a.remote_dir
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)),
+        "--remote-dir must be an absolute path of letters, digits and / . _ - (got {:?})",
+        a.remote_dir
+    );
     let total = (a.servers + a.clients) as usize;
 
     let server_words = strip_flags(

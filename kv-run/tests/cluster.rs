@@ -288,6 +288,17 @@ fn bad_arguments_print_usage_and_exit_2() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(out.contains("theta"), "{out}");
+    // A remote directory that would need shell quoting is refused by name.
+    let o = script(&tmp.0)
+        .args(["--no-build", "--remote-dir", "/tmp/it's", "1", "1"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("--remote-dir must be an absolute path"),
+        "{out}"
+    );
     assert!(
         !tmp.0.join("experiments/log.csv").exists(),
         "a bad config is not a run"
