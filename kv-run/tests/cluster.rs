@@ -343,14 +343,19 @@ fn sh(argv: &[&str]) {
 }
 
 /// Test hosts, each with its own sshd and a key pair made for the test.
-/// Preferably network namespaces `kvlabtest-<pid>-<i>`: 0 is the hub (a
+/// Preferably network namespaces `kvlabtest-<pid>-<net>-<i>`: 0 is the hub (a
 /// bridge at 192.0.2.1, where the script runs), 1..=n are hosts
 /// 192.0.2.(10+i), each with a veth into the hub. Where namespaces are not
 /// available (or KVLAB_TEST_NO_NETNS is set): sshd instances on 127.0.0.(10+i)
-/// at free ports. Everything is removed on drop: sshd by PID, then the
-/// namespaces (which takes their links with them).
+/// at free ports. With namespaces, every namespace also gets an /etc/hosts
+/// (`/etc/netns/<ns>/hosts`, which `ip netns exec` mounts over /etc/hosts)
+/// naming host i `node<i-1>`, as on a CloudLab experiment. Everything is
+/// removed on drop: sshd by PID, then the namespaces (which takes their
+/// links with them) and their /etc/netns folders.
 struct TestNet {
     names: Vec<String>,
+    /// True when the hosts are network namespaces (else loopback sshds).
+    netns: bool,
     sshd: Vec<Child>,
     /// Hosts file lines, one per host.
     hosts: Vec<String>,
@@ -374,11 +379,13 @@ impl TestNet {
         }
         let mut net = TestNet {
             names: Vec::new(),
+            netns: false,
             sshd: Vec::new(),
             hosts: Vec::new(),
             addrs: Vec::new(),
         };
         let netns = std::env::var_os("KVLAB_TEST_NO_NETNS").is_none() && net.try_namespaces(hosts);
+        net.netns = netns;
         // Keys: one for the user, one for the hosts.
         let key = dir.join("id");
         let host_key = dir.join("host_key");
@@ -483,8 +490,11 @@ impl TestNet {
     /// Creates the hub and host namespaces; false (and nothing left) when
     /// `ip netns` is not available here.
     fn try_namespaces(&mut self, hosts: usize) -> bool {
+        // Tests run in parallel in this process: each net gets its own names.
+        static NETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let net = NETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for i in 0..=hosts {
-            let name = format!("kvlabtest-{}-{i}", std::process::id());
+            let name = format!("kvlabtest-{}-{net}-{i}", std::process::id());
             let ok = Command::new("ip")
                 .args(["netns", "add", &name])
                 .stderr(Stdio::null())
@@ -510,13 +520,63 @@ impl TestNet {
             "br0",
         ]);
         sh(&["ip", "-n", &hub, "link", "set", "br0", "up"]);
+        let base = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        let nodes: String = (1..=hosts)
+            .map(|i| format!("192.0.2.{} node{}\n", 10 + i, i - 1))
+            .collect();
+        for n in &self.names {
+            let dir = Path::new("/etc/netns").join(n);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("hosts"), format!("{base}\n{nodes}")).unwrap();
+        }
         true
     }
 
     fn remove_namespaces(&mut self) {
         for n in self.names.drain(..).rev() {
             let _ = Command::new("ip").args(["netns", "del", &n]).status();
+            let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&n));
         }
+    }
+
+    /// Waits (bounded) until every sshd accepts a session.
+    fn wait_for_sshd(&self, ssh_config: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for h in &self.hosts {
+            let (host, port) = h.split_once(':').unwrap_or((h, "22"));
+            loop {
+                let ok = self
+                    .command("ssh")
+                    .arg("-F")
+                    .arg(ssh_config)
+                    .args(["-o", "BatchMode=yes", "-p", port, host, "true"])
+                    .output()
+                    .map(|o| o.status.success())
+                    .unwrap_or(false);
+                if ok {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "sshd on {h} never answered");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+
+    /// run-cluster.sh in the hub with the test's ssh config, remote dir,
+    /// free base port and experiment/log folders under `tmp`.
+    fn run_cluster(&self, tmp: &Path) -> Command {
+        let mut c = self.command(repo().join("run-cluster.sh"));
+        c.arg("--ssh-config")
+            .arg(tmp.join("ssh_config"))
+            .arg("--remote-dir")
+            .arg(tmp.join("remote"))
+            .args(["--base-port", &free_port().to_string()])
+            .current_dir(repo())
+            .env("KVLAB_BIN_DIR", bin_dir())
+            .env("KVLAB_EXPERIMENTS_DIR", tmp.join("experiments"))
+            .env("KVLAB_LOG_ROOT", tmp.join("logs"))
+            .stdin(Stdio::null());
+        c
     }
 
     /// A command that runs `program` where the hosts are reachable.
@@ -556,41 +616,12 @@ fn ssh_backend_runs_across_hosts() {
         ),
     )
     .unwrap();
-    // Wait for every sshd to accept a session.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    for h in &net.hosts {
-        let (host, port) = h.split_once(':').unwrap_or((h, "22"));
-        loop {
-            let ok = net
-                .command("ssh")
-                .arg("-F")
-                .arg(tmp.0.join("ssh_config"))
-                .args(["-o", "BatchMode=yes", "-p", port, host, "true"])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
-            if ok {
-                break;
-            }
-            assert!(Instant::now() < deadline, "sshd on {h} never answered");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
+    net.wait_for_sshd(&tmp.0.join("ssh_config"));
     let o = net
-        .command(repo().join("run-cluster.sh"))
-        .arg("--ssh-config")
-        .arg(tmp.0.join("ssh_config"))
+        .run_cluster(&tmp.0)
         .arg("--hosts-file")
         .arg(tmp.0.join("hosts"))
-        .arg("--remote-dir")
-        .arg(tmp.0.join("remote"))
-        .args(["--base-port", &free_port().to_string()])
         .args(["--secs", "2", "1", "2", "--preload 10000"])
-        .current_dir(repo())
-        .env("KVLAB_BIN_DIR", bin_dir())
-        .env("KVLAB_EXPERIMENTS_DIR", tmp.0.join("experiments"))
-        .env("KVLAB_LOG_ROOT", tmp.0.join("logs"))
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     let out = text(&o);
@@ -613,5 +644,90 @@ fn ssh_backend_runs_across_hosts() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, RunStatus::Ok);
     assert_eq!(rows[0].hosts, net.addrs.join(";"));
+    drop(net);
+}
+
+/// CloudLab as the course's script finds it: `geni-get` on PATH, nodes
+/// named node0..nodeN that resolve on every node. A stand-in `geni-get`
+/// answers `-a` with a manifest of three hosts; the names resolve through
+/// each namespace's /etc/hosts. No backend flag: detection picks CloudLab.
+#[test]
+fn cloudlab_backend_runs_on_named_nodes() {
+    let tmp = Temp::new("cloudlab");
+    let net = TestNet::create(3, &tmp.0).expect(
+        "cannot start test sshd hosts (is openssh-server installed? scripts/install-test-deps.sh)",
+    );
+    assert!(
+        net.netns,
+        "this test needs network namespaces (ip netns, as root): CloudLab node names resolve per namespace"
+    );
+    let fake = tmp.0.join("fakebin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let geni = fake.join("geni-get");
+    // Quotes escaped, as geni-get prints them.
+    std::fs::write(
+        &geni,
+        "#!/bin/sh\n[ \"$1\" = -a ] || exit 1\n\
+         echo '<rspec><node client_id=\\\"node0\\\"><host name=\\\"node0.kvlab.test\\\"/></node>\\n\
+         <node client_id=\\\"node1\\\"><host name=\\\"node1.kvlab.test\\\"/></node>\\n\
+         <node client_id=\\\"node2\\\"><host name=\\\"node2.kvlab.test\\\"/></node></rspec>'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&geni, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    net.wait_for_sshd(&tmp.0.join("ssh_config"));
+
+    // More nodes than the experiment has: refused up front, naming them.
+    let o = net
+        .run_cluster(&tmp.0)
+        .env("PATH", &path)
+        .args(["--secs", "2", "1", "3"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(
+            "requested 4 nodes (servers: 1, clients: 3) but only 3 are available (node0 to node2)"
+        ),
+        "{out}"
+    );
+
+    let o = net
+        .run_cluster(&tmp.0)
+        .env("PATH", &path)
+        .args(["--secs", "2", "1", "2", "--preload 10000"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        total_of(&String::from_utf8_lossy(&o.stdout)).is_some_and(|t| t > 0.0),
+        "{out}"
+    );
+    let m = latest_manifest(&tmp.0);
+    assert_eq!(m.backend, "cloudlab");
+    let hosts: Vec<&str> = m.nodes.iter().map(|n| n.host.as_str()).collect();
+    assert_eq!(hosts, ["node0", "node1", "node2"]);
+    // Each node binds the address its name resolves to there.
+    let binds: Vec<&str> = m.nodes.iter().map(|n| n.bind.as_str()).collect();
+    assert_eq!(binds, net.addrs);
+    for n in &m.nodes {
+        let pid = n
+            .remote_pid
+            .unwrap_or_else(|| panic!("{} has no remote pid", n.name));
+        assert!(pid_gone(pid), "{} still running", n.name);
+    }
+    assert_no_process_left(&m);
+    check_run_files(&tmp.0, &m);
+    let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
+    assert_eq!(rows.len(), 1, "the refused run is not a row");
+    assert_eq!(rows[0].status, RunStatus::Ok);
+    assert_eq!(rows[0].backend, "cloudlab");
     drop(net);
 }
