@@ -1,5 +1,5 @@
 //! The commands that print instead of opening the browser: `list`, `show`,
-//! `compare`, `top`. Each returns its whole output as a string (tests call
+//! `compare`, `top`, `diff`. Each returns its whole output as a string (tests call
 //! them directly); errors are one clear line for `main` to print.
 
 use std::path::Path;
@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::app::load_folded;
 use crate::browse::{self, fmt_change, fmt_metric, fmt_ops, Column, Sort};
-use crate::flame::TopBy;
+use crate::flame::{DiffRow, FlameGraph, TopBy};
 
 /// How a command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,16 +262,13 @@ pub fn compare(dir: &Path, a: &str, b: &str, format: Format) -> anyhow::Result<S
 }
 
 /// `kv-dash top RUN`: the functions with the most samples in one process.
-pub fn top(
+/// The flamegraph of one profiled process of `run`: `process` by name or
+/// prefix, or the first process with stacks (servers sort first).
+fn process_graph(
     dir: &Path,
-    id: &str,
+    run: &RunRecord,
     process: Option<&str>,
-    n: usize,
-    by: TopBy,
-    format: Format,
-) -> anyhow::Result<String> {
-    let runs = load_runs(dir)?;
-    let run = find(&runs, id)?;
+) -> anyhow::Result<(String, FlameGraph)> {
     let profiles = RunDir::new(dir, &run.run_id).profiles()?;
     let with_folded: Vec<_> = profiles.iter().filter(|p| p.folded.is_some()).collect();
     let profile = match process {
@@ -294,7 +291,110 @@ pub fn top(
         }
     };
     let path = profile.folded.as_ref().context("no folded file")?;
-    let graph = load_folded(path)?;
+    Ok((profile.name(), load_folded(path)?))
+}
+
+/// `kv-dash diff A B`: which functions of one process grew or shrank from
+/// run A to run B, in percentage points of all samples.
+pub fn diff(
+    dir: &Path,
+    a: &str,
+    b: &str,
+    process: Option<&str>,
+    n: usize,
+    format: Format,
+) -> anyhow::Result<String> {
+    let runs = load_runs(dir)?;
+    let (run_a, run_b) = (find(&runs, a)?, find(&runs, b)?);
+    let (name, graph_b) = process_graph(dir, run_b, process)?;
+    let (_, graph_a) = process_graph(dir, run_a, Some(&name))?;
+    let mut rows = FlameGraph::diff(&graph_a, &graph_b);
+    rows.truncate(n);
+    match format {
+        Format::Json => {
+            #[derive(Serialize)]
+            struct Diff<'a> {
+                a: &'a str,
+                b: &'a str,
+                process: &'a str,
+                samples_a: u64,
+                samples_b: u64,
+                functions: &'a [DiffRow],
+            }
+            json(&Diff {
+                a: &run_a.run_id,
+                b: &run_b.run_id,
+                process: &name,
+                samples_a: graph_a.total_samples(),
+                samples_b: graph_b.total_samples(),
+                functions: &rows,
+            })
+        }
+        Format::Csv => {
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|d| {
+                    vec![
+                        d.name.clone(),
+                        format!("{:.3}", d.total_percent_a),
+                        format!("{:.3}", d.total_percent_b),
+                        format!("{:.3}", d.self_percent_a),
+                        format!("{:.3}", d.self_percent_b),
+                    ]
+                })
+                .collect();
+            csv_out(
+                &[
+                    "function",
+                    "total_percent_a",
+                    "total_percent_b",
+                    "self_percent_a",
+                    "self_percent_b",
+                ],
+                &rows,
+            )
+        }
+        Format::Table => {
+            let mut out = format!(
+                "{name}: A = {} ({} samples), B = {} ({} samples); change in percentage points, largest first\n\n",
+                run_a.run_id,
+                graph_a.total_samples(),
+                run_b.run_id,
+                graph_b.total_samples()
+            );
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|d| {
+                    vec![
+                        format!("{:.1}%", d.total_percent_a),
+                        format!("{:.1}%", d.total_percent_b),
+                        format!("{:+.1}", d.total_delta()),
+                        format!("{:+.1}", d.self_delta()),
+                        d.name.clone(),
+                    ]
+                })
+                .collect();
+            out += &text_table(
+                &["TOTAL A", "TOTAL B", "Δ TOTAL", "Δ SELF", "FUNCTION"],
+                &rows,
+                &[0, 1, 2, 3],
+            );
+            Ok(out)
+        }
+    }
+}
+
+pub fn top(
+    dir: &Path,
+    id: &str,
+    process: Option<&str>,
+    n: usize,
+    by: TopBy,
+    format: Format,
+) -> anyhow::Result<String> {
+    let runs = load_runs(dir)?;
+    let run = find(&runs, id)?;
+    let (name, graph) = process_graph(dir, run, process)?;
     let top = graph.top(by, n);
     match format {
         Format::Json => {
@@ -308,7 +408,7 @@ pub fn top(
             }
             json(&Top {
                 run_id: &run.run_id,
-                process: profile.name(),
+                process: name.clone(),
                 samples: graph.total_samples(),
                 by: by.label(),
                 functions: &top,
@@ -341,7 +441,7 @@ pub fn top(
         Format::Table => {
             let mut out = format!(
                 "{} of run {}: {} samples, top {} by {}\n\n",
-                profile.name(),
+                name,
                 run.run_id,
                 graph.total_samples(),
                 top.len(),

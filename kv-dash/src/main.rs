@@ -107,6 +107,19 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// Which functions of one process grew or shrank from run A to run B.
+    Diff {
+        a: String,
+        b: String,
+        /// Process, as `server-0` / `client-1` (default: B's first server).
+        #[arg(long)]
+        process: Option<String>,
+        /// How many functions (largest change first).
+        #[arg(short = 'n', default_value_t = 20)]
+        n: usize,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Live dashboard of a running cluster: every server and client, polled 4 times a second.
     Live(LiveArgs),
     /// Benchmark: write a log of N runs, time opening it.
@@ -148,6 +161,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             cli::top(dir, &run, process.as_deref(), n, by, out.format())?
         }
+        Some(Command::Diff {
+            a,
+            b,
+            process,
+            n,
+            out,
+        }) => cli::diff(dir, &a, &b, process.as_deref(), n, out.format())?,
         Some(Command::Live(a)) => {
             let cfg = kv_dash::live::LiveFlags {
                 manifest: a.manifest,

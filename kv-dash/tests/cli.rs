@@ -113,6 +113,49 @@ fn show_gives_client_p99_when_recorded() {
 }
 
 #[test]
+fn diff_names_what_grew_and_shrank() {
+    let d = dir();
+    // A = run B (get 40%, decode 30%), B = run A (get 60%, decode 10%).
+    let text = ok(&["diff", B, A, "--dir", &d, "-n", "3"]);
+    assert!(
+        text.starts_with(&format!(
+            "server-0: A = {B} (1000 samples), B = {A} (1000 samples)"
+        )),
+        "{text}"
+    );
+    let rows: Vec<&str> = text.lines().skip(3).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    for (row, end) in [
+        (
+            rows[0],
+            "30.0%    10.0%    -20.0   -20.0  bincode::deserialize",
+        ),
+        (
+            rows[1],
+            "40.0%    60.0%    +20.0   +20.0  kv_server::store::get",
+        ),
+    ] {
+        assert!(row.ends_with(end), "{row:?} vs {end:?}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["diff", B, A, "--dir", &d, "--json"])).unwrap();
+    assert_eq!(json["process"], "server-0");
+    assert_eq!(json["functions"][1]["name"], "kv_server::store::get");
+    assert_eq!(json["functions"][1]["total_percent_b"], 60.0);
+    let csv_text = ok(&["diff", B, A, "--dir", &d, "--csv"]);
+    assert!(csv_text.starts_with("function,total_percent_a,total_percent_b"));
+    // Run A never profiled server-1: named, with what it has.
+    let err = fails(&["diff", A, B, "--dir", &d, "--process", "server-1"]);
+    assert!(
+        err.contains(&format!(
+            "run {A} has no process 'server-1' (profiled: server-0, client-0)"
+        )),
+        "{err}"
+    );
+    assert!(fails(&["diff", A, "nope", "--dir", &d]).contains("unknown run id 'nope'"));
+}
+
+#[test]
 fn compare_table_json_csv() {
     let d = dir();
     let text = ok(&["compare", A, B, "--dir", &d]);
