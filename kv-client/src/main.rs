@@ -13,6 +13,7 @@ use kv_core::shutdown::Shutdown;
 use kv_core::summary::ClientSummary;
 use kv_core::workload::{thread_seed, WorkloadSpec};
 
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

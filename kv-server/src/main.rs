@@ -30,6 +30,7 @@ const MAX_IN_FLIGHT: usize = 1 << 16;
 /// One year: enough for "never", small enough to stay far from overflow.
 const MAX_IDLE_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
