@@ -261,7 +261,6 @@ pub fn compare(dir: &Path, a: &str, b: &str, format: Format) -> anyhow::Result<S
     }
 }
 
-/// `kv-dash top RUN`: the functions with the most samples in one process.
 /// The flamegraph of one profiled process of `run`: `process` by name or
 /// prefix, or the first process with stacks (servers sort first).
 fn process_graph(
@@ -384,6 +383,7 @@ pub fn diff(
     }
 }
 
+/// `kv-dash top RUN`: the functions with the most samples in one process.
 pub fn top(
     dir: &Path,
     id: &str,
@@ -408,7 +408,7 @@ pub fn top(
             }
             json(&Top {
                 run_id: &run.run_id,
-                process: name.clone(),
+                process: name,
                 samples: graph.total_samples(),
                 by: by.label(),
                 functions: &top,
