@@ -65,6 +65,10 @@ pub struct RunDetail {
     pub problem: Option<String>,
 }
 
+/// Rows of the flamegraph view's bottom table (top-N or diff) on screen;
+/// PgUp/PgDn scroll it by this much.
+pub const TABLE_ROWS: usize = 7;
+
 /// An open flamegraph: one process of one run.
 #[derive(Debug, Clone)]
 pub struct FlameView {
@@ -77,6 +81,18 @@ pub struct FlameView {
     pub svg: Option<PathBuf>,
     /// Differential against the same process of another run.
     pub diff: Option<FlameDiff>,
+    /// First row of the bottom table shown.
+    pub table_offset: usize,
+}
+
+impl FlameView {
+    /// Rows the bottom table has: changed functions, or all functions.
+    pub fn table_len(&self) -> usize {
+        match &self.diff {
+            Some(d) => d.rows.len(),
+            None => self.graph.functions().len(),
+        }
+    }
 }
 
 /// The open flamegraph (B) against the same process of another run (A).
@@ -450,13 +466,20 @@ impl App {
                     .map(|s| s.pattern.clone())
                     .unwrap_or_default();
             }
+            Action::PageDown => {
+                let last_page = f.table_len().saturating_sub(TABLE_ROWS);
+                f.table_offset = (f.table_offset + TABLE_ROWS).min(last_page);
+            }
+            Action::PageUp => f.table_offset = f.table_offset.saturating_sub(TABLE_ROWS),
             Action::ToggleTopBy => {
+                f.table_offset = 0;
                 self.top_by = match self.top_by {
                     TopBy::Self_ => TopBy::Total,
                     TopBy::Total => TopBy::Self_,
                 }
             }
             Action::ToggleDiff => {
+                f.table_offset = 0;
                 if f.diff.is_some() {
                     f.diff = None;
                 } else {
@@ -504,6 +527,7 @@ impl App {
                     search: None,
                     svg: p.svg.clone(),
                     diff: None,
+                    table_offset: 0,
                 });
                 self.flame_focus = FlameFocus::Graph;
             }

@@ -47,7 +47,10 @@ pub enum Action {
 pub const KEYS: &[(&str, &str)] = &[
     ("↑/↓ j/k", "move; in a flamegraph: parent / widest child"),
     ("←/→ h/l", "flamegraph: previous / next sibling frame"),
-    ("PgUp/PgDn g/G", "page; first / last"),
+    (
+        "PgUp/PgDn g/G",
+        "page; first / last; flamegraph: scroll the table",
+    ),
     (
         "Enter",
         "runs: open flamegraphs; processes: open; frame: zoom in",

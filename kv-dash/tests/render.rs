@@ -254,6 +254,23 @@ fn flamegraph_top_n_by_self_and_total() {
     let (_, y_main) = find(&buf, "   0.0%   100.0%  main").unwrap();
     let (_, y_run) = find(&buf, "   0.0%    95.0%  kv_server::server::run").unwrap();
     assert!(y_main < y_run);
+    // 8 functions, 7 rows: PgDn scrolls to the last page, PgUp back.
+    assert!(screen(&buf).contains("top 7 by total, 1-7 of 8 (PgUp/PgDn)"));
+    assert!(!screen(&buf).contains("   5.0%     5.0%  tokio::runtime::park"));
+    press(&mut app, &[PageDown]);
+    let buf = draw(&app, 140, 40);
+    let text = screen(&buf);
+    assert!(
+        text.contains("top 7 by total, 2-8 of 8 (PgUp/PgDn)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("   5.0%     5.0%  tokio::runtime::park"),
+        "{text}"
+    );
+    assert!(find(&buf, "   0.0%   100.0%  main").is_none(), "{text}");
+    press(&mut app, &[PageDown, PageUp]);
+    assert!(screen(&draw(&app, 140, 40)).contains("top 7 by total, 1-7 of 8"));
 }
 
 #[test]

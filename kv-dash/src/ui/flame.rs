@@ -11,10 +11,10 @@ use ratatui::Frame;
 
 use super::fit;
 use super::theme::Theme;
-use crate::app::{App, FlameFocus, FlameView};
+use crate::app::{App, FlameFocus, FlameView, TABLE_ROWS};
 
-/// Rows of the bottom table (top-N or diff), borders and header included.
-const TABLE_H: u16 = 10;
+/// Height of the bottom table (top-N or diff), borders and header included.
+const TABLE_H: u16 = TABLE_ROWS as u16 + 3;
 
 pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [list_area, main] =
@@ -194,9 +194,10 @@ fn render_graph(f: &FlameView, theme: &Theme, focused: bool, buf: &mut Buffer, a
 
 fn render_top(app: &App, f: &FlameView, theme: &Theme, frame: &mut Frame, area: Rect) {
     let n = area.height.saturating_sub(3) as usize;
-    let top = f.graph.top(app.top_by, n);
+    let top = f.graph.top(app.top_by, f.table_offset + n);
     let rows: Vec<Row> = top
         .iter()
+        .skip(f.table_offset)
         .map(|s| {
             let matched = f
                 .search
@@ -224,8 +225,9 @@ fn render_top(app: &App, f: &FlameView, theme: &Theme, frame: &mut Frame, area: 
     )
     .header(Row::new(vec!["SELF", "TOTAL", "FUNCTION"]).style(theme.header()))
     .block(Block::default().borders(Borders::ALL).title(format!(
-        " top {n} by {} (t toggles; d diff) ",
-        app.top_by.label()
+        " top {n} by {}{} (t toggles; d diff) ",
+        app.top_by.label(),
+        scrolled(f, n)
     )));
     frame.render_widget(table, area);
 }
@@ -236,6 +238,7 @@ fn render_diff(f: &FlameView, theme: &Theme, frame: &mut Frame, area: Rect) {
     let rows: Vec<Row> = diff
         .rows
         .iter()
+        .skip(f.table_offset)
         .take(n)
         .map(|d| {
             let delta = d.total_delta();
@@ -263,8 +266,20 @@ fn render_diff(f: &FlameView, theme: &Theme, frame: &mut Frame, area: Rect) {
         Row::new(vec!["TOTAL A", "TOTAL B", "Δ TOTAL", "Δ SELF", "FUNCTION"]).style(theme.header()),
     )
     .block(Block::default().borders(Borders::ALL).title(format!(
-        " diff: A = {} , B = {} (percentage points; d closes) ",
-        diff.other, f.run_id
+        " diff: A = {} , B = {}{} (percentage points; d closes) ",
+        diff.other,
+        f.run_id,
+        scrolled(f, n)
     )));
     frame.render_widget(table, area);
+}
+
+/// `, 8-14 of 40 (PgUp/PgDn)` when the table has more rows than `shown`.
+fn scrolled(f: &FlameView, shown: usize) -> String {
+    let len = f.table_len();
+    if len <= shown {
+        return String::new();
+    }
+    let last = (f.table_offset + shown).min(len);
+    format!(", {}-{last} of {len} (PgUp/PgDn)", f.table_offset + 1)
 }
