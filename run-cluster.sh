@@ -383,12 +383,12 @@ finish() {
 
 # Check mode: every client's history through kv-check.
 check_histories() {
-    local files=() initial=init
+    local files=()
     for f in "$LOG_DIR"/history-*.csv; do [ -e "$f" ] && files+=("$f"); done
     if [ "${#files[@]}" = 0 ]; then echo "kv-check: no histories found" >&2; return 2; fi
-    if [[ " $SERVER_ARGS " =~ [[:space:]]--preload[[:space:]=]0[[:space:]] ]]; then initial=absent; fi
     echo
-    "$BIN_DIR/kv-check" --initial "$initial" "${files[@]}" 2>&1 | tee "$LOG_DIR/check.txt"
+    # PRELOAD (from kv-run plan): keys below it start preloaded, others absent.
+    "$BIN_DIR/kv-check" --preload "$PRELOAD" "${files[@]}" 2>&1 | tee "$LOG_DIR/check.txt"
 }
 
 tail_log() {

@@ -42,6 +42,9 @@ pub enum Initial {
     Init,
     /// Keys start absent (`none`).
     Absent,
+    /// Keys below N were preloaded, the others start absent (a server's
+    /// `--preload N` with a workload over more keys).
+    PreloadedBelow(u64),
 }
 
 impl std::str::FromStr for Initial {
@@ -56,10 +59,12 @@ impl std::str::FromStr for Initial {
 }
 
 impl Initial {
-    fn value(self) -> Value {
+    fn value(self, key: u64) -> Value {
         match self {
             Initial::Init => Value::INIT,
             Initial::Absent => Value::ABSENT,
+            Initial::PreloadedBelow(n) if key < n => Value::INIT,
+            Initial::PreloadedBelow(_) => Value::ABSENT,
         }
     }
 }
@@ -394,7 +399,7 @@ fn check_key(
             .iter()
             .take_while(|r| r.value() == value)
             .count();
-        let (put, gets) = if value == initial.value() {
+        let (put, gets) = if value == initial.value(key) {
             (OpRef::Initial, i..end)
         } else if value.writer_seq().is_none() || recs[i].is_get() {
             // `other`, the wrong initial value, or a value no put of this key wrote.
@@ -611,6 +616,20 @@ mod tests {
         assert!(matches!(absent_read, Some(Violation::UnwrittenRead { .. })));
         let init_read = check_with("r init 0 5", Initial::Absent).unwrap().first;
         assert!(matches!(init_read, Some(Violation::UnwrittenRead { .. })));
+        // --preload 10: keys 0..9 start preloaded, key 10 on starts absent.
+        let below = Initial::PreloadedBelow(10);
+        let ok = "r init 0 5 key=9\n r none 0 5 key=10\n r none 0 5 key=12345";
+        assert_eq!(check_with(ok, below).unwrap().first, None);
+        let v = check_with("r none 0 5 key=9", below).unwrap().first;
+        assert!(
+            matches!(v, Some(Violation::UnwrittenRead { key: 9, .. })),
+            "{v:?}"
+        );
+        let v = check_with("r init 0 5 key=10", below).unwrap().first;
+        assert!(
+            matches!(v, Some(Violation::UnwrittenRead { key: 10, .. })),
+            "{v:?}"
+        );
     }
 
     #[test]

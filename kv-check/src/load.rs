@@ -189,6 +189,8 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 /// One file's ops, with writer indices local to the file.
 struct FileRecs {
     client: u32,
+    /// The writer's boot id: times of different boots cannot be compared.
+    boot: Option<String>,
     recs: Vec<Rec>,
     writers: Vec<(u32, u32)>,
     rows: u64,
@@ -204,6 +206,7 @@ fn load_one<R: BufRead>(
 ) -> Result<FileRecs, String> {
     let mut out = FileRecs {
         client: reader.client(),
+        boot: reader.boot().map(str::to_string),
         recs: Vec::with_capacity(rows_hint),
         writers: Vec::new(),
         rows: 0,
@@ -274,6 +277,30 @@ fn assemble(paths: Vec<PathBuf>, files: Vec<FileRecs>) -> Result<Loaded, InputEr
         ..Loaded::default()
     };
     let mut clients: FxMap<u32, usize> = FxMap::default();
+    // CLOCK_MONOTONIC times only compare within one boot of one machine;
+    // checking across machines would compare unrelated clocks and give a
+    // verdict that means nothing. Files without a boot id are let through.
+    let mut first_boot: Option<(usize, &str)> = None;
+    for (i, file) in files.iter().enumerate() {
+        let Some(boot) = file.boot.as_deref() else {
+            continue;
+        };
+        match first_boot {
+            None => first_boot = Some((i, boot)),
+            Some((j, other)) if other != boot => {
+                return Err(InputError {
+                    path: paths[i].clone(),
+                    message: format!(
+                        "recorded on another machine (boot id {boot}) than {} (boot id {other}): \
+                         their CLOCK_MONOTONIC times cannot be compared; run check mode with \
+                         every client on one host",
+                        paths[j].display()
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
     let mut writer_index: FxMap<(u32, u32), usize> = FxMap::default();
     for (i, file) in files.into_iter().enumerate() {
         if let Some(first) = clients.insert(file.client, i) {

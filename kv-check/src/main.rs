@@ -29,6 +29,10 @@ struct Cli {
     /// preloaded, `absent` otherwise.
     #[arg(long, default_value = "init")]
     initial: Initial,
+    /// The servers' `--preload N`: keys below N start with the preloaded
+    /// value, the others absent (overrides --initial).
+    #[arg(long, value_name = "N")]
+    preload: Option<u64>,
     /// Print phase timings to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -72,7 +76,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Synth(args)) => synth(args).map(|()| ExitCode::SUCCESS),
-        None => run(&cli.histories, cli.initial, cli.verbose),
+        None => {
+            let initial = cli.preload.map_or(cli.initial, Initial::PreloadedBelow);
+            run(&cli.histories, initial, cli.verbose)
+        }
     };
     result.unwrap_or_else(|e| {
         eprintln!("kv-check: {e:#}");
@@ -111,7 +118,7 @@ fn run(histories: &[PathBuf], initial: Initial, verbose: bool) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
         Some(v) => {
-            println!("{}", report::fail_text(&loaded, &summary, v)?);
+            println!("{}", report::fail_text(&loaded, &summary, v, initial)?);
             Ok(ExitCode::from(1))
         }
     }

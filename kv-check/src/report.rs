@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use kv_core::history::{Action, HistoryOp, HistoryReader, Outcome, ReadValue};
 
-use crate::check::{OpRef, Summary, Violation};
+use crate::check::{Initial, OpRef, Summary, Violation};
 use crate::load::{InputError, Loaded, Loc, Time, Value, BEGINNING};
 
 /// `PASS: N ops on K keys (histories: F files)`.
@@ -80,6 +80,7 @@ pub fn fail_text(
     loaded: &Loaded,
     summary: &Summary,
     violation: &Violation,
+    initial: Initial,
 ) -> Result<String, InputError> {
     let recs = &loaded.recs;
     let name = |v: Value| value_name(loaded, v);
@@ -89,13 +90,20 @@ pub fn fail_text(
             let v = recs[*get].value();
             let why = match v {
                 Value::OTHER => "a get read 'other', a value no check-mode put writes".to_string(),
-                Value::INIT => {
-                    "a get read the preloaded value, but the run had no preload (--initial absent)"
-                        .to_string()
-                }
-                Value::ABSENT => "a get found the key absent, but every key starts preloaded \
-                                  (--initial init) and nothing deletes"
-                    .to_string(),
+                Value::INIT => format!(
+                    "a get read the preloaded value, but this key starts absent ({})",
+                    match initial {
+                        Initial::PreloadedBelow(n) => format!("only keys below {n} were preloaded"),
+                        _ => "the run had no preload: --initial absent".into(),
+                    }
+                ),
+                Value::ABSENT => format!(
+                    "a get found the key absent, but it starts preloaded ({}) and nothing deletes",
+                    match initial {
+                        Initial::PreloadedBelow(n) => format!("keys below {n} were preloaded"),
+                        _ => "--initial init".into(),
+                    }
+                ),
                 v => format!("a get read {}, which no put of this key wrote", name(v)),
             };
             out.push_str(&why);

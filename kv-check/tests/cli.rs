@@ -128,6 +128,32 @@ fn linearizable_run_passes() {
     assert_eq!(out, "PASS: 5 ops on 2 keys (histories: 2 files)\n");
 }
 
+/// Histories of two machines: their monotonic clocks are unrelated, so
+/// there is no verdict to give, and none is given.
+#[test]
+fn histories_from_two_machines_are_refused() {
+    let dir = TempDir::new("two-machines");
+    let paths = two_clients(&dir, false);
+    let text = std::fs::read_to_string(&paths[1]).unwrap();
+    let boot = kv_core::history::boot_id().unwrap();
+    assert!(text.starts_with(&format!(
+        "# kvlab-history v1 client=2 clock=CLOCK_MONOTONIC boot={boot}\n"
+    )));
+    let other = "00000000-0000-0000-0000-000000000000";
+    std::fs::write(&paths[1], text.replace(&boot, other)).unwrap();
+    let (code, out, err) = kv_check(&os(&paths));
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "c2.hist: recorded on another machine (boot id {other}) than {} (boot id {boot})",
+            paths[0].display()
+        )) && err.contains("run check mode with every client on one host"),
+        "{err}"
+    );
+}
+
 #[test]
 fn stale_read_fails_naming_the_key_and_ops() {
     let dir = TempDir::new("fail");
@@ -168,6 +194,18 @@ fn initial_flag_chooses_the_starting_value() {
     assert_eq!(code, 1, "{out}");
     assert!(
         out.starts_with("FAIL: key 3: a get found the key absent"),
+        "{out}"
+    );
+    // --preload N (the servers' flag): key 3 starts absent below N=3 only.
+    let (code, out, _) = kv_check(&[h.as_os_str(), "--preload".as_ref(), "3".as_ref()]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = kv_check(&[h.as_os_str(), "--preload".as_ref(), "4".as_ref()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with(
+            "FAIL: key 3: a get found the key absent, but it starts preloaded \
+             (keys below 4 were preloaded) and nothing deletes"
+        ),
         "{out}"
     );
 }

@@ -4,7 +4,7 @@
 //! and rejects malformed input with the line number, never panics.
 //!
 //! ```text
-//! # kvlab-history v1 client=3 clock=CLOCK_MONOTONIC
+//! # kvlab-history v1 client=3 clock=CLOCK_MONOTONIC boot=1b4e28ba-2fa1-11d2-883f-0016d3cca427
 //! thread,seq,kind,key,value,invoke_ns,complete_ns,outcome
 //! 0,0,put,4004,3.0.0,1000,1900,ok
 //! 1,0,get,4004,init,1200,2100,ok
@@ -18,7 +18,10 @@
 //!   for a get, what was read: a `ValueId`, `init` (the preloaded value),
 //!   `none` (key absent) or `other` (anything else).
 //! * `invoke_ns`, `complete_ns`: [`monotonic_ns`] when the op was sent and when
-//!   its reply arrived. Only comparable between processes of one machine.
+//!   its reply arrived. Only comparable between processes of one machine
+//!   (one boot of it): `boot=` in the header is the kernel's boot id
+//!   ([`boot_id`]), so a reader can tell. Files without it (older writers)
+//!   are accepted.
 //! * `outcome`: `ok`, or `unknown` when no reply came (a put that may or may not
 //!   have taken effect; `complete_ns` is then when the client gave up).
 //! * The `# end ops=N` line is written by [`HistoryWriter::finish`]: a file
@@ -52,6 +55,16 @@ pub fn monotonic_ns() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// This boot of this machine (`/proc/sys/kernel/random/boot_id`): the
+/// domain in which [`monotonic_ns`] values compare. `None` when unreadable.
+pub fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    // Goes into a space-separated header: refuse anything odd.
+    (!id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+        .then(|| id.to_string())
 }
 
 /// What a get returned.
@@ -174,7 +187,11 @@ impl HistoryWriter {
     pub fn new(path: impl AsRef<Path>, client: u32) -> io::Result<Self> {
         let file = File::create(path)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        writeln!(out, "{MAGIC} client={client} clock={CLOCK}")?;
+        write!(out, "{MAGIC} client={client} clock={CLOCK}")?;
+        if let Some(boot) = boot_id() {
+            write!(out, " boot={boot}")?;
+        }
+        writeln!(out)?;
         writeln!(out, "{COLUMNS}")?;
         Ok(Self {
             out,
@@ -231,6 +248,7 @@ fn malformed(line: u64, reason: impl Into<String>) -> HistoryError {
 pub struct HistoryReader<R> {
     input: R,
     client: u32,
+    boot: Option<String>,
     /// Number of the last line read (1-based).
     line: u64,
     buf: Vec<u8>,
@@ -252,6 +270,7 @@ impl<R: BufRead> HistoryReader<R> {
         let mut r = Self {
             input,
             client: 0,
+            boot: None,
             line: 0,
             buf: Vec::with_capacity(128),
             ops: 0,
@@ -260,7 +279,7 @@ impl<R: BufRead> HistoryReader<R> {
         if !r.read_line()? {
             return Err(malformed(1, "empty file: expected the history header"));
         }
-        r.client = parse_header(&r.buf).map_err(|reason| malformed(1, reason))?;
+        (r.client, r.boot) = parse_header(&r.buf).map_err(|reason| malformed(1, reason))?;
         if !r.read_line()? || r.buf != COLUMNS.as_bytes() {
             return Err(malformed(
                 2,
@@ -273,6 +292,11 @@ impl<R: BufRead> HistoryReader<R> {
     /// The client id from the header.
     pub fn client(&self) -> u32 {
         self.client
+    }
+
+    /// The writer's boot id ([`boot_id`]), when the header has one.
+    pub fn boot(&self) -> Option<&str> {
+        self.boot.as_deref()
     }
 
     /// Number of the line last read: after [`Self::next_op`] returned an op, its line.
@@ -366,21 +390,23 @@ pub fn read_history(path: impl AsRef<Path>) -> Result<History, HistoryError> {
     })
 }
 
-fn parse_header(line: &[u8]) -> Result<u32, String> {
+/// The client id and the boot id (optional) of a header line.
+fn parse_header(line: &[u8]) -> Result<(u32, Option<String>), String> {
     let bad = || format!("expected the header '{MAGIC} client=<id> clock={CLOCK}'");
     let text = std::str::from_utf8(line).map_err(|_| bad())?;
     let rest = text.strip_prefix(MAGIC).ok_or_else(bad)?;
-    let (mut client, mut clock) = (None, None);
+    let (mut client, mut clock, mut boot) = (None, None, None);
     for field in rest.split_ascii_whitespace() {
         match field.split_once('=') {
             Some(("client", v)) => client = Some(v.parse::<u32>().map_err(|_| bad())?),
             Some(("clock", v)) => clock = Some(v),
+            Some(("boot", v)) => boot = Some(v.to_string()),
             // Unknown fields are for later versions of the writer.
             _ => {}
         }
     }
     match (client, clock) {
-        (Some(c), Some(CLOCK)) => Ok(c),
+        (Some(c), Some(CLOCK)) => Ok((c, boot)),
         (Some(_), Some(other)) => Err(format!("unsupported clock '{other}' (expected {CLOCK})")),
         _ => Err(bad()),
     }
@@ -539,6 +565,10 @@ mod tests {
         w.record_all(&ops[1..]).unwrap();
         assert_eq!(w.ops(), ops.len() as u64);
         w.finish().unwrap();
+        // The header names this boot of this machine.
+        let r = HistoryReader::open(&path).unwrap();
+        let boot = boot_id().expect("Linux has a boot id");
+        assert_eq!(r.boot(), Some(boot.as_str()));
         let h = read_history(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(h.client, 3);
@@ -566,6 +596,7 @@ mod tests {
                     0,1,put,17,3.0.1,2000,2000,unknown\n\
                     # end ops=4\n";
         let mut r = HistoryReader::new(text.as_bytes()).unwrap();
+        assert_eq!(r.boot(), None, "older files have no boot id");
         let ops: Vec<_> = r.by_ref().collect::<Result<_, _>>().unwrap();
         assert_eq!(ops.len(), 4);
         assert!(r.is_complete());

@@ -140,6 +140,26 @@ impl Manifest {
         std::fs::rename(&tmp, path).map_err(write_err(path))
     }
 
+    /// Records every server preloads: `--preload N` (or `--preload=N`) in
+    /// the server args, else the server's default. Keys 0..N start with the
+    /// preloaded value, the others absent. `None` when N is not a number
+    /// (the server would refuse it too).
+    pub fn preloaded_keys(&self) -> Option<u64> {
+        let words: Vec<&str> = self.server_args.split_whitespace().collect();
+        let mut value = None;
+        for (i, w) in words.iter().enumerate() {
+            if *w == "--preload" {
+                value = Some(words.get(i + 1).copied().unwrap_or(""));
+            } else if let Some(v) = w.strip_prefix("--preload=") {
+                value = Some(v);
+            }
+        }
+        match value {
+            None => Some(crate::workload::RECORD_COUNT),
+            Some(v) => v.parse().ok(),
+        }
+    }
+
     pub fn servers(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.is_server())
     }

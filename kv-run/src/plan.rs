@@ -226,10 +226,21 @@ fn ssh_base(cfg: Option<&Path>, port: Option<u16>) -> Vec<String> {
 }
 
 /// Asks a remote host for the address it knows `host` by and its core count.
-fn probe_remote(h: &Host, cfg: Option<&Path>) -> Result<(String, u32)> {
+/// What one ssh call learns of a host before the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Probe {
+    /// The address its own name resolves to there (what servers bind).
+    addr: String,
+    cores: u32,
+    /// Its kernel's boot id: which hosts share one CLOCK_MONOTONIC.
+    boot: Option<String>,
+}
+
+fn probe_remote(h: &Host, cfg: Option<&Path>) -> Result<Probe> {
     let target = h.ssh.as_deref().unwrap_or(&h.host);
     let script = format!(
-        "getent ahostsv4 {} | awk 'NR==1{{print $1}}'; nproc",
+        "echo \"addr=$(getent ahostsv4 {} | awk 'NR==1{{print $1}}')\"; echo \"cores=$(nproc)\"; \
+         echo \"boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)\"",
         shell::quote(&h.host)
     );
     let mut argv = ssh_base(cfg, h.ssh_port);
@@ -246,18 +257,48 @@ fn probe_remote(h: &Host, cfg: Option<&Path>) -> Result<(String, u32)> {
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let (addr, cores) = match lines.as_slice() {
-        [addr, cores] => (addr.to_string(), cores.parse().unwrap_or(1)),
-        // getent found nothing: use the name as given.
-        [cores] => (h.host.clone(), cores.parse().unwrap_or(1)),
-        _ => bail!("unexpected answer from {target}: {text:?}"),
+    parse_probe(&text, &h.host)
+        .with_context(|| format!("unexpected answer from {target}: {text:?}"))
+}
+
+/// Reads `addr=`, `cores=` and `boot=` lines (shell startup noise around
+/// them is ignored). An empty address (getent found nothing) means the
+/// host's name as given.
+fn parse_probe(text: &str, host: &str) -> Result<Probe> {
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix('='))
+            .map(str::trim)
     };
-    Ok((addr, cores))
+    let cores = field("cores")
+        .and_then(|c| c.parse().ok())
+        .context("no core count")?;
+    let addr = match field("addr") {
+        Some(a) if !a.is_empty() => a.to_string(),
+        _ => host.to_string(),
+    };
+    let boot = field("boot").filter(|b| !b.is_empty()).map(str::to_string);
+    Ok(Probe { addr, cores, boot })
+}
+
+/// Check mode compares the clients' CLOCK_MONOTONIC times, which only
+/// means something when every client runs on one machine (one boot).
+fn clients_share_a_clock(names: &[String], boots: &[Option<String>]) -> Result<()> {
+    let mut first: Option<(&str, &str)> = None;
+    for (name, boot) in names.iter().zip(boots) {
+        let Some(boot) = boot.as_deref() else {
+            continue;
+        };
+        match first {
+            None => first = Some((name, boot)),
+            Some((other, b)) if b != boot => bail!(
+                "--check needs every client on one machine: {other} and {name} run on \
+                 different machines, whose CLOCK_MONOTONIC times cannot be compared"
+            ),
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 fn free_local_ports(n: usize) -> Result<Vec<u16>> {
@@ -371,13 +412,19 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                 );
             }
             let used: Vec<Host> = available.into_iter().take(total).collect();
-            let mut binds = Vec::new();
-            let mut cores = Vec::new();
-            for h in &used {
-                let (addr, c) = probe_remote(h, cfg)?;
-                binds.push(addr);
-                cores.push(c);
+            let probes: Vec<Probe> = used
+                .iter()
+                .map(|h| probe_remote(h, cfg))
+                .collect::<Result<_>>()?;
+            if a.check {
+                let servers = a.servers as usize;
+                let names: Vec<String> = (servers..total).map(|i| format!("node{i}")).collect();
+                let boots: Vec<Option<String>> =
+                    probes[servers..].iter().map(|p| p.boot.clone()).collect();
+                clients_share_a_clock(&names, &boots)?;
             }
+            let binds = probes.iter().map(|p| p.addr.clone()).collect();
+            let cores = probes.iter().map(|p| p.cores).collect();
             (used, binds, cores)
         }
     };
@@ -554,6 +601,10 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         script_args: a.script_args.clone(),
         nodes,
     };
+    ensure!(
+        manifest.preloaded_keys().is_some(),
+        "server_args: --preload needs a number of records"
+    );
     manifest.write(&a.log_dir.join(MANIFEST_FILE))?;
     Ok(bash_text(&manifest))
 }
@@ -564,6 +615,8 @@ pub fn bash_text(m: &Manifest) -> String {
     let mut out = vec![
         format!("RUN_ID={}", shell::quote(&m.run_id)),
         format!("SERVER_HOSTS={}", shell::quote(&m.server_hosts())),
+        // Check mode: keys below this start with the preloaded value.
+        format!("PRELOAD={}", m.preloaded_keys().unwrap_or_default()),
         shell::array("NODE_NAME", &col(&|n| n.name.clone())),
         shell::array("NODE_ROLE", &col(&|n| n.role.name().to_string())),
         shell::array("NODE_LOG", &col(&|n| n.log.clone())),
@@ -623,6 +676,35 @@ mod tests {
         assert_eq!(h[2].host, "gamma");
         assert!(parse_hosts_file("a b\n").is_err());
         assert!(parse_hosts_file("h:notaport\n").is_err());
+    }
+
+    #[test]
+    fn probe_answers_and_the_check_mode_clock_rule() {
+        let p = parse_probe("motd line\naddr=10.0.0.2\ncores=8\nboot=ab-12\n", "n1").unwrap();
+        assert_eq!(
+            p,
+            Probe {
+                addr: "10.0.0.2".into(),
+                cores: 8,
+                boot: Some("ab-12".into())
+            }
+        );
+        // getent found nothing, no boot id: the name as given, no clock domain.
+        let p = parse_probe("addr=\ncores=2\nboot=\n", "n1").unwrap();
+        assert_eq!((p.addr.as_str(), p.boot), ("n1", None));
+        assert!(parse_probe("addr=1.2.3.4\n", "n1").is_err());
+
+        let names: Vec<String> = ["node1", "node2", "node3"].map(String::from).to_vec();
+        let same = [Some("a".to_string()), None, Some("a".to_string())];
+        assert!(clients_share_a_clock(&names, &same).is_ok());
+        let split = [Some("a".to_string()), None, Some("b".to_string())];
+        let err = clients_share_a_clock(&names, &split)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("--check needs every client on one machine: node1 and node3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -63,17 +63,6 @@ fn git_state(repo: &Path) -> (String, Option<bool>) {
 }
 
 /// Value of `--name V` / `--name=V` in a whitespace-split argument string.
-fn flag_value(args: &str, name: &str) -> Option<String> {
-    let w: Vec<&str> = args.split_whitespace().collect();
-    w.iter().enumerate().find_map(|(i, t)| {
-        if *t == name {
-            w.get(i + 1).map(|s| s.to_string())
-        } else {
-            t.strip_prefix(&format!("{name}=")).map(str::to_string)
-        }
-    })
-}
-
 /// Mean over seconds of the per-second sum over nodes of `role`.
 fn mean_of_sums(rows: &[TimeseriesRow], role: Role, f: fn(&TimeseriesRow) -> f64) -> Option<f64> {
     let mut ts: Vec<f64> = rows
@@ -132,9 +121,7 @@ pub fn build_record(
         r.workload = a.workload.clone();
         r.theta = a.theta.parse().ok();
     }
-    r.preload = flag_value(&m.server_args, "--preload")
-        .and_then(|v| v.parse().ok())
-        .or(Some(kv_core::workload::RECORD_COUNT));
+    r.preload = m.preloaded_keys();
     r.seed = Some(m.seed);
     r.note = m.note.clone();
     r.tag = m.tag.clone();

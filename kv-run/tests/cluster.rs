@@ -698,14 +698,17 @@ fn cloudlab_backend_runs_on_named_nodes() {
         "{out}"
     );
 
+    // With --check: the two clients run on two hosts that share one kernel
+    // (one boot id), so their histories compare, fetched back and checked.
     let o = net
         .run_cluster(&tmp.0)
         .env("PATH", &path)
-        .args(["--secs", "2", "1", "2", "--preload 10000"])
+        .args(["--check", "--secs", "2", "1", "2", "--preload 10000"])
         .output()
         .unwrap();
     let out = text(&o);
     assert!(o.status.success(), "{out}");
+    assert!(out.contains("PASS: "), "{out}");
     assert!(
         total_of(&String::from_utf8_lossy(&o.stdout)).is_some_and(|t| t > 0.0),
         "{out}"
