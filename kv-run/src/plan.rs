@@ -225,7 +225,6 @@ fn ssh_base(cfg: Option<&Path>, port: Option<u16>) -> Vec<String> {
     v
 }
 
-/// Asks a remote host for the address it knows `host` by and its core count.
 /// What one ssh call learns of a host before the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Probe {
@@ -236,6 +235,8 @@ struct Probe {
     boot: Option<String>,
 }
 
+/// Asks a remote host for the address it knows `host` by, its core count
+/// and its boot id.
 fn probe_remote(h: &Host, cfg: Option<&Path>) -> Result<Probe> {
     let target = h.ssh.as_deref().unwrap_or(&h.host);
     let script = format!(
