@@ -5,16 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use kv_testkit::{bin, ServerProc};
+use kv_testkit::{bin, ServerProc, TempDir};
 
 const CHECK: &str = env!("CARGO_BIN_EXE_kv-check");
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("kvlab-check-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Two client processes with distinct ids and seeds, YCSB-A at theta 0.99
 /// against a server preloaded with all 1M records (every key starts `init`):
@@ -73,8 +66,8 @@ fn check(histories: &[PathBuf]) -> Output {
 #[test]
 fn a_real_two_client_run_is_linearizable() {
     let server = ServerProc::start(&[]);
-    let dir = tempdir("ok");
-    let hist = run_clients(&server.addr, &dir);
+    let dir = TempDir::new("check-ok");
+    let hist = run_clients(&server.addr, &dir.0);
     let out = check(&hist);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -83,7 +76,6 @@ fn a_real_two_client_run_is_linearizable() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.starts_with("PASS"), "{stdout}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -112,11 +104,10 @@ fn stale_reads_from_a_faulty_server_are_caught() {
         .unwrap();
     assert!(status.success(), "building the faulty server failed");
     let server = ServerProc::start_bin(&target.join("debug/kv-server"), &[]);
-    let dir = tempdir("fault");
-    let hist = run_clients(&server.addr, &dir);
+    let dir = TempDir::new("check-fault");
+    let hist = run_clients(&server.addr, &dir.0);
     let out = check(&hist);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.starts_with("FAIL: key "), "{stdout}");
-    let _ = std::fs::remove_dir_all(dir);
 }

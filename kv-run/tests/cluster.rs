@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use kv_core::runlog::{log_path, read_log, read_timeseries, RunDir, RunStatus};
 use kv_core::stats::Role;
 use kv_run::manifest::Manifest;
+use kv_testkit::TempDir;
 
 const KV_RUN: &str = env!("CARGO_BIN_EXE_kv-run");
 
@@ -32,28 +33,6 @@ fn bin_dir() -> PathBuf {
         );
     }
     dir
-}
-
-/// A fresh directory removed on drop.
-struct Temp(PathBuf);
-
-impl Temp {
-    fn new(name: &str) -> Temp {
-        let p = std::env::temp_dir().join(format!(
-            "kvrun-{name}-{}-{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Temp(p)
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The script with test directories and prebuilt binaries.
@@ -122,7 +101,7 @@ fn check_run_files(tmp: &Path, m: &Manifest) {
 
 #[test]
 fn local_runs_report_and_record_two_rows() {
-    let tmp = Temp::new("local");
+    let tmp = TempDir::new("local");
     let o = script(&tmp.0)
         .args([
             "--secs",
@@ -226,7 +205,7 @@ fn local_runs_report_and_record_two_rows() {
 
 #[test]
 fn killed_server_fails_the_run_naming_the_node() {
-    let tmp = Temp::new("kill");
+    let tmp = TempDir::new("kill");
     let child: Child = script(&tmp.0)
         .args(["--secs", "30", "--no-profile", "1", "1", "--preload 1000"])
         .stdout(Stdio::piped())
@@ -265,7 +244,7 @@ fn killed_server_fails_the_run_naming_the_node() {
 
 #[test]
 fn bad_arguments_print_usage_and_exit_2() {
-    let tmp = Temp::new("bad");
+    let tmp = TempDir::new("bad");
     for args in [
         &["abc"][..],
         &["0", "1"],
@@ -604,7 +583,7 @@ impl Drop for TestNet {
 
 #[test]
 fn ssh_backend_runs_across_hosts() {
-    let tmp = Temp::new("ssh");
+    let tmp = TempDir::new("ssh");
     let net = TestNet::create(3, &tmp.0).expect(
         "cannot start test sshd hosts (is openssh-server installed? scripts/install-test-deps.sh)",
     );
@@ -653,7 +632,7 @@ fn ssh_backend_runs_across_hosts() {
 /// each namespace's /etc/hosts. No backend flag: detection picks CloudLab.
 #[test]
 fn cloudlab_backend_runs_on_named_nodes() {
-    let tmp = Temp::new("cloudlab");
+    let tmp = TempDir::new("cloudlab");
     let net = TestNet::create(3, &tmp.0).expect(
         "cannot start test sshd hosts (is openssh-server installed? scripts/install-test-deps.sh)",
     );

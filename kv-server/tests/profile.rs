@@ -12,9 +12,8 @@ use kv_core::transport::{connect, context_with_timeout, ConnectOptions};
 
 #[test]
 fn profile_files_name_our_request_path() {
-    let dir = std::env::temp_dir().join(format!("kvlab-profile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let prefix = dir.join("server-node0");
+    let dir = kv_testkit::TempDir::new("profile");
+    let prefix = dir.0.join("server-node0");
     let mut server =
         common::Server::start(&["--preload", "100000", "--profile", prefix.to_str().unwrap()]);
     common::rt().block_on(async {
@@ -47,7 +46,7 @@ fn profile_files_name_our_request_path() {
         .expect("server stops on SIGTERM");
     assert!(status.success(), "{status:?}: {}", server.stderr_text());
 
-    let ext = |e: &str| dir.join(format!("server-node0.{e}"));
+    let ext = |e: &str| dir.0.join(format!("server-node0.{e}"));
     let svg = std::fs::read_to_string(ext("svg")).unwrap();
     assert!(svg.contains("<svg"), "not an svg");
     let folded = std::fs::read_to_string(ext("folded")).unwrap();
@@ -66,5 +65,4 @@ fn profile_files_name_our_request_path() {
         pb.functions.iter().any(|f| f == "apply"),
         "pb functions lack apply"
     );
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,11 +1,13 @@
 //! Test-only helpers shared by every crate's integration tests: find the
 //! real kvlab binaries that `cargo test --workspace` built, start a
 //! kv-server on a free loopback port, signal and wait for processes by PID,
-//! drive a program in a real terminal ([`tmux::Tmux`]).
+//! drive a program in a real terminal ([`tmux::Tmux`]), keep files in a
+//! [`TempDir`].
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -174,4 +176,36 @@ pub fn rss_bytes(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .expect("VmRSS line");
     kb * 1024
+}
+
+/// A fresh directory under the system temp dir, removed on drop. Unique per
+/// process and call, so tests running in parallel never share one.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "kvlab-test-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        // A leftover of an earlier process with the same PID.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create test directory");
+        TempDir(dir)
+    }
+
+    /// Writes `text` to `name` inside the directory; returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write test file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
