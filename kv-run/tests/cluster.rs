@@ -368,26 +368,18 @@ impl TestNet {
         // Keys: one for the user, one for the hosts.
         let key = dir.join("id");
         let host_key = dir.join("host_key");
-        sh(&[
-            "ssh-keygen",
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            key.to_str()?,
-        ]);
-        sh(&[
-            "ssh-keygen",
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-f",
-            host_key.to_str()?,
-        ]);
+        for k in [&key, &host_key] {
+            sh(&[
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                k.to_str()?,
+            ]);
+        }
         std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).ok()?;
         std::fs::create_dir_all("/run/sshd").ok()?; // sshd's privilege separation dir
         for i in 1..=hosts {
