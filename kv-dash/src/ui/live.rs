@@ -72,15 +72,11 @@ fn render_header(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
         Span::raw(format!(" run {}  ", app.run.run_id)),
         Span::styled(app.run.config.clone(), theme.dim()),
     ];
-    for v in [LiveView::Overview, LiveView::Nodes] {
-        let style = if v == app.view {
-            theme.active_tab()
-        } else {
-            theme.dim()
-        };
-        spans.push(Span::raw(" "));
-        spans.push(Span::styled(format!(" {} ", v.title()), style));
-    }
+    super::push_tabs(
+        &mut spans,
+        theme,
+        [LiveView::Overview, LiveView::Nodes].map(|v| (v.title(), v == app.view)),
+    );
     if app.paused() {
         spans.push(Span::styled("  PAUSED (p resumes)", theme.marked()));
     }

@@ -38,15 +38,11 @@ pub fn render(app: &App, frame: &mut Frame) {
 
 fn render_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     let mut spans = vec![Span::styled(" kv-dash ", theme.header())];
-    for v in [View::Runs, View::Flame, View::Compare] {
-        let style = if v == app.view {
-            theme.active_tab()
-        } else {
-            theme.dim()
-        };
-        spans.push(Span::raw(" "));
-        spans.push(Span::styled(format!(" {} ", v.title()), style));
-    }
+    push_tabs(
+        &mut spans,
+        theme,
+        [View::Runs, View::Flame, View::Compare].map(|v| (v.title(), v == app.view)),
+    );
     let shown = app.visible.len();
     let total = app.runs.len();
     let count = if shown == total {
@@ -62,6 +58,23 @@ fn render_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// Appends one tab per `(title, active)`, the active one highlighted.
+fn push_tabs<'a>(
+    spans: &mut Vec<Span<'a>>,
+    theme: &Theme,
+    tabs: impl IntoIterator<Item = (&'a str, bool)>,
+) {
+    for (title, active) in tabs {
+        let style = if active {
+            theme.active_tab()
+        } else {
+            theme.dim()
+        };
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled(format!(" {title} "), style));
+    }
 }
 
 fn render_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
