@@ -3,13 +3,12 @@
 //! down, `q` quits and leaves nothing running).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kv_testkit::tmux::Tmux;
-use kv_testkit::{bin, signal, wait_timeout, ServerProc};
+use kv_testkit::{bin, pid_gone, signal, wait_timeout, ServerProc};
 
 /// A child process killed (and reaped) on drop.
 struct Proc(Child);
@@ -215,7 +214,7 @@ fn live_plain_then_dashboard_with_a_server_killed() {
     tmux.keys(&["q"]);
     tmux.wait_exit(Duration::from_secs(10));
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Path::new(&format!("/proc/{pane_pid}")).exists() {
+    while !pid_gone(pane_pid) {
         assert!(
             Instant::now() < deadline,
             "kv-dash (pid {pane_pid}) still running after q"

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use kv_core::runlog::{log_path, read_log, read_timeseries, RunDir, RunStatus};
 use kv_core::stats::Role;
 use kv_run::manifest::Manifest;
-use kv_testkit::TempDir;
+use kv_testkit::{pid_gone, TempDir};
 
 const KV_RUN: &str = env!("CARGO_BIN_EXE_kv-run");
 
@@ -59,12 +59,6 @@ fn total_of(out: &str) -> Option<f64> {
     out.lines()
         .find_map(|l| l.strip_prefix("total "))
         .and_then(|r| r.split_whitespace().next()?.parse().ok())
-}
-
-fn pid_gone(pid: u32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    let rc = unsafe { libc::kill(pid as i32, 0) };
-    rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
 }
 
 fn latest_manifest(tmp: &Path) -> Manifest {
@@ -225,8 +219,8 @@ fn killed_server_fails_the_run_naming_the_node() {
     };
     std::thread::sleep(Duration::from_secs(2));
     let server = manifest.servers().next().unwrap().pid.unwrap();
-    // SAFETY: plain kill(2) on the PID the script recorded.
-    unsafe { libc::kill(server as i32, libc::SIGKILL) };
+    // The server's PID as the script recorded it (a process this test started).
+    kv_testkit::signal(server, "KILL");
     let o = child.wait_with_output().unwrap();
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");

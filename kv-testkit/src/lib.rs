@@ -152,6 +152,12 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill -{sig} {pid} failed");
 }
 
+/// True when no process `pid` exists any more (a zombie still counts as
+/// running: it has not been reaped).
+pub fn pid_gone(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The exit status of `child` if it ends within `limit`.
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let end = Instant::now() + limit;
