@@ -17,10 +17,24 @@ fn client_bounded(
     limit: Duration,
     as_nobody: bool,
 ) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(CLIENT);
+    // `nobody` may not reach the build tree (a checkout under a 0700
+    // directory, as `mktemp -d` makes): run a copy from a folder it can read.
+    let copy = as_nobody.then(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = kv_testkit::TempDir::new("nobody-bin");
+        let bin = dir.0.join("kv-client");
+        std::fs::copy(CLIENT, &bin).expect("copy kv-client");
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, bin)
+    });
+    let mut cmd = Command::new(
+        copy.as_ref()
+            .map_or(CLIENT.as_ref(), |(_, bin)| bin.as_path()),
+    );
     cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if as_nobody {
-        cmd.uid(65534).gid(65534);
+    if let Some((dir, _)) = &copy {
+        cmd.uid(65534).gid(65534).current_dir(&dir.0);
     }
     let mut child = cmd.spawn().expect("spawn kv-client");
     let status = wait_timeout(&mut child, limit);
