@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod history;
+pub mod identity;
 pub mod latency;
 pub mod limits;
 pub mod manifest;
@@ -17,6 +18,7 @@ pub mod shutdown;
 pub mod stats;
 pub mod summary;
 pub mod transport;
+pub mod trials;
 pub mod value;
 pub mod workload;
 
