@@ -26,7 +26,9 @@
 //! is linearized first. A put of unknown outcome completes at [`NEVER`]: if
 //! someone read it, it took effect somewhere after its invocation; if nobody
 //! did, it is dropped (it may never have happened). Reads of a value no put
-//! of the key wrote (or `other`, or the wrong initial value) fail.
+//! of the key wrote (or `other`, another key's preloaded value, or the wrong
+//! initial value) fail, and so does any reply of the wrong kind (a value
+//! answering a put, `stored` answering a get).
 //!
 //! Times are compared strictly: an op precedes another only if it completed
 //! before the other was invoked, so ops touching at an instant may go either
@@ -104,6 +106,8 @@ impl Cluster {
 /// Why one key's history is not linearizable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
+    /// The server answered an op with a reply of the wrong kind.
+    WrongReply { key: u64, op: usize },
     /// A get read a value that no put of this key wrote (or `other`, or
     /// the initial value the run did not have).
     UnwrittenRead { key: u64, get: usize },
@@ -145,6 +149,7 @@ impl Violation {
     /// The same violation, for records moved `base` places on.
     fn shifted(self, base: usize) -> Violation {
         match self {
+            Violation::WrongReply { key, op } => Violation::WrongReply { key, op: base + op },
             Violation::UnwrittenRead { key, get } => Violation::UnwrittenRead {
                 key,
                 get: base + get,
@@ -173,7 +178,8 @@ impl Violation {
 
     pub fn key(&self) -> u64 {
         match self {
-            Violation::UnwrittenRead { key, .. }
+            Violation::WrongReply { key, .. }
+            | Violation::UnwrittenRead { key, .. }
             | Violation::ReadBeforeWrite { key, .. }
             | Violation::Interleaved { key, .. }
             | Violation::Stale { key, .. } => *key,
@@ -184,6 +190,7 @@ impl Violation {
     /// records (the initial value first).
     pub fn ops(&self, recs: &[Rec]) -> Vec<OpRef> {
         let mut ops: Vec<OpRef> = match self {
+            Violation::WrongReply { op, .. } => vec![OpRef::Rec(*op)],
             Violation::UnwrittenRead { get, .. } => vec![OpRef::Rec(*get)],
             Violation::ReadBeforeWrite { put, get, .. } => vec![OpRef::Rec(*put), OpRef::Rec(*get)],
             Violation::Interleaved { a, b, .. } => a.ops().into_iter().chain(b.ops()).collect(),
@@ -399,7 +406,9 @@ fn check_key(
             .iter()
             .take_while(|r| r.value() == value)
             .count();
-        let (put, gets) = if value == initial.value(key) {
+        let (put, gets) = if value == Value::WRONG_REPLY {
+            return Ok(Err(Violation::WrongReply { key, op: i }));
+        } else if value == initial.value(key) {
             (OpRef::Initial, i..end)
         } else if value.writer_seq().is_none() || recs[i].is_get() {
             // `other`, the wrong initial value, or a value no put of this key wrote.
@@ -641,6 +650,41 @@ mod tests {
                 "{lines}: {v:?}"
             );
         }
+    }
+
+    #[test]
+    fn wrong_kind_replies_and_foreign_initial_values_fail() {
+        let text = |rows: &str| {
+            format!(
+                "# kvlab-history v1 client=1 clock=CLOCK_MONOTONIC\n{}\n{rows}# end ops={}\n",
+                kv_core::history::COLUMNS,
+                rows.lines().count()
+            )
+        };
+        let first = |rows: &str| {
+            let mut loaded = load_texts(&[("h", &text(rows))]).unwrap();
+            check(&mut loaded, Initial::Init, 1).unwrap().first
+        };
+        // Key 4 answered with key 5's preloaded value.
+        let v = first("0,0,get,4,init:5,10,20,ok\n");
+        assert!(
+            matches!(v, Some(Violation::UnwrittenRead { key: 4, .. })),
+            "{v:?}"
+        );
+        // A put answered with a value, and a get answered `stored`: each
+        // fails even when every other op of the key is fine.
+        let v = first("0,0,put,4,1.0.0,10,20,wrong-kind\n1,0,get,4,init,0,5,ok\n");
+        assert!(
+            matches!(v, Some(Violation::WrongReply { key: 4, .. })),
+            "{v:?}"
+        );
+        let v = first("0,0,get,4,-,10,20,wrong-kind\n");
+        assert!(
+            matches!(v, Some(Violation::WrongReply { key: 4, .. })),
+            "{v:?}"
+        );
+        // A get with no reply says nothing.
+        assert_eq!(first("0,0,get,4,-,10,20,unknown\n"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use kv_core::history::{Action, HistoryError, HistoryReader, Outcome, ReadValue};
+use kv_core::history::{Action, Header, HistoryError, HistoryReader, Outcome, ReadValue};
 use kv_core::value::ValueId;
 
 /// Bits of a written value's sequence number in a [`Value`].
@@ -49,6 +49,10 @@ impl Value {
     pub const INIT: Value = Value(0);
     pub const ABSENT: Value = Value(1);
     pub const OTHER: Value = Value(2);
+    /// Another key's preloaded value (`init:K`): the server mixed keys up.
+    pub const FOREIGN_INIT: Value = Value(3);
+    /// A reply of the wrong kind (outcome `wrong-kind`), put or get.
+    pub const WRONG_REPLY: Value = Value(4);
 
     fn written(writer: usize, seq: u64) -> Value {
         Value(((writer as u64 + 1) << SEQ_BITS) | seq)
@@ -152,6 +156,10 @@ pub struct Loaded {
     pub writers: Vec<(u32, u32)>,
     /// Rows in all files, including ignored gets of unknown outcome.
     pub rows: u64,
+    /// The servers' preload, as every header records it (`None`: older files).
+    pub preload: Option<u64>,
+    /// The run every header names (`None`: older files).
+    pub run: Option<String>,
 }
 
 impl Loaded {
@@ -188,9 +196,9 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// One file's ops, with writer indices local to the file.
 struct FileRecs {
-    client: u32,
-    /// The writer's boot id: times of different boots cannot be compared.
-    boot: Option<String>,
+    /// Client id, boot id (times of different boots cannot be compared),
+    /// preload and run.
+    header: Header,
     recs: Vec<Rec>,
     writers: Vec<(u32, u32)>,
     rows: u64,
@@ -205,8 +213,7 @@ fn load_one<R: BufRead>(
     rows_hint: usize,
 ) -> Result<FileRecs, String> {
     let mut out = FileRecs {
-        client: reader.client(),
-        boot: reader.boot().map(str::to_string),
+        header: reader.header().clone(),
         recs: Vec::with_capacity(rows_hint),
         writers: Vec::new(),
         rows: 0,
@@ -240,14 +247,20 @@ fn load_one<R: BufRead>(
         let (value, is_get) = match op.action {
             // A get without reply tells nothing about the store.
             Action::Get(_) if op.outcome == Outcome::Unknown => continue,
+            // A reply of the wrong kind is a failure whatever the value.
+            Action::Get(_) if op.outcome == Outcome::WrongKind => (Value::WRONG_REPLY, true),
+            Action::Put(_) if op.outcome == Outcome::WrongKind => (Value::WRONG_REPLY, false),
             Action::Get(ReadValue::Init) => (Value::INIT, true),
+            Action::Get(ReadValue::InitOf(_)) => (Value::FOREIGN_INIT, true),
+            // The parser admits '-' only with the outcomes handled above.
+            Action::Get(ReadValue::NotAValue) => (Value::WRONG_REPLY, true),
             Action::Get(ReadValue::Absent) => (Value::ABSENT, true),
             Action::Get(ReadValue::Other) => (Value::OTHER, true),
             Action::Get(ReadValue::Written(id)) => (value_of(id, line)?, true),
             Action::Put(id) => (value_of(id, line)?, false),
         };
         let complete = match op.outcome {
-            Outcome::Ok => time(op.complete_ns),
+            Outcome::Ok | Outcome::WrongKind => time(op.complete_ns),
             Outcome::Unknown => NEVER,
         };
         let loc = Loc::new(file, line);
@@ -282,7 +295,7 @@ fn assemble(paths: Vec<PathBuf>, files: Vec<FileRecs>) -> Result<Loaded, InputEr
     // verdict that means nothing. Files without a boot id are let through.
     let mut first_boot: Option<(usize, &str)> = None;
     for (i, file) in files.iter().enumerate() {
-        let Some(boot) = file.boot.as_deref() else {
+        let Some(boot) = file.header.boot.as_deref() else {
             continue;
         };
         match first_boot {
@@ -301,14 +314,15 @@ fn assemble(paths: Vec<PathBuf>, files: Vec<FileRecs>) -> Result<Loaded, InputEr
             Some(_) => {}
         }
     }
+    (loaded.run, loaded.preload) = one_run(&paths, &files)?;
     let mut writer_index: FxMap<(u32, u32), usize> = FxMap::default();
     for (i, file) in files.into_iter().enumerate() {
-        if let Some(first) = clients.insert(file.client, i) {
+        if let Some(first) = clients.insert(file.header.client, i) {
             return Err(InputError {
                 path: paths[i].clone(),
                 message: format!(
                     "client {} also wrote {}: each client process needs its own id",
-                    file.client,
+                    file.header.client,
                     paths[first].display()
                 ),
             });
@@ -345,6 +359,48 @@ fn assemble(paths: Vec<PathBuf>, files: Vec<FileRecs>) -> Result<Loaded, InputEr
     }
     loaded.paths = paths;
     Ok(loaded)
+}
+
+/// The run and preload all headers share. Histories of different runs
+/// (servers restarted in between) describe different stores: checked
+/// together they would report violations of nothing, so they are refused,
+/// as are files with and without a run id mixed.
+fn one_run(
+    paths: &[PathBuf],
+    files: &[FileRecs],
+) -> Result<(Option<String>, Option<u64>), InputError> {
+    let Some(first) = files.first() else {
+        return Ok((None, None));
+    };
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none (an older writer)".into());
+    for (i, file) in files.iter().enumerate().skip(1) {
+        let h = &file.header;
+        if h.run != first.header.run {
+            return Err(InputError {
+                path: paths[i].clone(),
+                message: format!(
+                    "belongs to another run (run {}) than {} (run {}): histories of \
+                     different runs cannot be checked together",
+                    show(&h.run),
+                    paths[0].display(),
+                    show(&first.header.run)
+                ),
+            });
+        }
+        if h.preload != first.header.preload {
+            let show = |p: Option<u64>| p.map_or("none".into(), |p| p.to_string());
+            return Err(InputError {
+                path: paths[i].clone(),
+                message: format!(
+                    "records preload {} but {} records preload {}: not one run",
+                    show(h.preload),
+                    paths[0].display(),
+                    show(first.header.preload)
+                ),
+            });
+        }
+    }
+    Ok((first.header.run.clone(), first.header.preload))
 }
 
 /// Loads history files, parsing up to `threads` of them at once.

@@ -1,7 +1,10 @@
 //! `kv-check HISTORY...`: merges the clients' histories and checks every
-//! key is linearizable. Exit 0 PASS, 1 FAIL, 2 unusable input.
+//! key is linearizable. Exit 0 PASS, 1 FAIL, 2 unusable input (or nothing
+//! to check), 3 the verdict could not be written. Only 0 and 1 are
+//! verdicts: a tool or I/O failure never reads as "not linearizable".
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -26,13 +29,19 @@ struct Cli {
     #[arg(required = true)]
     histories: Vec<PathBuf>,
     /// Every key's value before the first put: `init` when the run was
-    /// preloaded, `absent` otherwise.
-    #[arg(long, default_value = "init")]
-    initial: Initial,
+    /// preloaded, `absent` otherwise. Default: the histories' recorded
+    /// preload, or `init` for older files that have none.
+    #[arg(long)]
+    initial: Option<Initial>,
     /// The servers' `--preload N`: keys below N start with the preloaded
-    /// value, the others absent (overrides --initial).
+    /// value, the others absent (overrides --initial and the histories'
+    /// recorded preload).
     #[arg(long, value_name = "N")]
     preload: Option<u64>,
+    /// Also write the verdict (or the error) to this file. Failing to write
+    /// it exits 3, never 1.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
     /// Print phase timings to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -72,26 +81,92 @@ struct SynthArgs {
     out: PathBuf,
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Some(Command::Synth(args)) => synth(args).map(|()| ExitCode::SUCCESS),
-        None => {
-            let initial = cli.preload.map_or(cli.initial, Initial::PreloadedBelow);
-            run(&cli.histories, initial, cli.verbose)
-        }
-    };
-    result.unwrap_or_else(|e| {
-        eprintln!("kv-check: {e:#}");
-        ExitCode::from(2)
-    })
+/// Exit codes. Only PASS and FAIL are verdicts.
+const PASS: u8 = 0;
+const FAIL: u8 = 1;
+const UNUSABLE: u8 = 2;
+const CANNOT_WRITE: u8 = 3;
+
+/// One line to stderr; a closed stderr is ignored (nothing else to tell).
+fn note(line: &str) {
+    let _ = writeln!(std::io::stderr(), "kv-check: {line}");
 }
 
-fn run(histories: &[PathBuf], initial: Initial, verbose: bool) -> anyhow::Result<ExitCode> {
+/// What a check came to: text for stdout (a verdict) or for stderr (why
+/// there is none), and the exit code.
+struct Ending {
+    code: u8,
+    text: String,
+    to_stdout: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ending = match cli.command {
+        Some(Command::Synth(args)) => match synth(args) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(e) => {
+                note(&format!("{e:#}"));
+                return ExitCode::from(UNUSABLE);
+            }
+        },
+        None => {
+            let initial = cli.preload.map(Initial::PreloadedBelow).or(cli.initial);
+            run(&cli.histories, initial, cli.verbose).unwrap_or_else(|e| Ending {
+                code: UNUSABLE,
+                text: format!("kv-check: {e:#}"),
+                to_stdout: false,
+            })
+        }
+    };
+    ExitCode::from(finish(ending, cli.output.as_deref()))
+}
+
+/// Writes the ending to `output` (when asked) and to stdout or stderr.
+/// Any failure to write the verdict is exit 3 with one line on stderr:
+/// a broken pipe or a full disk must not look like a verdict.
+fn finish(ending: Ending, output: Option<&Path>) -> u8 {
+    if let Some(path) = output {
+        let written = std::fs::File::create(path).and_then(|mut f| {
+            writeln!(f, "{}", ending.text)?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            note(&format!("cannot write {}: {e}", path.display()));
+            return CANNOT_WRITE;
+        }
+    }
+    if !ending.to_stdout {
+        let _ = writeln!(std::io::stderr(), "{}", ending.text);
+        return ending.code;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{}", ending.text).and_then(|()| stdout.flush()) {
+        Ok(()) => ending.code,
+        Err(e) => {
+            note(&format!("cannot write the verdict to stdout: {e}"));
+            CANNOT_WRITE
+        }
+    }
+}
+
+fn run(histories: &[PathBuf], initial: Option<Initial>, verbose: bool) -> anyhow::Result<Ending> {
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut loaded = load_files(histories, threads)?;
     let loaded_at = Instant::now();
+    // The histories say how the servers were preloaded; a flag overrides.
+    let recorded = loaded.preload.map(Initial::PreloadedBelow);
+    if let (Some(given), Some(r)) = (initial, recorded) {
+        if given != r {
+            note(&format!(
+                "note: {} overrides the histories' recorded preload={}",
+                describe(given),
+                loaded.preload.unwrap_or(0)
+            ));
+        }
+    }
+    let initial = initial.or(recorded).unwrap_or(Initial::Init);
     let summary = check(&mut loaded, initial, threads).map_err(|dup| {
         let at = |i: usize| {
             let loc = loaded.recs[i].loc;
@@ -105,22 +180,40 @@ fn run(histories: &[PathBuf], initial: Initial, verbose: bool) -> anyhow::Result
         )
     })?;
     if verbose {
-        eprintln!(
-            "kv-check: {} ops: loaded in {:.2} s, sorted and checked in {:.2} s ({threads} threads)",
+        note(&format!(
+            "{} ops: loaded in {:.2} s, sorted and checked in {:.2} s ({threads} threads)",
             summary.ops,
             (loaded_at - started).as_secs_f64(),
             loaded_at.elapsed().as_secs_f64()
+        ));
+    }
+    if summary.keys == 0 {
+        // No op constrains anything: that is not a PASS.
+        anyhow::bail!(
+            "nothing checked: the {} histories hold no op with a reply ({} rows)",
+            histories.len(),
+            summary.ops
         );
     }
-    match &summary.first {
-        None => {
-            println!("{}", report::pass_line(&summary, histories.len()));
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(v) => {
-            println!("{}", report::fail_text(&loaded, &summary, v, initial)?);
-            Ok(ExitCode::from(1))
-        }
+    Ok(match &summary.first {
+        None => Ending {
+            code: PASS,
+            text: report::pass_line(&summary, histories.len()),
+            to_stdout: true,
+        },
+        Some(v) => Ending {
+            code: FAIL,
+            text: report::fail_text(&loaded, &summary, v, initial)?,
+            to_stdout: true,
+        },
+    })
+}
+
+fn describe(initial: Initial) -> String {
+    match initial {
+        Initial::Init => "--initial init".into(),
+        Initial::Absent => "--initial absent".into(),
+        Initial::PreloadedBelow(n) => format!("--preload {n}"),
     }
 }
 

@@ -86,10 +86,20 @@ pub fn fail_text(
     let name = |v: Value| value_name(loaded, v);
     let mut out = format!("FAIL: key {}: ", violation.key());
     match violation {
+        Violation::WrongReply { op, .. } => {
+            out.push_str(if recs[*op].is_get() {
+                "the server answered a get with 'stored', not a value"
+            } else {
+                "the server answered a put with a value, not 'stored'"
+            });
+        }
         Violation::UnwrittenRead { get, .. } => {
             let v = recs[*get].value();
             let why = match v {
                 Value::OTHER => "a get read 'other', a value no check-mode put writes".to_string(),
+                Value::FOREIGN_INIT => {
+                    "a get read another key's preloaded value: the server mixed keys up".to_string()
+                }
                 Value::INIT => format!(
                     "a get read the preloaded value, but this key starts absent ({})",
                     match initial {
@@ -196,9 +206,12 @@ pub fn op_line(client: u32, op: &HistoryOp) -> String {
         Action::Get(ReadValue::Init) => ("get", "init".into()),
         Action::Get(ReadValue::Absent) => ("get", "none".into()),
         Action::Get(ReadValue::Other) => ("get", "other".into()),
+        Action::Get(ReadValue::InitOf(k)) => ("get", format!("init:{k}")),
+        Action::Get(ReadValue::NotAValue) => ("get", "-".into()),
     };
     let (complete, outcome) = match op.outcome {
         Outcome::Ok => (op.complete_ns.to_string(), "ok"),
+        Outcome::WrongKind => (op.complete_ns.to_string(), "wrong-kind"),
         Outcome::Unknown => ("?".to_string(), "unknown"),
     };
     format!(

@@ -252,3 +252,214 @@ fn synthetic_histories_pass_and_injected_stale_reads_fail() {
     assert_eq!(code, 1, "{o}{e}");
     assert!(o.starts_with("FAIL: key "), "{o}");
 }
+
+/// A history of client `client` with header fields `extra` and `rows`.
+fn history_text(client: u32, extra: &str, rows: &[&str]) -> String {
+    let mut t = format!(
+        "# kvlab-history v1 client={client} clock=CLOCK_MONOTONIC{extra}\n{}\n",
+        kv_core::history::COLUMNS
+    );
+    for r in rows {
+        t += r;
+        t.push('\n');
+    }
+    t + &format!("# end ops={}\n", rows.len())
+}
+
+/// Item 5: a full disk while writing the verdict is exit 3, never the
+/// verdict 1, and is said in one line. (`/dev/full` fails every write
+/// with ENOSPC, as a full disk does.)
+#[test]
+fn a_full_disk_is_not_a_verdict() {
+    let dir = TempDir::new("full");
+    for stale in [false, true] {
+        let paths = two_clients(&dir, stale);
+        let mut args = os(&paths);
+        args.extend([
+            std::ffi::OsStr::new("--output"),
+            std::ffi::OsStr::new("/dev/full"),
+        ]);
+        let (code, out, err) = kv_check(&args);
+        assert_eq!(code, 3, "stale={stale}: {out}{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("kv-check: cannot write /dev/full: No space left on device"),
+            "{err}"
+        );
+        // Stdout on a full disk: the same.
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_kv-check"))
+            .args(&paths)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert_eq!(
+            err,
+            "kv-check: cannot write the verdict to stdout: No space left on device (os error 28)\n"
+        );
+    }
+    // --output gets the verdict itself when it can be written.
+    let paths = two_clients(&dir, true);
+    let report = dir.0.join("check.txt");
+    let mut args = os(&paths);
+    args.extend([std::ffi::OsStr::new("--output"), report.as_os_str()]);
+    let (code, out, _) = kv_check(&args);
+    assert_eq!(code, 1);
+    assert_eq!(std::fs::read_to_string(&report).unwrap(), out);
+}
+
+/// Item 6: stdout is a pipe whose reader is gone (`kv-check … | head`
+/// after head exited): no panic, one line, exit 3.
+#[test]
+fn a_closed_output_pipe_is_one_line_and_exit_3() {
+    let dir = TempDir::new("pipe");
+    let paths = two_clients(&dir, false);
+    let (reader, writer) = std::io::pipe().unwrap();
+    // Closed before the child starts: its first write must fail (EPIPE).
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_kv-check"))
+        .args(&paths)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(
+        err,
+        "kv-check: cannot write the verdict to stdout: Broken pipe (os error 32)\n"
+    );
+}
+
+/// Item 7: the header's preload is used by default, so a run with
+/// `--preload 10` checks right without repeating the flag, and the flag
+/// still overrides it (with a note).
+#[test]
+fn the_recorded_preload_is_the_default() {
+    let dir = TempDir::new("preload");
+    let rows = ["0,0,get,5,init,10,20,ok", "0,1,get,50,none,30,40,ok"];
+    let h = dir.write("c.hist", &history_text(0, " preload=10 run=ab", &rows));
+    let (code, out, err) = kv_check(&[h.as_os_str()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, "PASS: 2 ops on 2 keys (histories: 1 files)\n");
+    assert_eq!(err, "");
+    // A history without its preload (older writer) reads as all-preloaded:
+    // key 50's absence is then a failure, as before.
+    let old = dir.write("old.hist", &history_text(0, "", &rows));
+    let (code, out, _) = kv_check(&[old.as_os_str()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("FAIL: key 50: a get found the key absent"),
+        "{out}"
+    );
+    // An explicit flag wins, and says so.
+    let (code, out, err) = kv_check(&[h.as_os_str(), "--preload".as_ref(), "100".as_ref()]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(
+        err,
+        "kv-check: note: --preload 100 overrides the histories' recorded preload=10\n"
+    );
+}
+
+/// Item 7: histories of two runs (servers restarted in between) are
+/// refused, naming both files and runs.
+#[test]
+fn two_runs_mixed_are_refused() {
+    let dir = TempDir::new("mixed");
+    let a = dir.write(
+        "a.hist",
+        &history_text(0, " preload=10 run=aaaa", &["0,0,get,5,init,10,20,ok"]),
+    );
+    let b = dir.write(
+        "b.hist",
+        &history_text(1, " preload=10 run=bbbb", &["0,0,get,6,init,10,20,ok"]),
+    );
+    let (code, out, err) = kv_check(&[a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "b.hist: belongs to another run (run bbbb) than {} (run aaaa)",
+            a.display()
+        )),
+        "{err}"
+    );
+    // A file without a run id among files with one: also refused.
+    let old = dir.write(
+        "old.hist",
+        &history_text(2, "", &["0,0,get,7,init,10,20,ok"]),
+    );
+    let (code, _, err) = kv_check(&[a.as_os_str(), old.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("(run none (an older writer))"), "{err}");
+    // Same run, different preload: not one run either.
+    let c = dir.write(
+        "c.hist",
+        &history_text(3, " preload=0 run=aaaa", &["0,0,get,8,none,10,20,ok"]),
+    );
+    let (code, _, err) = kv_check(&[a.as_os_str(), c.as_os_str()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("c.hist: records preload 0 but"), "{err}");
+}
+
+/// Item 7: a check of no ops is not a PASS.
+#[test]
+fn an_empty_check_says_it_checked_nothing() {
+    let dir = TempDir::new("empty");
+    let empty = dir.write("e.hist", &history_text(0, " preload=10 run=ab", &[]));
+    // Gets without a reply constrain nothing either.
+    let unanswered = dir.write(
+        "u.hist",
+        &history_text(1, " preload=10 run=ab", &["0,0,get,5,-,10,20,unknown"]),
+    );
+    let (code, out, err) = kv_check(&[empty.as_os_str(), unanswered.as_os_str()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        "kv-check: nothing checked: the 2 histories hold no op with a reply (1 rows)\n"
+    );
+}
+
+/// Item 8: another key's preloaded value, and replies of the wrong kind,
+/// fail by name.
+#[test]
+fn foreign_initial_values_and_wrong_kind_replies_fail() {
+    let dir = TempDir::new("foreign");
+    let h = dir.write(
+        "f.hist",
+        &history_text(0, " preload=10 run=ab", &["0,0,get,5,init:6,10,20,ok"]),
+    );
+    let (code, out, _) = kv_check(&[h.as_os_str()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("FAIL: key 5: a get read another key's preloaded value"),
+        "{out}"
+    );
+    assert!(
+        out.contains("client 0 thread 0 seq 0: get init:6, 10..20, ok"),
+        "{out}"
+    );
+    for (row, why) in [
+        (
+            "0,0,put,5,0.0.0,10,20,wrong-kind",
+            "the server answered a put with a value",
+        ),
+        (
+            "0,0,get,5,-,10,20,wrong-kind",
+            "the server answered a get with 'stored'",
+        ),
+    ] {
+        let h = dir.write("w.hist", &history_text(0, " preload=10 run=ab", &[row]));
+        let (code, out, _) = kv_check(&[h.as_os_str()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.starts_with(&format!("FAIL: key 5: {why}")), "{out}");
+        assert!(out.contains("wrong-kind"), "{out}");
+    }
+}

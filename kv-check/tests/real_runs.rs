@@ -78,36 +78,242 @@ fn a_real_two_client_run_is_linearizable() {
     assert!(stdout.starts_with("PASS"), "{stdout}");
 }
 
-#[test]
-fn stale_reads_from_a_faulty_server_are_caught() {
-    // The fault lives behind a cargo feature, so build that server apart
-    // from the normal binaries (its own target dir).
-    let target = Path::new(CHECK)
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("fault-build");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "kv-server",
-            "--features",
-            "fault-stale-reads",
-        ])
-        .arg("--target-dir")
-        .arg(&target)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the faulty server failed");
-    let server = ServerProc::start_bin(&target.join("debug/kv-server"), &[]);
-    let dir = TempDir::new("check-fault");
+/// The server built with the test-only fault feature, in its own target
+/// directory; built once per test process.
+fn faulty_server() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let target = Path::new(CHECK)
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap()
+                .join("fault-build");
+            let status = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "kv-server",
+                    "--features",
+                    "fault-stale-reads",
+                ])
+                .arg("--target-dir")
+                .arg(&target)
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .unwrap();
+            assert!(status.success(), "building the faulty server failed");
+            target.join("debug/kv-server")
+        })
+        .clone()
+}
+
+/// A run against the faulty server in `mode` (`KVLAB_FAULT`): the check's
+/// exit code and stdout.
+fn faulty_run(mode: &str) -> (Option<i32>, String) {
+    let server = ServerProc::start_with_env(&faulty_server(), &[], &[("KVLAB_FAULT", mode)]);
+    let dir = TempDir::new(&format!("check-fault-{mode}"));
     let hist = run_clients(&server.addr, &dir.0);
     let out = check(&hist);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn stale_reads_from_a_faulty_server_are_caught() {
+    let (code, stdout) = faulty_run("stale-reads");
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.starts_with("FAIL: key "), "{stdout}");
+}
+
+/// Issue 17 item 8: a server answering a get with another key's
+/// preloaded value is caught (the client records `init:K`, not `init`).
+#[test]
+fn another_keys_initial_value_from_a_faulty_server_is_caught() {
+    let (code, stdout) = faulty_run("foreign-init");
+    assert_eq!(code, Some(1), "{stdout}");
+    let first = stdout.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("FAIL: key ")
+            && first.contains("a get read another key's preloaded value"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(": get init:"), "{stdout}");
+}
+
+/// Issue 17 item 8: a put answered with a value is recorded as such and fails.
+#[test]
+fn a_wrong_kind_reply_from_a_faulty_server_is_caught() {
+    let (code, stdout) = faulty_run("wrong-kind");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("the server answered a put with a value, not 'stored'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", wrong-kind"), "{stdout}");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Issue 20 item 11, tested at the server: one generator thread, one
+/// connection, up to 8 batches in flight. Each key's final value at the
+/// server must be the put of that key generated last (highest seq): a
+/// client sending batches out of order, or a server applying a
+/// connection's batches concurrently, leaves an earlier put on some hot key.
+#[test]
+fn pipelined_batches_are_applied_in_generation_order() {
+    use kv_core::history::{read_history, Action, Outcome};
+    use kv_core::value::{identify, ValueKind};
+    let server = ServerProc::start(&["--preload", "0"]);
+    let dir = TempDir::new("check-order");
+    let hist = dir.0.join("history.csv");
+    let out = Command::new(bin("kv-client"))
+        .args([
+            "--hosts",
+            &server.addr,
+            "--workload",
+            "YCSB-A",
+            "--secs",
+            "1",
+        ])
+        .args([
+            "--threads",
+            "1",
+            "--connections",
+            "1",
+            "--window",
+            "8",
+            "--batch",
+            "16",
+        ])
+        .args(["--seed", "3", "--client-id", "0"])
+        .arg("--check")
+        .arg(&hist)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h = read_history(&hist).unwrap();
+    assert!(h.complete);
+    // Last put of each key, by generation order (seq).
+    let mut last: std::collections::HashMap<u64, (u64, kv_core::value::ValueId, u32)> =
+        Default::default();
+    for op in &h.ops {
+        if let Action::Put(id) = op.action {
+            assert_eq!(op.outcome, Outcome::Ok);
+            let e = last.entry(op.key).or_insert((op.seq, id, 0));
+            if op.seq >= e.0 {
+                (e.0, e.1) = (op.seq, id);
+            }
+            e.2 += 1;
+        }
+    }
+    // The test means something only if many keys were written by several
+    // batches (a batch holds 16 ops; hot Zipf keys recur across batches).
+    let rewritten = last.values().filter(|e| e.2 >= 2).count();
+    assert!(rewritten >= 20, "only {rewritten} keys written twice");
+    runtime().block_on(async {
+        let c = kv_core::transport::connect(&server.addr, &Default::default())
+            .await
+            .unwrap();
+        let keys: Vec<u64> = last.keys().copied().collect();
+        for chunk in keys.chunks(512) {
+            let ops = chunk
+                .iter()
+                .map(|k| kv_core::rpc::Op::Get {
+                    key: bytes::Bytes::from(k.to_string()),
+                })
+                .collect();
+            let ctx = kv_core::transport::context_with_timeout(std::time::Duration::from_secs(10));
+            let results = c.batch(ctx, ops).await.unwrap().unwrap();
+            for (k, r) in chunk.iter().zip(results) {
+                let kv_core::rpc::OpResult::Value(Some(v)) = r else {
+                    panic!("key {k}: {r:?}");
+                };
+                let want = last[k].1;
+                assert_eq!(
+                    identify(k.to_string().as_bytes(), &v),
+                    ValueKind::Written(want),
+                    "key {k}: the server holds another put than the last generated ({want})"
+                );
+            }
+        }
+    });
+}
+
+/// Issue 20 item 11: a server killed mid-run. The client fails, and its
+/// history still ends with its end line, the puts in flight recorded as
+/// `unknown`; the history checks (the store was fine until it died).
+#[test]
+fn a_server_dying_mid_run_leaves_unknown_puts_and_an_end_line() {
+    use kv_core::history::{read_history, Action, Outcome};
+    let mut server = ServerProc::start(&[]);
+    let dir = TempDir::new("check-dies");
+    let hist = dir.0.join("history.csv");
+    let mut client = Command::new(bin("kv-client"))
+        .args([
+            "--hosts",
+            &server.addr,
+            "--workload",
+            "YCSB-A",
+            "--secs",
+            "60",
+        ])
+        .args([
+            "--threads",
+            "2",
+            "--window",
+            "8",
+            "--batch",
+            "64",
+            "--rpc-timeout",
+            "2",
+        ])
+        .arg("--check")
+        .arg(&hist)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the client has recorded ops, then kill the server.
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&hist).map_or(0, |m| m.len()) < 2 << 20 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no history written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    kv_testkit::signal(server.pid(), "KILL");
+    let status = kv_testkit::wait_timeout(&mut client, std::time::Duration::from_secs(30))
+        .expect("client did not exit after its server died");
+    assert_eq!(status.code(), Some(1));
+    server.wait_exit(std::time::Duration::from_secs(5));
+    let h = read_history(&hist).unwrap();
+    assert!(h.complete, "the history has no end line");
+    let unknown_puts = h
+        .ops
+        .iter()
+        .filter(|o| matches!(o.action, Action::Put(_)) && o.outcome == Outcome::Unknown)
+        .count();
+    assert!(unknown_puts > 0, "no put recorded as unknown");
+    let out = check(&[hist]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use kv_core::latency::{LatencyHistogram, LatencySummary, LatencyWindow};
-use kv_core::rpc::{KvClient, Op, OpResult};
+use kv_core::rpc::{KvClient, Op, OpResult, ServerInfo};
 use kv_core::shard::server_for;
 use kv_core::summary::{ClientSummary, OpCounts};
 use kv_core::transport::{self, context_with_timeout, ConnectOptions};
@@ -26,7 +26,7 @@ use kv_core::workload::{key_text, thread_seed, OpKind, WorkloadSpec};
 use kv_server::store::Store;
 use tokio::sync::Semaphore;
 
-use crate::check::{BatchTrace, CheckSink};
+use crate::check::{BatchTrace, CheckSink, RunFacts};
 use crate::config::{Config, Target};
 
 /// Ops generated between two looks at the clock and the stop flags.
@@ -162,6 +162,8 @@ impl Shared {
 struct ServerConns {
     name: String,
     clients: Vec<KvClient>,
+    /// The first connection's `ping` answer.
+    info: ServerInfo,
 }
 
 enum Sink {
@@ -191,13 +193,14 @@ async fn open_sink(cfg: &Config) -> Result<Sink> {
                     clients.push(transport::connect(host, &opts).await?);
                 }
                 // Readiness: the first connection must answer a ping.
-                clients[0]
+                let info = clients[0]
                     .ping(context_with_timeout(cfg.rpc_timeout))
                     .await
                     .with_context(|| format!("server {host} did not answer ping"))?;
                 servers.push(ServerConns {
                     name: host.clone(),
                     clients,
+                    info,
                 });
             }
             Ok(Sink::Rpc(servers))
@@ -230,7 +233,13 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
     let spec = Arc::new(WorkloadSpec::new(cfg.workload, cfg.theta));
     let sink = Arc::new(open_sink(&cfg).await?);
     let check = match &cfg.check {
-        Some(path) => Some(Arc::new(CheckSink::create(path, cfg.client_id)?)),
+        Some(path) => {
+            let facts = match &*sink {
+                Sink::Rpc(servers) => RunFacts::of_servers(servers.iter().map(|s| &s.info))?,
+                Sink::Local(store) => RunFacts::in_process(store.preload()),
+            };
+            Some(Arc::new(CheckSink::create(path, cfg.client_id, &facts)?))
+        }
         None => None,
     };
     let cfg = Arc::new(cfg);
@@ -508,6 +517,16 @@ impl Completion {
             }
             Outcome::Done(results) => {
                 counts.failed.fetch_add(self.n, Ordering::Relaxed);
+                // Recorded as they came: ops beyond the reply are unknown.
+                if let (Some(check), Some(trace)) = (&self.check, &self.trace) {
+                    check.record(
+                        self.thread as u32,
+                        trace,
+                        Some(&results),
+                        self.invoke_ns,
+                        complete_ns,
+                    );
+                }
                 self.shared.fail(format!(
                     "server {server} answered {} results to a batch of {} ops",
                     results.len(),

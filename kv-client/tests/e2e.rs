@@ -89,7 +89,7 @@ fn preloaded_keys_hold_128_byte_values() {
                 .unwrap()
                 .expect("present");
             assert_eq!(v.len(), 128);
-            assert_eq!(identify(&v), ValueKind::Init);
+            assert_eq!(identify(k.to_string().as_bytes(), &v), ValueKind::Init);
         }
         assert_eq!(
             c.get(ctx(), Bytes::from_static(b"1000")).await.unwrap(),

@@ -4,7 +4,7 @@
 //! and rejects malformed input with the line number, never panics.
 //!
 //! ```text
-//! # kvlab-history v1 client=3 clock=CLOCK_MONOTONIC boot=1b4e28ba-2fa1-11d2-883f-0016d3cca427
+//! # kvlab-history v1 client=3 clock=CLOCK_MONOTONIC boot=1b4e28ba-2fa1-11d2-883f-0016d3cca427 preload=1000000 run=5d0c2b7e91f3a4c6
 //! thread,seq,kind,key,value,invoke_ns,complete_ns,outcome
 //! 0,0,put,4004,3.0.0,1000,1900,ok
 //! 1,0,get,4004,init,1200,2100,ok
@@ -13,17 +13,27 @@
 //! # end ops=4
 //! ```
 //!
+//! * Header fields: `client=` the writer's `--client-id`; `boot=` see below;
+//!   `preload=` the records the servers preloaded (keys `0..N-1` start with
+//!   their `init` value, the others absent); `run=` the run's identity: a
+//!   hash of the instance ids of the servers the client talked to, so
+//!   histories of different runs (different server lifetimes) cannot be
+//!   checked together by mistake. Older files lack `preload=` and `run=`.
 //! * `key`: kvlab's key text, a decimal number ([`crate::workload::key_text`]).
 //! * `value`: for a put, the unique value written ([`ValueId`], `client.thread.seq`);
-//!   for a get, what was read: a `ValueId`, `init` (the preloaded value),
-//!   `none` (key absent) or `other` (anything else).
+//!   for a get, what was read: a `ValueId`, `init` (this key's preloaded
+//!   value), `init:K` (key K's preloaded value: a server mixing keys up),
+//!   `none` (key absent), `other` (anything else), or `-` when no value
+//!   came back (outcome `unknown` or `wrong-kind`).
 //! * `invoke_ns`, `complete_ns`: [`monotonic_ns`] when the op was sent and when
 //!   its reply arrived. Only comparable between processes of one machine
 //!   (one boot of it): `boot=` in the header is the kernel's boot id
 //!   ([`boot_id`]), so a reader can tell. Files without it (older writers)
 //!   are accepted.
-//! * `outcome`: `ok`, or `unknown` when no reply came (a put that may or may not
-//!   have taken effect; `complete_ns` is then when the client gave up).
+//! * `outcome`: `ok`; `unknown` when no reply came (a put that may or may not
+//!   have taken effect; `complete_ns` is then when the client gave up);
+//!   `wrong-kind` when the reply was of the wrong kind (a value for a put,
+//!   `stored` for a get): always a failure of the server.
 //! * The `# end ops=N` line is written by [`HistoryWriter::finish`]: a file
 //!   without it belongs to a client that did not finish, so it misses ops.
 //!
@@ -70,8 +80,12 @@ pub fn boot_id() -> Option<String> {
 /// What a get returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReadValue {
-    /// The preloaded value (`init`).
+    /// This key's preloaded value (`init`).
     Init,
+    /// Another key's preloaded value (`init:K`).
+    InitOf(u64),
+    /// No value came back (`-`): the get's outcome is unknown or wrong-kind.
+    NotAValue,
     /// The key was absent (`none`).
     Absent,
     /// A value written by a check-mode put.
@@ -81,11 +95,12 @@ pub enum ReadValue {
 }
 
 impl ReadValue {
-    /// Classifies a get's reply (`None`: key absent).
-    pub fn from_stored(value: Option<&[u8]>) -> Self {
-        match value.map(crate::value::identify) {
+    /// Classifies a get's reply for `key` (`None`: key absent).
+    pub fn from_stored(key: &[u8], value: Option<&[u8]>) -> Self {
+        match value.map(|v| crate::value::identify(key, v)) {
             None => ReadValue::Absent,
             Some(ValueKind::Init) => ReadValue::Init,
+            Some(ValueKind::InitOf(k)) => ReadValue::InitOf(k),
             Some(ValueKind::Written(id)) => ReadValue::Written(id),
             Some(ValueKind::Other) => ReadValue::Other,
         }
@@ -99,12 +114,14 @@ pub enum Action {
     Put(ValueId),
 }
 
-/// Whether the client saw the op's reply.
+/// Whether the client saw the op's reply, and of which kind it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Ok,
     /// No reply: the op may or may not have taken effect.
     Unknown,
+    /// A reply of the wrong kind: a value for a put, `stored` for a get.
+    WrongKind,
 }
 
 /// One op of one client thread, as recorded in a history file.
@@ -135,6 +152,11 @@ impl HistoryOp {
         out.push(b',');
         match value {
             ReadValue::Init => out.extend_from_slice(b"init"),
+            ReadValue::InitOf(k) => {
+                out.extend_from_slice(b"init:");
+                push_u64(out, k);
+            }
+            ReadValue::NotAValue => out.push(b'-'),
             ReadValue::Absent => out.extend_from_slice(b"none"),
             ReadValue::Other => out.extend_from_slice(b"other"),
             ReadValue::Written(id) => {
@@ -152,6 +174,7 @@ impl HistoryOp {
         out.extend_from_slice(match self.outcome {
             Outcome::Ok => b",ok\n",
             Outcome::Unknown => b",unknown\n",
+            Outcome::WrongKind => b",wrong-kind\n",
         });
     }
 }
@@ -172,6 +195,58 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     out.extend_from_slice(&buf[i..]);
 }
 
+/// A history's first line: who wrote it, on which clock, for which run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Header {
+    pub client: u32,
+    /// The writer's [`boot_id`]; `None` in files of older writers.
+    pub boot: Option<String>,
+    /// The servers' `--preload`; `None` in files of older writers.
+    pub preload: Option<u64>,
+    /// The run's identity ([`run_id_of`]); `None` in files of older writers.
+    pub run: Option<String>,
+}
+
+impl Header {
+    /// A header for this machine, without preload or run (tools, tests).
+    pub fn local(client: u32) -> Self {
+        Header {
+            client,
+            boot: boot_id(),
+            preload: None,
+            run: None,
+        }
+    }
+
+    fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        write!(out, "{MAGIC} client={} clock={CLOCK}", self.client)?;
+        if let Some(boot) = &self.boot {
+            write!(out, " boot={boot}")?;
+        }
+        if let Some(n) = self.preload {
+            write!(out, " preload={n}")?;
+        }
+        if let Some(run) = &self.run {
+            write!(out, " run={run}")?;
+        }
+        writeln!(out)
+    }
+}
+
+/// A run's identity from the instance ids of its servers (each server draws
+/// one at start): FNV-1a over the sorted ids, as 16 hex digits. Every client
+/// of a run talks to the same servers, so they agree; another run (the
+/// servers restarted) differs.
+pub fn run_id_of(instances: &[u64]) -> String {
+    let mut ids = instances.to_vec();
+    ids.sort_unstable();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in ids.iter().flat_map(|id| id.to_le_bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Writes one client process's history file. Rows are formatted into a
 /// reused buffer and written through a large `BufWriter`: a few tens of
 /// nanoseconds per op. Several threads share one writer behind a lock;
@@ -183,15 +258,16 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
-    /// Creates (truncates) `path` and writes the header.
+    /// Creates (truncates) `path` with a [`Header::local`] header.
     pub fn new(path: impl AsRef<Path>, client: u32) -> io::Result<Self> {
+        Self::create(path, &Header::local(client))
+    }
+
+    /// Creates (truncates) `path` and writes `header`.
+    pub fn create(path: impl AsRef<Path>, header: &Header) -> io::Result<Self> {
         let file = File::create(path)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        write!(out, "{MAGIC} client={client} clock={CLOCK}")?;
-        if let Some(boot) = boot_id() {
-            write!(out, " boot={boot}")?;
-        }
-        writeln!(out)?;
+        header.write_to(&mut out)?;
         writeln!(out, "{COLUMNS}")?;
         Ok(Self {
             out,
@@ -247,8 +323,7 @@ fn malformed(line: u64, reason: impl Into<String>) -> HistoryError {
 /// Streams the ops of one history file.
 pub struct HistoryReader<R> {
     input: R,
-    client: u32,
-    boot: Option<String>,
+    header: Header,
     /// Number of the last line read (1-based).
     line: u64,
     buf: Vec<u8>,
@@ -269,8 +344,7 @@ impl<R: BufRead> HistoryReader<R> {
     pub fn new(input: R) -> Result<Self, HistoryError> {
         let mut r = Self {
             input,
-            client: 0,
-            boot: None,
+            header: Header::default(),
             line: 0,
             buf: Vec::with_capacity(128),
             ops: 0,
@@ -279,7 +353,7 @@ impl<R: BufRead> HistoryReader<R> {
         if !r.read_line()? {
             return Err(malformed(1, "empty file: expected the history header"));
         }
-        (r.client, r.boot) = parse_header(&r.buf).map_err(|reason| malformed(1, reason))?;
+        r.header = parse_header(&r.buf).map_err(|reason| malformed(1, reason))?;
         if !r.read_line()? || r.buf != COLUMNS.as_bytes() {
             return Err(malformed(
                 2,
@@ -291,12 +365,17 @@ impl<R: BufRead> HistoryReader<R> {
 
     /// The client id from the header.
     pub fn client(&self) -> u32 {
-        self.client
+        self.header.client
     }
 
     /// The writer's boot id ([`boot_id`]), when the header has one.
     pub fn boot(&self) -> Option<&str> {
-        self.boot.as_deref()
+        self.header.boot.as_deref()
+    }
+
+    /// The whole header line, parsed.
+    pub fn header(&self) -> &Header {
+        &self.header
     }
 
     /// Number of the line last read: after [`Self::next_op`] returned an op, its line.
@@ -390,23 +469,34 @@ pub fn read_history(path: impl AsRef<Path>) -> Result<History, HistoryError> {
     })
 }
 
-/// The client id and the boot id (optional) of a header line.
-fn parse_header(line: &[u8]) -> Result<(u32, Option<String>), String> {
+/// Parses a header line; `boot`, `preload` and `run` are optional.
+fn parse_header(line: &[u8]) -> Result<Header, String> {
     let bad = || format!("expected the header '{MAGIC} client=<id> clock={CLOCK}'");
     let text = std::str::from_utf8(line).map_err(|_| bad())?;
     let rest = text.strip_prefix(MAGIC).ok_or_else(bad)?;
-    let (mut client, mut clock, mut boot) = (None, None, None);
+    let (mut client, mut clock) = (None, None);
+    let mut header = Header::default();
     for field in rest.split_ascii_whitespace() {
         match field.split_once('=') {
             Some(("client", v)) => client = Some(v.parse::<u32>().map_err(|_| bad())?),
             Some(("clock", v)) => clock = Some(v),
-            Some(("boot", v)) => boot = Some(v.to_string()),
+            Some(("boot", v)) => header.boot = Some(v.to_string()),
+            Some(("preload", v)) => {
+                header.preload = Some(
+                    v.parse()
+                        .map_err(|_| format!("preload: '{v}' is not a number"))?,
+                )
+            }
+            Some(("run", v)) => header.run = Some(v.to_string()),
             // Unknown fields are for later versions of the writer.
             _ => {}
         }
     }
     match (client, clock) {
-        (Some(c), Some(CLOCK)) => Ok((c, boot)),
+        (Some(c), Some(CLOCK)) => Ok(Header {
+            client: c,
+            ..header
+        }),
         (Some(_), Some(other)) => Err(format!("unsupported clock '{other}' (expected {CLOCK})")),
         _ => Err(bad()),
     }
@@ -435,12 +525,19 @@ fn parse_row(line: &[u8]) -> Result<HistoryOp, String> {
             b"init" => ReadValue::Init,
             b"none" => ReadValue::Absent,
             b"other" => ReadValue::Other,
-            v => ReadValue::Written(parse_value_id(v).ok_or_else(|| {
-                format!(
-                    "value: '{}' is not client.thread.seq, init, none or other",
-                    lossy(v)
-                )
-            })?),
+            b"-" => ReadValue::NotAValue,
+            v => match v.strip_prefix(b"init:") {
+                Some(k) => ReadValue::InitOf(
+                    parse_u64(k)
+                        .ok_or_else(|| format!("value: '{}': bad key after init:", lossy(v)))?,
+                ),
+                None => ReadValue::Written(parse_value_id(v).ok_or_else(|| {
+                    format!(
+                        "value: '{}' is not client.thread.seq, init, init:KEY, none, other or -",
+                        lossy(v)
+                    )
+                })?),
+            },
         }),
         b"put" => Action::Put(parse_value_id(value).ok_or_else(|| {
             format!(
@@ -455,13 +552,24 @@ fn parse_row(line: &[u8]) -> Result<HistoryOp, String> {
     let outcome = match next("outcome")? {
         b"ok" => Outcome::Ok,
         b"unknown" => Outcome::Unknown,
-        o => return Err(format!("outcome: '{}' is neither ok nor unknown", lossy(o))),
+        b"wrong-kind" => Outcome::WrongKind,
+        o => {
+            return Err(format!(
+                "outcome: '{}' is not ok, unknown or wrong-kind",
+                lossy(o)
+            ))
+        }
     };
+    // '-' (no value) is what a get read when no value came back: no reply,
+    // or one of the wrong kind. (Older writers put other values there.)
+    if action == Action::Get(ReadValue::NotAValue) && outcome == Outcome::Ok {
+        return Err("value: '-' (no value) cannot be what an ok get read".into());
+    }
     if fields.next().is_some() {
         return Err(format!("too many columns (expected {COLUMNS})"));
     }
     // An unknown op's completion is only when the client gave up: not checked.
-    if outcome == Outcome::Ok && complete_ns < invoke_ns {
+    if outcome != Outcome::Unknown && complete_ns < invoke_ns {
         return Err(format!(
             "complete_ns {complete_ns} is before invoke_ns {invoke_ns}"
         ));
@@ -536,7 +644,13 @@ mod tests {
             op(0, 0, 4004, Action::Put(id(0)), Outcome::Ok),
             op(1, 0, 4004, Action::Get(ReadValue::Init), Outcome::Ok),
             op(1, 1, 17, Action::Get(ReadValue::Absent), Outcome::Ok),
-            op(1, 2, 17, Action::Get(ReadValue::Other), Outcome::Unknown),
+            op(
+                1,
+                2,
+                17,
+                Action::Get(ReadValue::NotAValue),
+                Outcome::Unknown,
+            ),
             op(
                 u32::MAX,
                 u64::MAX,
@@ -549,6 +663,15 @@ mod tests {
                 Outcome::Ok,
             ),
             op(0, 1, 0, Action::Put(id(1)), Outcome::Unknown),
+            op(2, 0, 8, Action::Get(ReadValue::InitOf(9)), Outcome::Ok),
+            op(
+                2,
+                1,
+                8,
+                Action::Get(ReadValue::NotAValue),
+                Outcome::WrongKind,
+            ),
+            op(2, 2, 8, Action::Put(id(2)), Outcome::WrongKind),
         ]
     }
 
@@ -577,6 +700,28 @@ mod tests {
     }
 
     #[test]
+    fn header_records_preload_and_run() {
+        let path = temp_path("header");
+        let header = Header {
+            client: 4,
+            boot: boot_id(),
+            preload: Some(1000),
+            run: Some(run_id_of(&[7, 3])),
+        };
+        HistoryWriter::create(&path, &header)
+            .unwrap()
+            .finish()
+            .unwrap();
+        let r = HistoryReader::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(r.header(), &header);
+        // Order of the servers does not matter; their identity does.
+        assert_eq!(run_id_of(&[3, 7]), run_id_of(&[7, 3]));
+        assert_ne!(run_id_of(&[3, 7]), run_id_of(&[3, 8]));
+        assert_eq!(run_id_of(&[1]).len(), 16);
+    }
+
+    #[test]
     fn encodes_the_documented_row() {
         let mut row = Vec::new();
         ops()[0].encode(&mut row);
@@ -584,6 +729,12 @@ mod tests {
         row.clear();
         ops()[2].encode(&mut row);
         assert_eq!(row, b"1,1,get,17,none,1001,1901,ok\n");
+        row.clear();
+        ops()[6].encode(&mut row);
+        assert_eq!(row, b"2,0,get,8,init:9,1000,1900,ok\n");
+        row.clear();
+        ops()[7].encode(&mut row);
+        assert_eq!(row, b"2,1,get,8,-,1001,1901,wrong-kind\n");
     }
 
     #[test]
@@ -647,6 +798,18 @@ mod tests {
             ),
             ("0,1,get,1,init,5,6,maybe\n", "line 4: outcome: 'maybe'"),
             (
+                "0,1,get,1,-,5,6,ok\n",
+                "line 4: value: '-' (no value) cannot",
+            ),
+            (
+                "0,1,get,1,init:x,5,6,ok\n",
+                "line 4: value: 'init:x': bad key",
+            ),
+            (
+                "0,1,put,1,1.0.1,7,6,wrong-kind\n",
+                "line 4: complete_ns 6 is before",
+            ),
+            (
                 "4294967296,1,get,1,init,5,6,ok\n",
                 "line 4: thread: '4294967296' is out of range",
             ),
@@ -690,17 +853,21 @@ mod tests {
             thread: 2,
             seq: 3,
         };
-        assert_eq!(ReadValue::from_stored(None), ReadValue::Absent);
+        assert_eq!(ReadValue::from_stored(b"9", None), ReadValue::Absent);
         assert_eq!(
-            ReadValue::from_stored(Some(&preload_value(b"9"))),
+            ReadValue::from_stored(b"9", Some(&preload_value(b"9"))),
             ReadValue::Init
         );
         assert_eq!(
-            ReadValue::from_stored(Some(&unique_value(id))),
+            ReadValue::from_stored(b"10", Some(&preload_value(b"9"))),
+            ReadValue::InitOf(9)
+        );
+        assert_eq!(
+            ReadValue::from_stored(b"9", Some(&unique_value(id))),
             ReadValue::Written(id)
         );
         assert_eq!(
-            ReadValue::from_stored(Some(&filler_value())),
+            ReadValue::from_stored(b"9", Some(&filler_value())),
             ReadValue::Other
         );
     }

@@ -55,6 +55,11 @@ pub struct ServerInfo {
     pub pid: u32,
     pub keys: u64,
     pub limits: Limits,
+    /// Records `0..preload` were loaded at start (`--preload`).
+    pub preload: u64,
+    /// Drawn at random when the server starts: names this server's
+    /// lifetime, so check-mode histories can tell runs apart.
+    pub instance: u64,
 }
 
 #[tarpc::service]

@@ -40,11 +40,15 @@ impl std::str::FromStr for ValueId {
     }
 }
 
-/// What a stored value is, as far as kvlab can tell from its bytes.
+/// What a stored value is, as far as kvlab can tell from its bytes and
+/// the key it was read under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ValueKind {
-    /// Written by `--preload` (the register's initial value).
+    /// Written by `--preload` under this very key (the register's initial value).
     Init,
+    /// The preloaded value of another key (numbered as given): a server
+    /// that answers it mixed keys up, which the checker must see.
+    InitOf(u64),
     /// Written by a check-mode put.
     Written(ValueId),
     /// Anything else (benchmark filler, ad-hoc puts).
@@ -77,15 +81,24 @@ pub fn filler_value() -> Bytes {
     Bytes::from_static(&FILLER)
 }
 
-/// Classifies a stored value by its prefix.
-pub fn identify(value: &[u8]) -> ValueKind {
+/// Classifies `value`, read under `key`, by its prefix. A preloaded value
+/// counts as the initial value only when it names `key` itself.
+pub fn identify(key: &[u8], value: &[u8]) -> ValueKind {
     let body = |prefix: &[u8]| {
         value
             .strip_prefix(prefix)
             .map(|rest| rest.split(|&c| c == PAD).next().unwrap_or(rest))
     };
-    if body(INIT_PREFIX).is_some() {
-        return ValueKind::Init;
+    if let Some(owner) = body(INIT_PREFIX) {
+        if owner == key {
+            return ValueKind::Init;
+        }
+        return std::str::from_utf8(owner)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            // Keys are canonical decimal: "007" is nobody's key text.
+            .filter(|k: &u64| k.to_string().as_bytes() == owner)
+            .map_or(ValueKind::Other, ValueKind::InitOf);
     }
     match body(PUT_PREFIX)
         .and_then(|b| std::str::from_utf8(b).ok())
@@ -109,10 +122,26 @@ mod tests {
         };
         let v = unique_value(id);
         assert_eq!(v.len(), VALUE_LEN);
-        assert_eq!(identify(&v), ValueKind::Written(id));
-        assert_eq!(identify(&preload_value(b"4004")), ValueKind::Init);
+        assert_eq!(identify(b"9", &v), ValueKind::Written(id));
+        assert_eq!(identify(b"4004", &preload_value(b"4004")), ValueKind::Init);
         assert_eq!(preload_value(b"4004").len(), VALUE_LEN);
-        assert_eq!(identify(&filler_value()), ValueKind::Other);
-        assert_eq!(identify(b"kvlab:put:1.2"), ValueKind::Other);
+        assert_eq!(identify(b"1", &filler_value()), ValueKind::Other);
+        assert_eq!(identify(b"1", b"kvlab:put:1.2"), ValueKind::Other);
+    }
+
+    #[test]
+    fn another_keys_preloaded_value_is_not_the_initial_value() {
+        // A server answering key 4004 with key 4005's record mixed keys up.
+        assert_eq!(
+            identify(b"4004", &preload_value(b"4005")),
+            ValueKind::InitOf(4005)
+        );
+        assert_eq!(
+            identify(b"40", &preload_value(b"4004")),
+            ValueKind::InitOf(4004)
+        );
+        // Not a key at all, or not canonical: plain garbage.
+        assert_eq!(identify(b"1", &preload_value(b"x1")), ValueKind::Other);
+        assert_eq!(identify(b"1", &preload_value(b"01")), ValueKind::Other);
     }
 }

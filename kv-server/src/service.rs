@@ -30,6 +30,8 @@ pub struct ServerState {
     pub limits: Limits,
     pub counters: Counters,
     pub started: Instant,
+    /// Random, drawn at start: this server's lifetime (`ping`'s `instance`).
+    pub instance: u64,
     /// Set once shutdown begins; reported in stats.
     pub draining: std::sync::atomic::AtomicBool,
 }
@@ -41,6 +43,7 @@ impl ServerState {
             limits,
             counters: Counters::default(),
             started: Instant::now(),
+            instance: random_u64(),
             draining: Default::default(),
         }
     }
@@ -68,6 +71,19 @@ impl ServerState {
         crate::server::log_limited("refused", &format!("refused request: {e}"));
         Err(e)
     }
+}
+
+/// A random u64 from the standard library's per-process hash keys (no RNG
+/// crate needed for one number).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +127,8 @@ impl Kv for KvService {
             pid: std::process::id(),
             keys: self.0.store.len() as u64,
             limits: self.0.limits.clone(),
+            preload: self.0.store.preload(),
+            instance: self.0.instance,
         }
     }
 

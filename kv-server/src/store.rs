@@ -35,6 +35,8 @@ pub struct Applied {
 #[derive(Debug, Default)]
 pub struct Store {
     map: Map,
+    /// Records loaded by [`Store::preloaded`] (reported by `ping`).
+    preload: u64,
     #[cfg(feature = "fault-stale-reads")]
     stale: crate::fault::StaleReads,
 }
@@ -44,6 +46,7 @@ impl Store {
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
             map: Map::with_capacity_and_hasher_and_shard_amount(capacity, FxBuildHasher, SHARDS),
+            preload: 0,
             #[cfg(feature = "fault-stale-reads")]
             stale: Default::default(),
         }
@@ -59,7 +62,10 @@ impl Store {
     /// replace them, and RSS grows by every overwritten value. Pages of a
     /// thread that has exited are reclaimed by the live ones.
     pub fn preloaded(records: u64) -> Self {
-        let store = Self::with_capacity(records as usize);
+        let store = Self {
+            preload: records,
+            ..Self::with_capacity(records as usize)
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
         let per_thread = records.div_ceil(threads.max(1));
         std::thread::scope(|scope| {
@@ -79,6 +85,11 @@ impl Store {
         store
     }
 
+    /// Records loaded at start: keys `0..preload` began with their init value.
+    pub fn preload(&self) -> u64 {
+        self.preload
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -93,7 +104,10 @@ impl Store {
         if let Some(old) = self.stale.maybe_stale(key) {
             return Some(old);
         }
-        self.map.get(key).map(|v| Bytes::copy_from_slice(v.value()))
+        let value = self.map.get(key).map(|v| Bytes::copy_from_slice(v.value()));
+        #[cfg(feature = "fault-stale-reads")]
+        let value = self.stale.answer(key, value);
+        value
     }
 
     #[inline]
@@ -125,6 +139,9 @@ impl Store {
                 Op::Put { key, value } => {
                     applied.puts += 1;
                     self.put(&key, value);
+                    #[cfg(feature = "fault-stale-reads")]
+                    return self.stale.put_reply();
+                    #[cfg(not(feature = "fault-stale-reads"))]
                     OpResult::Stored
                 }
             })

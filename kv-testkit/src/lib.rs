@@ -59,9 +59,15 @@ impl ServerProc {
 
     /// Like [`ServerProc::start`] with another build of the server.
     pub fn start_bin(server: &Path, args: &[&str]) -> ServerProc {
+        Self::start_with_env(server, args, &[])
+    }
+
+    /// Like [`ServerProc::start_bin`], with extra environment variables.
+    pub fn start_with_env(server: &Path, args: &[&str], env: &[(&str, &str)]) -> ServerProc {
         let mut child = Command::new(server)
             .args(["--port", "0", "--workers", "2"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
