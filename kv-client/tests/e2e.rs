@@ -146,6 +146,23 @@ fn two_servers_each_hold_only_their_keys() {
             checked > 10,
             "only {checked} written keys seen on their owners"
         );
+        // The mapping itself, pinned with literal values rather than the
+        // function the client uses: FNV-1a-32("0") = 0x350ca8af (odd),
+        // FNV-1a-32("1") = 0x340ca71c (even). Keys 0 and 1 are the two
+        // hottest of the Zipfian stream, so both were written.
+        for (key, owner) in [("0", 1), ("1", 0)] {
+            let on = |i: usize| {
+                let c = &conns[i];
+                async move { c.get(ctx(), Bytes::from(key)).await.unwrap().unwrap() }
+            };
+            assert!(on(owner).await.is_some(), "key {key} not on server {owner}");
+            assert_eq!(
+                on(1 - owner).await,
+                None,
+                "key {key} on server {}",
+                1 - owner
+            );
+        }
     });
 }
 
@@ -223,6 +240,76 @@ fn in_process_mode_needs_no_server() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(field(&stdout, "throughput ").unwrap() > 0.0);
+}
+
+/// The in-process store applies exactly the generated stream: each
+/// thread's get/put counts equal those of the first N ops of the generator
+/// seeded SEED + i (computed here from kv-core), nothing failed, and the
+/// totals line is the sum of the threads.
+#[test]
+fn in_process_counts_are_exactly_the_seeded_streams() {
+    use kv_core::workload::{OpKind, Theta, Workload, WorkloadSpec};
+    let out = client(&[
+        "--in-process",
+        "--preload",
+        "1000",
+        "--secs",
+        "0.5",
+        "--threads",
+        "2",
+        "--workload",
+        "YCSB-A",
+        "--seed",
+        "40",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let spec = WorkloadSpec::new(Workload::A, Theta::new(0.99).unwrap());
+    let number = |line: &str, name: &str| -> u64 {
+        let rest = &line[line
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+            + name.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut sum = [0u64; 3];
+    for t in 0..2u64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("thread {t}: ")))
+            .unwrap_or_else(|| panic!("no thread {t} line: {stdout}"));
+        let generated = number(line, "generated ");
+        let (gets, puts) = (number(line, "(gets "), number(line, " puts "));
+        assert!(generated > 0, "{line}");
+        assert_eq!(number(line, "completed "), generated, "{line}");
+        assert_eq!(number(line, "failed "), 0, "{line}");
+        let want_gets = spec
+            .generator(40 + t)
+            .take(generated as usize)
+            .filter(|o| o.kind == OpKind::Get)
+            .count() as u64;
+        assert_eq!((gets, puts), (want_gets, generated - want_gets), "{line}");
+        for (s, v) in sum.iter_mut().zip([generated, gets, puts]) {
+            *s += v;
+        }
+    }
+    let total = stdout
+        .lines()
+        .find(|l| l.starts_with("generated "))
+        .unwrap();
+    assert_eq!(
+        [
+            number(total, "generated "),
+            number(total, "(gets "),
+            number(total, " puts ")
+        ],
+        sum,
+        "{total}"
+    );
 }
 
 #[test]

@@ -31,6 +31,25 @@ mod tests {
         assert_eq!(fnv1a32(b"foobar"), 0xbf9cf968);
     }
 
+    /// The course's mapping for literal keys (FNV-1a-32 of the key text,
+    /// computed apart from this code): a change of hash, of key text or of
+    /// the modulo moves some of these.
+    #[test]
+    fn literal_keys_map_to_literal_servers() {
+        for (key, hash, of2, of3, of8) in [
+            ("0", 0x350c_a8af, 1, 0, 7),
+            ("1", 0x340c_a71c, 0, 1, 4),
+            ("7", 0x320c_a3f6, 0, 0, 6),
+            ("42", 0x87e3_8583, 1, 2, 3),
+            ("4004", 0xd89e_103d, 1, 1, 5),
+            ("999999", 0x11b1_4a0b, 1, 0, 3),
+        ] {
+            assert_eq!(fnv1a32(key.as_bytes()), hash, "{key}");
+            let got = [2, 3, 8].map(|n| server_for(key.as_bytes(), n));
+            assert_eq!(got, [of2, of3, of8], "{key}");
+        }
+    }
+
     #[test]
     fn spreads_keys() {
         let mut counts = [0usize; 4];
