@@ -8,6 +8,8 @@ use anyhow::{bail, Result};
 use clap::Parser;
 use kv_core::workload::{Theta, Workload};
 
+use crate::schedule::Arrival;
+
 /// The kvlab load generator.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -69,6 +71,23 @@ pub struct Args {
     /// Serve live stats (the `Stats` tarpc service) on this address, e.g. 127.0.0.1:0.
     #[arg(long, value_name = "ADDR:PORT")]
     pub stats_bind: Option<std::net::SocketAddr>,
+    /// Open loop: ops per second for this process, split evenly over its
+    /// threads; each op's latency counts from its intended start time
+    /// (absent: closed loop, as fast as the servers answer).
+    #[arg(long, value_name = "OPS_PER_S")]
+    pub rate: Option<f64>,
+    /// Open loop: spacing of intended start times, fixed or poisson (seeded
+    /// from --seed) [default: fixed].
+    #[arg(long, value_name = "fixed|poisson")]
+    pub arrival: Option<String>,
+    /// Open loop: send a partial batch this many microseconds after its
+    /// first op's intended start [default: 200].
+    #[arg(long, value_name = "US")]
+    pub flush_us: Option<u64>,
+    /// Write per-second op latency histograms here, in HdrHistogram's
+    /// interval log format (microseconds).
+    #[arg(long, value_name = "PATH")]
+    pub hdr_log: Option<PathBuf>,
     /// Test hook: generate one more op than is sent, to prove the integrity check fires.
     #[arg(long, hide = true)]
     pub drop_one_op: bool,
@@ -81,8 +100,35 @@ pub enum Target {
     InProcess { preload: u64 },
 }
 
+/// How ops are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// Each thread keeps its window of batches full: peak throughput.
+    Closed,
+    /// Ops start on a schedule, whether or not earlier ones were answered.
+    Open(OpenLoop),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenLoop {
+    /// Ops per second for the whole process.
+    pub rate_per_s: f64,
+    pub arrival: Arrival,
+    /// A partial batch is sent this long after its first op's intended start.
+    pub flush: Duration,
+}
+
+/// Highest `--rate`: far beyond what one process can generate, low enough
+/// that a gap (1/rate per thread) stays a sane number of nanoseconds.
+pub const MAX_RATE: f64 = 1e9;
+/// Lowest `--rate`: one op per thousand seconds.
+pub const MIN_RATE: f64 = 1e-3;
+const DEFAULT_FLUSH_US: u64 = 200;
+const MAX_FLUSH_US: u64 = 1_000_000;
+
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub load: Load,
     pub target: Target,
     pub workload: Workload,
     pub theta: Theta,
@@ -146,7 +192,30 @@ impl TryFrom<&Args> for Config {
         } else {
             Target::Servers(parse_hosts(&a.hosts)?)
         };
+        let load = match a.rate {
+            None => {
+                if a.arrival.is_some() || a.flush_us.is_some() {
+                    bail!("--arrival and --flush-us need --rate (open loop)");
+                }
+                Load::Closed
+            }
+            Some(r) => {
+                if !(r.is_finite() && (MIN_RATE..=MAX_RATE).contains(&r)) {
+                    bail!("--rate must be ops per second in [{MIN_RATE}, {MAX_RATE:e}], got {r}");
+                }
+                let flush_us = a.flush_us.unwrap_or(DEFAULT_FLUSH_US);
+                if !(1..=MAX_FLUSH_US).contains(&flush_us) {
+                    bail!("--flush-us must be in [1, {MAX_FLUSH_US}], got {flush_us}");
+                }
+                Load::Open(OpenLoop {
+                    rate_per_s: r,
+                    arrival: a.arrival.as_deref().unwrap_or("fixed").parse()?,
+                    flush: Duration::from_micros(flush_us),
+                })
+            }
+        };
         Ok(Config {
+            load,
             target,
             workload,
             theta,
@@ -190,6 +259,20 @@ mod tests {
         let c = Config::try_from(&args(&[])).unwrap();
         assert_eq!(c.target, Target::Servers(vec!["localhost:8080".into()]));
         assert_eq!(c.workload, Workload::B);
+        assert_eq!(c.load, Load::Closed, "closed loop stays the default");
+    }
+
+    #[test]
+    fn open_loop_flags() {
+        let c = Config::try_from(&args(&["--rate", "5000", "--arrival", "poisson"])).unwrap();
+        assert_eq!(
+            c.load,
+            Load::Open(OpenLoop {
+                rate_per_s: 5000.0,
+                arrival: Arrival::Poisson,
+                flush: Duration::from_micros(DEFAULT_FLUSH_US),
+            })
+        );
     }
 
     #[test]
@@ -203,6 +286,13 @@ mod tests {
             &["--secs", "0"],
             &["--batch", "0"],
             &["--rpc-timeout", "1e12"],
+            &["--rate", "0"],
+            &["--rate", "nan"],
+            &["--rate", "1e12"],
+            &["--rate", "100", "--arrival", "uniform"],
+            &["--rate", "100", "--flush-us", "0"],
+            &["--arrival", "poisson"],
+            &["--flush-us", "100"],
         ] {
             assert!(Config::try_from(&args(bad)).is_err(), "{bad:?} accepted");
         }

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use bytes::Bytes;
 use kv_core::latency::{LatencyHistogram, LatencySummary, LatencyWindow};
 use kv_core::rpc::{KvClient, Op, OpResult, ServerInfo};
 use kv_core::shard::server_for;
-use kv_core::summary::{ClientSummary, OpCounts};
+use kv_core::summary::{ClientSummary, OpCounts, OpenLoopSummary};
 use kv_core::transport::{self, context_with_timeout, ConnectOptions};
 use kv_core::value::filler_value;
 use kv_core::workload::{key_text, thread_seed, OpKind, WorkloadSpec};
@@ -27,7 +27,8 @@ use kv_server::store::Store;
 use tokio::sync::Semaphore;
 
 use crate::check::{BatchTrace, CheckSink, RunFacts};
-use crate::config::{Config, Target};
+use crate::config::{Config, Load, OpenLoop, Target};
+use crate::schedule::Schedule;
 
 /// Ops generated between two looks at the clock and the stop flags.
 const CHUNK: usize = 256;
@@ -43,7 +44,12 @@ const CHUNK: usize = 256;
 pub struct ThreadCounts {
     pub generated: AtomicU64,
     pub sent: AtomicU64,
-    _pad: [u64; 14],
+    /// Open loop: most the generator was behind its schedule since the
+    /// last [`Shared::take_pace`], in microseconds.
+    pub lag_us: AtomicU64,
+    /// Time spent waiting for a free window slot, in nanoseconds.
+    pub window_wait_ns: AtomicU64,
+    _pad: [u64; 12],
     pub gets: AtomicU64,
     pub puts: AtomicU64,
     pub failed: AtomicU64,
@@ -80,6 +86,8 @@ pub struct Shared {
     failure: Mutex<Option<String>>,
     /// Every thread has drained: the run is over.
     pub finished: AtomicBool,
+    /// When the load started (after connecting): open-loop time zero.
+    pub run_start: OnceLock<Instant>,
 }
 
 impl Shared {
@@ -92,7 +100,20 @@ impl Shared {
             stop: AtomicBool::new(false),
             failure: Mutex::new(None),
             finished: AtomicBool::new(false),
+            run_start: OnceLock::new(),
         }
+    }
+
+    /// The generator-side pace figures since the last call: the most any
+    /// thread was behind schedule, and the window wait summed over threads.
+    pub fn take_pace(&self) -> (Duration, Duration) {
+        let mut lag_us = 0;
+        let mut wait_ns = 0;
+        for t in &self.threads {
+            lag_us = lag_us.max(t.lag_us.swap(0, Ordering::Relaxed));
+            wait_ns += t.window_wait_ns.load(Ordering::Relaxed);
+        }
+        (Duration::from_micros(lag_us), Duration::from_nanos(wait_ns))
     }
 
     /// Live stats of this client, for the `Stats` endpoint.
@@ -142,6 +163,11 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The op latency histogram so far, merged across threads.
+    pub fn op_histogram(&self) -> LatencyHistogram {
+        self.merged(|l| &l.op)
     }
 
     /// Op latency so far, merged across threads.
@@ -213,15 +239,18 @@ struct OpenBatch {
     ops: Vec<Op>,
     gets: u64,
     opened: Instant,
+    /// Open loop: each op's intended start, ns after the run's start.
+    intended: Vec<u64>,
     trace: Option<BatchTrace>,
 }
 
 impl OpenBatch {
-    fn new(cap: usize, check: bool) -> Self {
+    fn new(cap: usize, check: bool, open_loop: bool) -> Self {
         Self {
             ops: Vec::with_capacity(cap),
             gets: 0,
             opened: Instant::now(),
+            intended: Vec::with_capacity(if open_loop { cap } else { 0 }),
             trace: check.then(BatchTrace::default),
         }
     }
@@ -245,6 +274,7 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
     let cfg = Arc::new(cfg);
     let start = Instant::now();
     let deadline = start + cfg.duration;
+    shared.run_start.get_or_init(|| start);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..cfg.threads {
         tasks.spawn(generate(
@@ -254,6 +284,7 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
             sink.clone(),
             shared.clone(),
             check.clone(),
+            start,
             deadline,
         ));
     }
@@ -289,6 +320,18 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
             thread_seed(cfg.seed, 0),
             thread_seed(cfg.seed, cfg.threads as u64 - 1),
         )),
+        open_loop: match cfg.load {
+            Load::Closed => None,
+            Load::Open(o) => Some(OpenLoopSummary {
+                offered_per_s: o.rate_per_s,
+                arrival: o.arrival.name().into(),
+                flush_us: o.flush.as_micros() as u64,
+                scheduled: (o.rate_per_s * cfg.duration.as_secs_f64()) as u64,
+                // Per-second verdicts are the pace monitor's (main.rs).
+                seconds: 0,
+                client_limited_s: 0,
+            }),
+        },
     })
 }
 
@@ -296,6 +339,69 @@ pub fn new_shared(threads: usize) -> Arc<Shared> {
     Arc::new(Shared::new(threads))
 }
 
+/// Builds ops from one thread's generator into per-server open batches:
+/// the part closed and open loop share.
+struct OpMaker<'a> {
+    gen: kv_core::workload::Generator,
+    servers: usize,
+    batch: usize,
+    check: Option<&'a Arc<CheckSink>>,
+    thread: usize,
+    seq: u64,
+    key_buf: [u8; 20],
+    filler: Bytes,
+    skip_one: bool,
+}
+
+impl OpMaker<'_> {
+    /// Adds the next op to its server's batch; returns that server when
+    /// the batch is now full. `intended` is the op's intended start (open
+    /// loop), as an offset from the run's start.
+    fn add(&mut self, open: &mut [OpenBatch], intended: Option<u64>) -> Option<usize> {
+        let op = self.gen.next_op();
+        self.seq += 1;
+        if std::mem::take(&mut self.skip_one) {
+            return None;
+        }
+        let key = Bytes::copy_from_slice(key_text(op.key, &mut self.key_buf));
+        let s = if self.servers == 1 {
+            0
+        } else {
+            server_for(&key, self.servers)
+        };
+        let b = &mut open[s];
+        if b.ops.is_empty() {
+            b.opened = Instant::now();
+        }
+        if let Some(at) = intended {
+            b.intended.push(at);
+        }
+        let value = match self.check {
+            Some(c) if op.kind == OpKind::Put => c.value_for(self.thread as u32, self.seq),
+            _ => self.filler.clone(),
+        };
+        if let Some(t) = &mut b.trace {
+            t.push(self.seq, op.kind, op.key, &value);
+        }
+        match op.kind {
+            OpKind::Get => {
+                b.gets += 1;
+                b.ops.push(Op::Get { key });
+            }
+            OpKind::Put => b.ops.push(Op::Put { key, value }),
+        }
+        (b.ops.len() >= self.batch).then_some(s)
+    }
+
+    fn take(&self, open: &mut [OpenBatch], s: usize, open_loop: bool) -> OpenBatch {
+        std::mem::replace(
+            &mut open[s],
+            OpenBatch::new(self.batch, self.check.is_some(), open_loop),
+        )
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn generate(
     thread: usize,
     cfg: Arc<Config>,
@@ -303,9 +409,9 @@ async fn generate(
     sink: Arc<Sink>,
     shared: Arc<Shared>,
     check: Option<Arc<CheckSink>>,
+    start: Instant,
     deadline: Instant,
 ) {
-    let mut gen = spec.generator(thread_seed(cfg.seed, thread as u64));
     let servers = match &*sink {
         Sink::Rpc(s) => s.len(),
         Sink::Local(_) => 1,
@@ -313,14 +419,21 @@ async fn generate(
     let windows: Vec<Arc<Semaphore>> = (0..servers)
         .map(|_| Arc::new(Semaphore::new(cfg.window)))
         .collect();
+    let open_loop = matches!(cfg.load, Load::Open(_));
     let mut open: Vec<OpenBatch> = (0..servers)
-        .map(|_| OpenBatch::new(cfg.batch, check.is_some()))
+        .map(|_| OpenBatch::new(cfg.batch, check.is_some(), open_loop))
         .collect();
-    let counts = &shared.threads[thread];
-    let mut seq: u64 = 0;
-    let mut key_buf = [0u8; 20];
-    let filler = filler_value();
-    let mut skip_one = cfg.drop_one_op;
+    let mut maker = OpMaker {
+        gen: spec.generator(thread_seed(cfg.seed, thread as u64)),
+        servers,
+        batch: cfg.batch,
+        check: check.as_ref(),
+        thread,
+        seq: 0,
+        key_buf: [0u8; 20],
+        filler: filler_value(),
+        skip_one: cfg.drop_one_op,
+    };
     let ctx = Dispatch {
         thread,
         cfg: &cfg,
@@ -328,48 +441,11 @@ async fn generate(
         shared: &shared,
         check: check.as_ref(),
         windows: &windows,
+        start,
     };
-    'run: loop {
-        // Counted once per chunk: a per-op atomic add showed up in profiles.
-        counts.generated.fetch_add(CHUNK as u64, Ordering::Relaxed);
-        for _ in 0..CHUNK {
-            let op = gen.next_op();
-            seq += 1;
-            if std::mem::take(&mut skip_one) {
-                continue;
-            }
-            let key = Bytes::copy_from_slice(key_text(op.key, &mut key_buf));
-            let s = if servers == 1 {
-                0
-            } else {
-                server_for(&key, servers)
-            };
-            let b = &mut open[s];
-            if b.ops.is_empty() {
-                b.opened = Instant::now();
-            }
-            let value = match &check {
-                Some(c) if op.kind == OpKind::Put => c.value_for(thread as u32, seq),
-                _ => filler.clone(),
-            };
-            if let Some(t) = &mut b.trace {
-                t.push(seq, op.kind, op.key, &value);
-            }
-            match op.kind {
-                OpKind::Get => {
-                    b.gets += 1;
-                    b.ops.push(Op::Get { key });
-                }
-                OpKind::Put => b.ops.push(Op::Put { key, value }),
-            }
-            if b.ops.len() >= cfg.batch {
-                let full = std::mem::replace(b, OpenBatch::new(cfg.batch, check.is_some()));
-                ctx.dispatch(s, full).await;
-            }
-        }
-        if shared.stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
-            break 'run;
-        }
+    match cfg.load {
+        Load::Closed => closed_loop(&ctx, &mut maker, &mut open, deadline).await,
+        Load::Open(o) => open_loop_run(&ctx, &mut maker, &mut open, o, start, deadline).await,
     }
     // Drain: send the partial batches, then wait until every window is whole again.
     for (s, b) in open.into_iter().enumerate() {
@@ -383,6 +459,106 @@ async fn generate(
     }
 }
 
+/// As fast as the windows allow: a batch is sent when full.
+async fn closed_loop(
+    ctx: &Dispatch<'_>,
+    maker: &mut OpMaker<'_>,
+    open: &mut [OpenBatch],
+    deadline: Instant,
+) {
+    let counts = &ctx.shared.threads[ctx.thread];
+    loop {
+        // Counted once per chunk: a per-op atomic add showed up in profiles.
+        counts.generated.fetch_add(CHUNK as u64, Ordering::Relaxed);
+        for _ in 0..CHUNK {
+            if let Some(s) = maker.add(open, None) {
+                let full = maker.take(open, s, false);
+                ctx.dispatch(s, full).await;
+            }
+        }
+        if ctx.shared.stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
+            return;
+        }
+    }
+}
+
+/// Longest the open-loop generator sleeps between looks at the stop flag.
+const MAX_NAP: Duration = Duration::from_millis(50);
+
+/// On a schedule: every op due by now is generated (latency counts from
+/// its intended start, so a generator that wakes late or waits for a
+/// window charges that wait to the op), a batch is sent when full or
+/// `flush` after its first op's intended start.
+async fn open_loop_run(
+    ctx: &Dispatch<'_>,
+    maker: &mut OpMaker<'_>,
+    open: &mut [OpenBatch],
+    o: OpenLoop,
+    start: Instant,
+    deadline: Instant,
+) {
+    let counts = &ctx.shared.threads[ctx.thread];
+    let threads = ctx.cfg.threads;
+    let mut sched = Schedule::new(
+        o.rate_per_s / threads as f64,
+        o.arrival,
+        thread_seed(ctx.cfg.seed, ctx.thread as u64),
+        ctx.thread as f64 / threads as f64,
+    );
+    let mut next = sched.next_offset();
+    let end = deadline.saturating_duration_since(start);
+    let flush_ns = o.flush.as_nanos() as u64;
+    loop {
+        if ctx.shared.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = start.elapsed();
+        if now >= end {
+            return;
+        }
+        // How far behind its schedule this generator is (0 when on time).
+        let lag = now.saturating_sub(next);
+        counts.lag_us.fetch_max(micros(lag), Ordering::Relaxed);
+        let mut made: u64 = 0;
+        while next <= now && next < end && made < CHUNK as u64 {
+            let at = next.as_nanos() as u64;
+            made += 1;
+            next = sched.next_offset();
+            if let Some(s) = maker.add(open, Some(at)) {
+                counts.generated.fetch_add(made, Ordering::Relaxed);
+                made = 0;
+                let full = maker.take(open, s, true);
+                ctx.dispatch(s, full).await;
+            }
+        }
+        counts.generated.fetch_add(made, Ordering::Relaxed);
+        // Partial batches whose flush time has come.
+        let now_ns = start.elapsed().as_nanos() as u64;
+        let mut wake = next.min(end).as_nanos() as u64;
+        for s in 0..open.len() {
+            let Some(&first) = open[s].intended.first() else {
+                continue;
+            };
+            if first + flush_ns <= now_ns {
+                let b = maker.take(open, s, true);
+                ctx.dispatch(s, b).await;
+            } else {
+                wake = wake.min(first + flush_ns);
+            }
+        }
+        let now_ns = start.elapsed().as_nanos() as u64;
+        if wake > now_ns {
+            let nap = Duration::from_nanos(wake - now_ns).min(MAX_NAP);
+            // tokio's timer has millisecond resolution: the generator may
+            // wake up to ~1 ms late, which the intended-time latency shows.
+            tokio::time::sleep(nap).await;
+        } else {
+            // Behind schedule: let completions on this worker run.
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
 struct Dispatch<'a> {
     thread: usize,
     cfg: &'a Arc<Config>,
@@ -390,6 +566,8 @@ struct Dispatch<'a> {
     shared: &'a Arc<Shared>,
     check: Option<&'a Arc<CheckSink>>,
     windows: &'a [Arc<Semaphore>],
+    /// The run's start: open-loop intended times are offsets from it.
+    start: Instant,
 }
 
 /// How a batch ended.
@@ -402,8 +580,20 @@ impl Dispatch<'_> {
     async fn dispatch(&self, server: usize, batch: OpenBatch) {
         let n = batch.ops.len() as u64;
         let counts = &self.shared.threads[self.thread];
-        let Ok(permit) = self.windows[server].clone().acquire_owned().await else {
-            return;
+        let window = &self.windows[server];
+        let permit = match window.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // The window is full: time spent here is the client's limit.
+                let waited = Instant::now();
+                let Ok(p) = window.clone().acquire_owned().await else {
+                    return;
+                };
+                counts
+                    .window_wait_ns
+                    .fetch_add(waited.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                p
+            }
         };
         if self
             .shared
@@ -426,6 +616,8 @@ impl Dispatch<'_> {
             shared: self.shared.clone(),
             check: self.check.cloned(),
             opened: batch.opened,
+            start: self.start,
+            intended: batch.intended,
             sent_at,
             invoke_ns,
             gets: batch.gets,
@@ -482,6 +674,8 @@ struct Completion {
     shared: Arc<Shared>,
     check: Option<Arc<CheckSink>>,
     opened: Instant,
+    start: Instant,
+    intended: Vec<u64>,
     sent_at: Instant,
     invoke_ns: u64,
     gets: u64,
@@ -503,7 +697,15 @@ impl Completion {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner());
                     l.batch.record_n(micros(now - self.sent_at), 1);
-                    l.op.record_n(micros(now - self.opened), self.n);
+                    if self.intended.is_empty() {
+                        l.op.record_n(micros(now - self.opened), self.n);
+                    } else {
+                        // Open loop: from each op's intended start.
+                        let done_ns = (now - self.start).as_nanos() as u64;
+                        for &at in &self.intended {
+                            l.op.record_n(done_ns.saturating_sub(at) / 1000, 1);
+                        }
+                    }
                 }
                 if let (Some(check), Some(trace)) = (&self.check, &self.trace) {
                     check.record(

@@ -4,4 +4,6 @@
 pub mod check;
 pub mod config;
 pub mod driver;
+pub mod pace;
+pub mod schedule;
 pub mod stats;

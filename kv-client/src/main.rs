@@ -2,13 +2,15 @@
 //! code that says whether every generated op completed.
 
 use std::io::Write;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use kv_client::config::{Args, Config, Target};
+use kv_client::config::{Args, Config, Load, Target};
 use kv_client::driver::{self, Shared};
+use kv_client::pace::PaceMonitor;
+use kv_core::latency::IntervalLog;
 use kv_core::shutdown::Shutdown;
 use kv_core::summary::ClientSummary;
 use kv_core::workload::{thread_seed, WorkloadSpec};
@@ -69,17 +71,31 @@ fn run(args: &Args) -> Result<i32> {
         .as_deref()
         .map(|p| kv_core::profile::Profiler::start(p, kv_core::profile::hz_from_env()))
         .transpose()?;
+    if let Load::Open(o) = cfg.load {
+        println!(
+            "open loop: {} ops/s offered ({} arrivals, flush {} us); latency from each op's intended start",
+            o.rate_per_s,
+            o.arrival.name(),
+            o.flush.as_micros()
+        );
+    }
     let shared = driver::new_shared(cfg.threads);
+    let progress = Arc::new(Mutex::new(Progress::new(&cfg, args.hdr_log.as_deref())?));
     let summary = rt.block_on(async {
         if let Some(addr) = args.stats_bind {
             let local = kv_client::stats::serve(addr, shared.clone()).await?;
             println!("Serving stats on {local}");
         }
-        let ticker = tokio::spawn(print_progress(shared.clone()));
+        let ticker = tokio::spawn(print_progress(shared.clone(), progress.clone()));
         let r = driver::run(cfg, shared.clone(), shutdown.recv()).await;
         ticker.abort();
         r
     });
+    let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+    // The last partial interval, also after a failure: what was measured is kept.
+    if let Err(e) = progress.finish(&shared) {
+        eprintln!("kv-client: warning: {e:#}");
+    }
     let summary = match summary {
         Ok(s) => s,
         Err(e) => {
@@ -91,6 +107,11 @@ fn run(args: &Args) -> Result<i32> {
             return Err(e);
         }
     };
+    let mut summary = summary;
+    if let (Some(ol), Some(m)) = (&mut summary.open_loop, &progress.pace) {
+        ol.seconds = m.seconds;
+        ol.client_limited_s = m.limited_seconds;
+    }
     report(&summary);
     if let Some(path) = &args.summary_json {
         let json = serde_json::to_string_pretty(&summary)?;
@@ -120,15 +141,103 @@ fn dump_ops(cfg: &Config, n: u64) -> Result<()> {
     Ok(())
 }
 
-async fn print_progress(shared: Arc<Shared>) {
+/// What the once-a-second ticker keeps between ticks.
+struct Progress {
+    client_id: u32,
+    prev_completed: u64,
+    /// Open loop only.
+    pace: Option<PaceMonitor>,
+    hdr: Option<IntervalLog<std::io::BufWriter<std::fs::File>>>,
+    hdr_path: Option<std::path::PathBuf>,
+}
+
+impl Progress {
+    fn new(cfg: &Config, hdr_log: Option<&std::path::Path>) -> Result<Self> {
+        // Fail now, not after a long run; the header waits for the load's start.
+        if let Some(p) = hdr_log {
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        Ok(Self {
+            client_id: cfg.client_id,
+            prev_completed: 0,
+            pace: match cfg.load {
+                Load::Closed => None,
+                Load::Open(o) => Some(PaceMonitor::new(o.rate_per_s, cfg.threads, cfg.window)),
+            },
+            hdr: None,
+            hdr_path: hdr_log.map(|p| p.to_path_buf()),
+        })
+    }
+
+    /// Time since the load started (zero while connecting).
+    fn at(shared: &Shared) -> Duration {
+        shared
+            .run_start
+            .get()
+            .map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    fn tick(&mut self, shared: &Shared) -> Result<()> {
+        let now = shared.totals().completed();
+        println!(
+            "ops/s {:.2}",
+            now.saturating_sub(self.prev_completed) as f64
+        );
+        self.prev_completed = now;
+        if shared.run_start.get().is_none() {
+            return Ok(());
+        }
+        let at = Self::at(shared);
+        if let Some(m) = &mut self.pace {
+            let (behind, waited) = shared.take_pace();
+            println!("{}", m.tick(now, waited, behind, at));
+        }
+        self.write_hdr(shared, at)
+    }
+
+    fn write_hdr(&mut self, shared: &Shared, at: Duration) -> Result<()> {
+        let Some(p) = &self.hdr_path else {
+            return Ok(());
+        };
+        if self.hdr.is_none() {
+            // Offset zero of the log is the load's start.
+            let start = SystemTime::now() - at;
+            let comment = format!("kvlab kv-client {} op latency per second", self.client_id);
+            self.hdr = Some(
+                IntervalLog::create(p, start, &comment)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
+            );
+        }
+        if let Some(h) = &mut self.hdr {
+            h.write_cumulative(&shared.op_histogram(), at)
+                .with_context(|| format!("cannot write {}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, shared: &Shared) -> Result<()> {
+        if shared.run_start.get().is_none() {
+            return Ok(());
+        }
+        let at = Self::at(shared);
+        self.write_hdr(shared, at)
+    }
+}
+
+async fn print_progress(shared: Arc<Shared>, progress: Arc<Mutex<Progress>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
-    let mut prev = shared.totals().completed();
     loop {
         tick.tick().await;
-        let now = shared.totals().completed();
-        println!("ops/s {:.2}", now.saturating_sub(prev) as f64);
-        prev = now;
+        let r = progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tick(&shared);
+        if let Err(e) = r {
+            // The run goes on; the log is what failed.
+            eprintln!("kv-client: warning: {e:#}; no more latency intervals");
+            progress.lock().unwrap_or_else(|e| e.into_inner()).hdr_path = None;
+        }
     }
 }
 
@@ -176,4 +285,15 @@ fn report(s: &ClientSummary) {
         );
     }
     println!("throughput {:.2} ops/s", s.throughput().unwrap_or(0.0));
+    if let Some(o) = &s.open_loop {
+        println!(
+            "open loop: offered {:.2} ops/s achieved {:.2} ops/s (generated {} of {} scheduled); client-limited in {} of {} s",
+            o.offered_per_s,
+            s.throughput().unwrap_or(0.0),
+            t.generated,
+            o.scheduled,
+            o.client_limited_s,
+            o.seconds
+        );
+    }
 }

@@ -1,8 +1,14 @@
 //! Latency histograms (HDR, microseconds) and their summaries. Percentiles
 //! are always computed from merged histograms, never averaged.
 
-use std::time::Duration;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry,
+};
+use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +128,134 @@ impl LatencyWindow {
     }
 }
 
+/// Per-interval latency histograms written in HdrHistogram's interval log
+/// format (the `HistogramLogWriter` text format: a header, then one line
+/// `start,length,max,base64 of a compressed V2 histogram` per interval),
+/// so HdrHistogram's own log tools read it. Values are microseconds:
+/// pass `-outputValueUnitRatio 1000` to the Java `HistogramLogProcessor`
+/// for milliseconds. Intervals are fed cumulative histograms; each line
+/// holds the difference since the previous feed.
+pub struct IntervalLog<W: Write> {
+    out: W,
+    serializer: V2DeflateSerializer,
+    prev: LatencyHistogram,
+    prev_at: Duration,
+}
+
+impl IntervalLog<std::io::BufWriter<std::fs::File>> {
+    /// Creates (truncates) `path`; `start` is wall time at offset zero.
+    pub fn create(path: &Path, start: SystemTime, comment: &str) -> std::io::Result<Self> {
+        let f = std::fs::File::create(path)?;
+        Self::new(std::io::BufWriter::new(f), start, comment)
+    }
+}
+
+impl<W: Write> IntervalLog<W> {
+    pub fn new(mut out: W, start: SystemTime, comment: &str) -> std::io::Result<Self> {
+        let mut serializer = V2DeflateSerializer::new();
+        // Both StartTime and BaseTime: line timestamps are then offsets
+        // from the start for every reader, with no guessing.
+        IntervalLogWriterBuilder::new()
+            .add_comment(comment)
+            .add_comment("values in microseconds")
+            .with_start_time(start)
+            .with_base_time(start)
+            .begin_log_with(&mut out, &mut serializer)?;
+        out.write_all(
+            b"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n",
+        )?;
+        out.flush()?;
+        Ok(Self {
+            out,
+            serializer,
+            prev: LatencyHistogram::default(),
+            prev_at: Duration::ZERO,
+        })
+    }
+
+    /// Writes the interval from the previous feed to `at` (an offset from
+    /// the start): what `cumulative` gained in it. Flushed, so a reader
+    /// (or a run that dies) sees every whole interval.
+    pub fn write_cumulative(
+        &mut self,
+        cumulative: &LatencyHistogram,
+        at: Duration,
+    ) -> std::io::Result<()> {
+        let mut delta = cumulative.clone();
+        delta
+            .0
+            .subtract(&self.prev.0)
+            .map_err(|e| std::io::Error::other(format!("latency histogram went back: {e:?}")))?;
+        let start = self.prev_at;
+        let length = at.saturating_sub(start);
+        {
+            let mut w = IntervalLogWriterBuilder::new()
+                .begin_log_with(&mut self.out, &mut self.serializer)?;
+            w.write_histogram(&delta.0, start, length, None)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
+        self.out.flush()?;
+        self.prev = cumulative.clone();
+        self.prev_at = at;
+        Ok(())
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// An interval log that cannot be read, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("interval log: {0}")]
+pub struct IntervalLogError(String);
+
+/// One interval of an interval log, summarised.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyInterval {
+    /// Offset of the interval's start from the log's start (seconds).
+    pub start_s: f64,
+    pub length_s: f64,
+    pub latency: LatencySummary,
+}
+
+/// Reads an interval log (ours or any `HistogramLogWriter`'s) into
+/// per-interval summaries, in file order.
+pub fn read_interval_log(text: &[u8]) -> Result<Vec<LatencyInterval>, IntervalLogError> {
+    use base64::Engine as _;
+    let bad = IntervalLogError;
+    let mut out = Vec::new();
+    let mut base: Option<Duration> = None;
+    let mut start: Option<Duration> = None;
+    for e in IntervalLogIterator::new(text) {
+        match e.map_err(|e| bad(format!("{e:?}")))? {
+            LogEntry::StartTime(t) => start = Some(t),
+            LogEntry::BaseTime(t) => base = Some(t),
+            LogEntry::Interval(h) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(h.encoded_histogram())
+                    .map_err(|e| bad(format!("bad base64: {e}")))?;
+                let hist: Histogram<u64> = Deserializer::new()
+                    .deserialize(&mut bytes.as_slice())
+                    .map_err(|e| bad(format!("bad histogram: {e:?}")))?;
+                // Offsets from the start: timestamps are deltas when a
+                // BaseTime is given, else seconds since the epoch.
+                let abs = base.unwrap_or(Duration::ZERO) + h.start_timestamp();
+                let zero = start.or(base).unwrap_or(Duration::ZERO);
+                let mut lh = LatencyHistogram::default();
+                lh.0.add(&hist)
+                    .map_err(|e| bad(format!("histogram out of range: {e:?}")))?;
+                out.push(LatencyInterval {
+                    start_s: abs.saturating_sub(zero).as_secs_f64(),
+                    length_s: h.duration().as_secs_f64(),
+                    latency: lh.summary(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Percentiles of a latency histogram, in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LatencySummary {
@@ -161,6 +295,39 @@ mod tests {
         assert_eq!(s.count, 100);
         assert_eq!(s.p50_us, 100);
         assert!(s.max_us >= 10_000 && s.max_us < 10_100);
+    }
+
+    #[test]
+    fn interval_log_round_trips_per_interval() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut log = IntervalLog::new(Vec::new(), start, "kvlab test").unwrap();
+        let mut cum = LatencyHistogram::default();
+        cum.record_n(100, 1000);
+        log.write_cumulative(&cum, Duration::from_secs(1)).unwrap();
+        cum.record_n(500_000, 10);
+        log.write_cumulative(&cum, Duration::from_secs(2)).unwrap();
+        log.write_cumulative(&cum, Duration::from_millis(2500))
+            .unwrap();
+        let text = log.into_inner();
+        let s = String::from_utf8(text.clone()).unwrap();
+        assert!(s.starts_with("#kvlab test\n"), "{s}");
+        assert!(s.contains("#[StartTime: 1700000000.000"), "{s}");
+        assert!(
+            s.contains("\n0.000,1.000,100.000,HISTFAA"),
+            "compressed V2 lines: {s}"
+        );
+        let v = read_interval_log(&text).unwrap();
+        assert_eq!(v.len(), 3);
+        assert_eq!((v[0].start_s, v[0].length_s), (0.0, 1.0));
+        assert_eq!((v[0].latency.count, v[0].latency.p99_us), (1000, 100));
+        // The second interval holds only what arrived in it.
+        assert_eq!(v[1].latency.count, 10);
+        assert!(v[1].latency.p50_us >= 499_000, "{:?}", v[1]);
+        assert_eq!(
+            (v[2].start_s, v[2].length_s, v[2].latency.count),
+            (2.0, 0.5, 0)
+        );
+        assert!(read_interval_log(b"0.0,1.0,2.0,notbase64!\n").is_err());
     }
 
     #[test]

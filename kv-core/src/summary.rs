@@ -52,6 +52,27 @@ pub struct ClientSummary {
     pub seeds: Option<(u64, u64)>,
     /// The op latency histogram (HDR V2, hex), so runs merge percentiles exactly.
     pub op_latency_hdr: Option<String>,
+    /// Open-loop runs (`--rate`): what was offered and whether the client
+    /// kept up. `None` for closed loop.
+    pub open_loop: Option<OpenLoopSummary>,
+}
+
+/// The pace of an open-loop client over its whole run.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenLoopSummary {
+    /// The asked rate (`--rate`), ops per second for this client.
+    pub offered_per_s: f64,
+    /// `fixed` or `poisson`.
+    pub arrival: String,
+    pub flush_us: u64,
+    /// Ops the schedule placed before the end of the run (offered rate ×
+    /// duration); `totals.generated` falls short when the client lagged.
+    pub scheduled: u64,
+    /// Whole seconds measured, and those in which the client itself held
+    /// the load back (its CPU behind schedule, or its window full).
+    pub seconds: u64,
+    pub client_limited_s: u64,
 }
 
 impl ClientSummary {
