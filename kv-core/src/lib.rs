@@ -4,6 +4,7 @@
 //! and per-run folder layout (`runlog`).
 
 pub mod error;
+pub mod folded;
 pub mod history;
 pub mod identity;
 pub mod latency;

@@ -3,7 +3,6 @@
 //! `go tool pprof` and friends) and collapsed stacks (`.folded`, what
 //! kv-dash draws). Servers and clients profile only through this module.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -93,7 +92,7 @@ impl Profiler {
             move |source| ProfileError::Write { path, source }
         };
 
-        let lines = folded_lines(&report);
+        let lines = crate::folded::report_lines(&report);
         let mut folded = create(&files.folded)?;
         for line in &lines {
             writeln!(folded, "{line}").map_err(io_err(&files.folded))?;
@@ -117,26 +116,6 @@ impl Profiler {
         std::fs::write(&files.pb, proto.encode_to_vec()).map_err(io_err(&files.pb))?;
         Ok(files)
     }
-}
-
-/// `thread;outer;...;inner count` lines, the format flamegraph tools share.
-fn folded_lines(report: &pprof::Report) -> Vec<String> {
-    let mut lines: Vec<String> = report
-        .data
-        .iter()
-        .map(|(frames, count)| {
-            let mut line = frames.thread_name_or_id();
-            for frame in frames.frames.iter().rev() {
-                for symbol in frame.iter().rev() {
-                    let _ = write!(line, ";{symbol}");
-                }
-            }
-            let _ = write!(line, " {count}");
-            line
-        })
-        .collect();
-    lines.sort();
-    lines
 }
 
 /// What a `.pb` profile holds, decoded: total samples and every function name.

@@ -3,6 +3,7 @@
 //! the terminal; side effects that need the outside world (opening an SVG)
 //! come back as an [`Effect`] for the event loop.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -10,7 +11,8 @@ use kv_core::runlog::{self, NodeSummary, ProcessProfile, RunDir, RunRecord};
 use kv_core::stats::Role;
 
 use crate::browse::{self, Column, Comparison, Sort};
-use crate::flame::{DiffRow, FlameGraph, FrameId, SearchResult, TopBy};
+use crate::cost::ProcessCost;
+use crate::flame::{DiffRow, FlameGraph, FrameId, Grouping, SearchResult, TopBy, Vanished};
 use crate::input::Action;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,20 +79,94 @@ pub struct FlameView {
     pub graph: FlameGraph,
     pub zoom: FrameId,
     pub selected: FrameId,
+    /// Where it opened: past the thread-start and runtime frames.
+    pub focus: FrameId,
     pub search: Option<SearchResult>,
+    /// Which search match `n`/`N` last went to.
+    pub match_at: Option<usize>,
+    /// First row (depth below the zoomed frame) on screen; the drawing
+    /// moves it to keep the selection visible, so it is a `Cell`.
+    pub scroll: Cell<usize>,
+    /// Where the bars were last drawn (for mouse clicks).
+    pub graph_area: Cell<ratatui::layout::Rect>,
+    /// CPU time and ops of this process, for ns per op.
+    pub cost: Option<ProcessCost>,
     pub svg: Option<PathBuf>,
     /// Differential against the same process of another run.
     pub diff: Option<FlameDiff>,
     /// First row of the bottom table shown.
     pub table_offset: usize,
+    /// Functions, or every frame (inlined detail), in the tables.
+    pub grouping: Grouping,
 }
 
 impl FlameView {
+    /// The frame's depth below the zoomed frame.
+    pub fn rel_depth(&self, id: FrameId) -> usize {
+        self.graph
+            .frame(id)
+            .depth
+            .saturating_sub(self.graph.frame(self.zoom).depth)
+    }
+
+    /// Moves the selection (and the zoom, if the frame is outside it).
+    fn go_to(&mut self, id: FrameId) {
+        if !self.graph.is_within(id, self.zoom) {
+            self.zoom = if self.graph.is_within(id, self.focus) {
+                self.focus
+            } else {
+                self.graph.root()
+            };
+        }
+        self.selected = id;
+    }
+
+    /// `n` / `N`: the next (or previous) search match, hottest first.
+    fn step_match(&mut self, forward: bool) -> Option<String> {
+        let Some(search) = &self.search else {
+            return Some("no search: / first".into());
+        };
+        let matches = self.graph.matches(search);
+        if matches.is_empty() {
+            return Some(format!("no frame matches '{}'", search.pattern));
+        }
+        let n = matches.len();
+        let next = match (self.match_at, forward) {
+            (None, true) => 0,
+            (None, false) => n - 1,
+            (Some(i), true) => (i + 1) % n,
+            (Some(i), false) => (i + n - 1) % n,
+        };
+        self.match_at = Some(next);
+        self.go_to(matches[next]);
+        None
+    }
+
+    /// The frame drawn at a screen cell, if any (mouse clicks).
+    pub fn frame_at(&self, column: u16, row: u16) -> Option<FrameId> {
+        let area = self.graph_area.get();
+        if !area.contains(ratatui::layout::Position::new(column, row)) {
+            return None;
+        }
+        let top = area.y + u16::from(self.folded_row());
+        let depth = row.checked_sub(top)? as usize + self.scroll.get();
+        self.graph
+            .layout(self.zoom, area.width, depth + 1)
+            .into_iter()
+            .find(|b| b.depth == depth && column >= area.x + b.x && column < area.x + b.x + b.width)
+            .map(|b| b.frame)
+    }
+
+    /// The first row of the graph labels the frames above the zoomed one.
+    pub fn folded_row(&self) -> bool {
+        self.zoom != self.graph.root()
+    }
+
     /// Rows the bottom table has: changed functions, or all functions.
     pub fn table_len(&self) -> usize {
         match &self.diff {
             Some(d) => d.rows.len(),
-            None => self.graph.functions().len(),
+            None => self.graph.functions_by(self.grouping).len(),
         }
     }
 }
@@ -104,6 +180,11 @@ pub struct FlameDiff {
     pub rows: Vec<DiffRow>,
     /// Per frame of B, change of its share in percentage points (the colors).
     pub frame_deltas: Vec<f64>,
+    /// Stacks only A has (not drawn: the bars are B's), largest loss first.
+    pub vanished: Vec<Vanished>,
+    /// Samples in A's profile.
+    pub samples_a: u64,
+    pub cost_a: Option<ProcessCost>,
 }
 
 pub struct App {
@@ -336,6 +417,7 @@ impl App {
             InputMode::Search => {
                 if let Some(f) = &mut self.flame {
                     f.search = (!self.input.is_empty()).then(|| f.graph.search(&self.input));
+                    f.match_at = None;
                 }
             }
             InputMode::Normal => {}
@@ -449,6 +531,47 @@ impl App {
             }
             Action::First => f.selected = f.zoom,
             Action::Enter => f.zoom = f.selected,
+            Action::ResetZoom => f.zoom = g.root(),
+            Action::Focus => {
+                f.zoom = f.focus;
+                f.selected = f.graph.hot_frame(f.focus);
+            }
+            Action::NextMatch | Action::PrevMatch => {
+                self.message = f.step_match(action == Action::NextMatch);
+            }
+            Action::WheelDown => {
+                for _ in 0..WHEEL_ROWS {
+                    if let Some(&c) = f.graph.frame(f.selected).children.first() {
+                        f.selected = c;
+                    }
+                }
+            }
+            Action::WheelUp => {
+                for _ in 0..WHEEL_ROWS {
+                    if f.selected != f.zoom {
+                        f.selected = f.graph.frame(f.selected).parent.unwrap_or(f.selected);
+                    }
+                }
+            }
+            Action::Click(column, row) => {
+                if f.folded_row()
+                    && row == f.graph_area.get().y
+                    && f.graph_area.get().width > column.saturating_sub(f.graph_area.get().x)
+                {
+                    // The label of the folded frames: one level out.
+                    f.zoom = f.graph.frame(f.zoom).parent.unwrap_or(f.zoom);
+                } else if let Some(id) = f.frame_at(column, row) {
+                    f.selected = id;
+                    f.zoom = id;
+                }
+            }
+            Action::ToggleInline => {
+                f.table_offset = 0;
+                f.grouping = f.grouping.toggle();
+                if f.diff.is_some() {
+                    self.load_diff();
+                }
+            }
             Action::Back | Action::Escape => {
                 if f.zoom != g.root() {
                     f.zoom = g.frame(f.zoom).parent.unwrap_or(g.root());
@@ -518,16 +641,24 @@ impl App {
         };
         match load_folded(folded) {
             Ok(graph) => {
+                let focus = graph.default_focus();
+                let cost = process_cost(&self.dir, &detail.run_id, p.role, &p.node);
                 self.flame = Some(FlameView {
                     run_id: detail.run_id.clone(),
                     process: p.name(),
-                    zoom: graph.root(),
-                    selected: graph.root(),
+                    zoom: focus,
+                    selected: graph.hot_frame(focus),
+                    focus,
                     graph,
                     search: None,
+                    match_at: None,
+                    scroll: Cell::new(0),
+                    graph_area: Cell::new(ratatui::layout::Rect::default()),
+                    cost,
                     svg: p.svg.clone(),
                     diff: None,
                     table_offset: 0,
+                    grouping: Grouping::default(),
                 });
                 self.flame_focus = FlameFocus::Graph;
             }
@@ -551,10 +682,19 @@ impl App {
         match load_folded(&path) {
             Ok(base) => {
                 // A = the other (baseline) run, B = this one: growth is positive.
+                let (role, node) = (f.process.split_once('-')).unwrap_or(("", ""));
+                let role = if role == "client" {
+                    Role::Client
+                } else {
+                    Role::Server
+                };
                 f.diff = Some(FlameDiff {
-                    other,
-                    rows: FlameGraph::diff(&base, &f.graph),
+                    cost_a: process_cost(&self.dir, &other, role, node),
+                    rows: FlameGraph::diff_by(&base, &f.graph, f.grouping),
                     frame_deltas: f.graph.frame_deltas(&base),
+                    vanished: f.graph.vanished(&base),
+                    samples_a: base.total_samples(),
+                    other,
                 });
             }
             Err(e) => self.message = Some(format!("{e:#}")),
@@ -598,6 +738,15 @@ impl App {
             self.view = View::Compare;
         }
     }
+}
+
+/// Rows the mouse wheel moves the selection by.
+const WHEEL_ROWS: usize = 3;
+
+/// The process's CPU time and ops from the run's time series, if recorded.
+fn process_cost(dir: &Path, run_id: &str, role: Role, node: &str) -> Option<ProcessCost> {
+    let rows = runlog::read_timeseries(&RunDir::new(dir, run_id).timeseries_csv()).ok()?;
+    ProcessCost::from_timeseries(&rows, role, node)
 }
 
 /// Reads and parses a `.folded` file; errors name the file and line.

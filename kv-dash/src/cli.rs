@@ -365,19 +365,44 @@ pub fn diff(
                 .iter()
                 .map(|d| {
                     vec![
+                        format!("{}/{}", d.total_samples_a, d.total_samples_b),
                         format!("{:.1}%", d.total_percent_a),
                         format!("{:.1}%", d.total_percent_b),
-                        format!("{:+.1}", d.total_delta()),
+                        format!("{:+.1}{}", d.total_delta(), if d.noise { "~" } else { "" }),
                         format!("{:+.1}", d.self_delta()),
                         d.name.clone(),
                     ]
                 })
                 .collect();
             out += &text_table(
-                &["TOTAL A", "TOTAL B", "Δ TOTAL", "Δ SELF", "FUNCTION"],
+                &[
+                    "SAMPLES A/B",
+                    "TOTAL A",
+                    "TOTAL B",
+                    "Δ TOTAL",
+                    "Δ SELF",
+                    "FUNCTION",
+                ],
                 &rows,
-                &[0, 1, 2, 3],
+                &[0, 1, 2, 3, 4],
             );
+            out += "\n~ marks a change within sampling noise (95% interval includes 0)\n";
+            let few = graph_a.total_samples().min(graph_b.total_samples());
+            if few < crate::functions::FEW_SAMPLES {
+                out += &format!("warning: only {few} samples in one profile: shares are rough\n");
+            }
+            let gone = graph_b.vanished(&graph_a);
+            if !gone.is_empty() {
+                out += "\nonly in A (stacks B no longer has):\n";
+                for v in gone.iter().take(n) {
+                    out += &format!(
+                        "  -{:.1}  {} (under {})\n",
+                        v.loss,
+                        v.name,
+                        graph_b.frame(v.under).name
+                    );
+                }
+            }
             Ok(out)
         }
     }

@@ -5,6 +5,12 @@
 
 use std::collections::HashMap;
 
+pub use crate::functions::{DiffRow, FunctionStat, Grouping, TopBy};
+
+/// Suffix of an inlined frame in a folded file (inferno's annotation,
+/// written by `kv_core::folded`).
+pub const INLINED: &str = kv_core::folded::INLINED;
+
 /// Index of a frame in a [`FlameGraph`]. The root (all samples) is 0.
 pub type FrameId = usize;
 
@@ -20,6 +26,17 @@ pub struct Frame {
     /// Largest first, then by name, so the widest callee is drawn leftmost.
     pub children: Vec<FrameId>,
     pub depth: usize,
+    /// Written with inferno's `_[i]` suffix: inlined into its parent (the
+    /// suffix is not part of `name`).
+    pub inlined: bool,
+}
+
+/// A frame splits the work when its second-widest callee has this share of it.
+pub const SPLIT_PERCENT: u64 = 10;
+
+/// A frame of this project: its path starts in a `kv_` crate.
+pub fn is_project(name: &str) -> bool {
+    name.trim_start_matches('<').starts_with("kv_")
 }
 
 /// A bad line in a folded file.
@@ -40,6 +57,9 @@ impl std::fmt::Display for ParseError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlameGraph {
     frames: Vec<Frame>,
+    /// Some frame carried an inline mark: the file says which frames are
+    /// inlined (older files do not, and then nothing is known about it).
+    inline_marks: bool,
 }
 
 /// Result of a search: which frames match, and the share of all samples
@@ -51,54 +71,6 @@ pub struct SearchResult {
     pub samples: u64,
     pub share: f64,
     pub frames: usize,
-}
-
-/// What a top-N table ranks functions by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopBy {
-    Self_,
-    Total,
-}
-
-impl TopBy {
-    pub fn label(self) -> &'static str {
-        match self {
-            TopBy::Self_ => "self",
-            TopBy::Total => "total",
-        }
-    }
-}
-
-/// One function's samples, summed over every place it appears.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct FunctionStat {
-    pub name: String,
-    pub self_samples: u64,
-    /// Samples with the function anywhere on the stack (recursion counted once).
-    pub total_samples: u64,
-    pub self_percent: f64,
-    pub total_percent: f64,
-}
-
-/// A function's share of its profile in two runs.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct DiffRow {
-    pub name: String,
-    pub self_percent_a: f64,
-    pub self_percent_b: f64,
-    pub total_percent_a: f64,
-    pub total_percent_b: f64,
-}
-
-impl DiffRow {
-    /// Change in total share, percentage points (B − A).
-    pub fn total_delta(&self) -> f64 {
-        self.total_percent_b - self.total_percent_a
-    }
-
-    pub fn self_delta(&self) -> f64 {
-        self.self_percent_b - self.self_percent_a
-    }
 }
 
 /// A frame placed for drawing: `depth` rows below the zoomed frame,
@@ -122,7 +94,9 @@ impl FlameGraph {
             parent: None,
             children: Vec::new(),
             depth: 0,
+            inlined: false,
         }];
+        let mut inline_marks = false;
         let mut index: HashMap<(FrameId, &str), FrameId> = HashMap::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim_end();
@@ -133,6 +107,8 @@ impl FlameGraph {
                 line: i + 1,
                 message: message.to_string(),
             };
+            // The count follows the last space: frame names themselves may
+            // hold spaces (`<Box<dyn FnOnce() + Send> as FnOnce>::call_once`).
             let (stack, count) = line
                 .rsplit_once(' ')
                 .ok_or_else(|| err("expected 'frame;frame;... COUNT'"))?;
@@ -148,8 +124,14 @@ impl FlameGraph {
                     None => {
                         let id = frames.len();
                         let depth = frames[at].depth + 1;
+                        let (shown, inlined) = match name.strip_suffix(INLINED) {
+                            Some(n) => (n, true),
+                            None => (name, false),
+                        };
+                        inline_marks |= inlined;
                         frames.push(Frame {
-                            name: name.to_string(),
+                            name: shown.to_string(),
+                            inlined,
                             total: 0,
                             self_samples: 0,
                             parent: Some(at),
@@ -165,7 +147,10 @@ impl FlameGraph {
             }
             frames[at].self_samples += count;
         }
-        let mut graph = FlameGraph { frames };
+        let mut graph = FlameGraph {
+            frames,
+            inline_marks,
+        };
         for id in 0..graph.frames.len() {
             let mut kids = std::mem::take(&mut graph.frames[id].children);
             kids.sort_by(|&a, &b| {
@@ -237,6 +222,88 @@ impl FlameGraph {
         }
     }
 
+    /// True when the file marked inlined frames (`_[i]`).
+    pub fn has_inline_marks(&self) -> bool {
+        self.inline_marks
+    }
+
+    /// Where the work is: down the widest path, the first frame of this
+    /// project (a `kv_` crate); without one, the first frame that splits
+    /// (its second-widest callee holds at least [`SPLIT_PERCENT`] of it).
+    /// Everything above is thread start and runtime plumbing.
+    pub fn default_focus(&self) -> FrameId {
+        let widest_path = {
+            let mut p = vec![self.root()];
+            while let Some(&c) = self.frames[*p.last().unwrap_or(&0)].children.first() {
+                p.push(c);
+            }
+            p
+        };
+        if let Some(&id) = widest_path
+            .iter()
+            .find(|&&id| id != 0 && is_project(&self.frames[id].name))
+        {
+            return id;
+        }
+        widest_path
+            .iter()
+            .copied()
+            .find(|&id| {
+                let f = &self.frames[id];
+                f.children
+                    .get(1)
+                    .is_some_and(|&c| self.frames[c].total * 100 >= f.total * SPLIT_PERCENT)
+            })
+            .unwrap_or(self.root())
+    }
+
+    /// The hot frame below `focus`: down the widest path, the deepest
+    /// frame of this project still holding half of `focus`'s samples (in a
+    /// server, the store lookup). `focus` itself when there is none.
+    pub fn hot_frame(&self, focus: FrameId) -> FrameId {
+        let half = self.frames[focus].total / 2;
+        let mut at = focus;
+        let mut hot = focus;
+        while let Some(&c) = self.frames[at].children.first() {
+            if self.frames[c].total < half.max(1) {
+                break;
+            }
+            at = c;
+            if is_project(&self.frames[c].name) {
+                hot = c;
+            }
+        }
+        hot
+    }
+
+    /// Frames matching a search, hottest first (the order `n` visits them).
+    pub fn matches(&self, search: &SearchResult) -> Vec<FrameId> {
+        let mut ids: Vec<FrameId> = (0..self.frames.len())
+            .filter(|&i| search.matched.get(i).copied().unwrap_or(false))
+            .collect();
+        ids.sort_by(|&a, &b| {
+            self.frames[b]
+                .total
+                .cmp(&self.frames[a].total)
+                .then(a.cmp(&b))
+        });
+        ids
+    }
+
+    /// Samples under a matching frame within `zoom` (nested matches once).
+    pub fn matched_within(&self, search: &SearchResult, zoom: FrameId) -> u64 {
+        let mut samples = 0;
+        let mut stack = vec![zoom];
+        while let Some(id) = stack.pop() {
+            if search.matched.get(id).copied().unwrap_or(false) {
+                samples += self.frames[id].total;
+            } else {
+                stack.extend(self.frames[id].children.iter().copied());
+            }
+        }
+        samples
+    }
+
     /// Places the subtree of `zoom` on `width` columns, `max_depth` rows.
     /// Frames narrower than one column are left out.
     pub fn layout(&self, zoom: FrameId, width: u16, max_depth: usize) -> Vec<Bar> {
@@ -301,49 +368,6 @@ impl FlameGraph {
         }
     }
 
-    /// Every function's self and total samples, summed over the tree.
-    pub fn functions(&self) -> Vec<FunctionStat> {
-        let mut by_name: HashMap<&str, (u64, u64)> = HashMap::new();
-        for (id, f) in self.frames.iter().enumerate().skip(1) {
-            let e = by_name.entry(&f.name).or_default();
-            e.0 += f.self_samples;
-            // Recursion: count total only at the outermost occurrence.
-            let recursive = self
-                .path(id)
-                .iter()
-                .rev()
-                .skip(1)
-                .any(|&a| a != 0 && self.frames[a].name == f.name);
-            if !recursive {
-                e.1 += f.total;
-            }
-        }
-        by_name
-            .into_iter()
-            .map(|(name, (s, t))| FunctionStat {
-                name: name.to_string(),
-                self_samples: s,
-                total_samples: t,
-                self_percent: self.percent(s),
-                total_percent: self.percent(t),
-            })
-            .collect()
-    }
-
-    /// The `n` functions with the most self (or total) samples.
-    pub fn top(&self, by: TopBy, n: usize) -> Vec<FunctionStat> {
-        let mut all = self.functions();
-        all.sort_by(|a, b| {
-            let key = |f: &FunctionStat| match by {
-                TopBy::Self_ => (f.self_samples, f.total_samples),
-                TopBy::Total => (f.total_samples, f.self_samples),
-            };
-            key(b).cmp(&key(a)).then_with(|| a.name.cmp(&b.name))
-        });
-        all.truncate(n);
-        all
-    }
-
     /// How each frame's share of all samples changed since `base`, in
     /// percentage points, indexed by [`FrameId`]. Frames are matched by
     /// their whole stack (a function called from elsewhere is another
@@ -371,49 +395,49 @@ impl FlameGraph {
         deltas
     }
 
-    /// Shares of every function in `a` and `b`, largest change in total
-    /// share first. Shares, not samples, so runs of different length compare.
-    pub fn diff(a: &FlameGraph, b: &FlameGraph) -> Vec<DiffRow> {
-        let fa: HashMap<String, FunctionStat> = a
-            .functions()
-            .into_iter()
-            .map(|f| (f.name.clone(), f))
-            .collect();
-        let fb: HashMap<String, FunctionStat> = b
-            .functions()
-            .into_iter()
-            .map(|f| (f.name.clone(), f))
-            .collect();
-        let mut names: Vec<&String> = fa.keys().chain(fb.keys()).collect();
-        names.sort();
-        names.dedup();
-        let mut rows: Vec<DiffRow> = names
-            .into_iter()
-            .map(|n| {
-                let (sa, ta) = fa
-                    .get(n)
-                    .map_or((0.0, 0.0), |f| (f.self_percent, f.total_percent));
-                let (sb, tb) = fb
-                    .get(n)
-                    .map_or((0.0, 0.0), |f| (f.self_percent, f.total_percent));
-                DiffRow {
-                    name: n.clone(),
-                    self_percent_a: sa,
-                    self_percent_b: sb,
-                    total_percent_a: ta,
-                    total_percent_b: tb,
-                }
-            })
-            .collect();
-        rows.sort_by(|x, y| {
-            y.total_delta()
-                .abs()
-                .total_cmp(&x.total_delta().abs())
-                .then_with(|| y.self_delta().abs().total_cmp(&x.self_delta().abs()))
-                .then_with(|| x.name.cmp(&y.name))
+    /// Stacks of `base` that `self` no longer has, as (frame of `base`,
+    /// frame of `self` it hung under, share lost in points), largest loss
+    /// first. Only the topmost missing frame of each stack is listed: its
+    /// share includes everything below it.
+    pub fn vanished(&self, base: &FlameGraph) -> Vec<Vanished> {
+        let mut in_self: Vec<Option<FrameId>> = vec![None; base.frames.len()];
+        in_self[0] = Some(self.root());
+        let mut gone = Vec::new();
+        for (id, f) in base.frames.iter().enumerate() {
+            let Some(p) = f.parent else { continue };
+            let Some(sp) = in_self[p] else { continue };
+            in_self[id] = self.frames[sp]
+                .children
+                .iter()
+                .copied()
+                .find(|&c| self.frames[c].name == f.name);
+            if in_self[id].is_none() {
+                gone.push(Vanished {
+                    base_frame: id,
+                    name: f.name.clone(),
+                    under: sp,
+                    loss: base.percent(f.total),
+                });
+            }
+        }
+        gone.sort_by(|a, b| {
+            b.loss
+                .total_cmp(&a.loss)
+                .then(a.base_frame.cmp(&b.base_frame))
         });
-        rows
+        gone
     }
+}
+
+/// A stack present only in the base profile of a diff.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vanished {
+    pub base_frame: FrameId,
+    pub name: String,
+    /// The frame of the newer profile it was called from.
+    pub under: FrameId,
+    /// Its share of the base profile, percentage points.
+    pub loss: f64,
 }
 
 #[cfg(test)]
@@ -491,13 +515,17 @@ mod tests {
 
     #[test]
     fn top_by_self_and_total_with_recursion() {
-        let g = FlameGraph::parse("main;f;f;g 10\nmain;f 5\nmain;h 20\n").unwrap();
+        let g = FlameGraph::parse("main;m::f;m::f;m::g 10\nmain;m::f 5\nmain;m::h 20\n").unwrap();
         let top = g.top(TopBy::Total, 2);
         assert_eq!(top[0].name, "main");
-        assert_eq!(top[1].name, "h");
-        let f = g.functions().into_iter().find(|s| s.name == "f").unwrap();
+        assert_eq!(top[1].name, "m::h");
+        let f = g
+            .functions()
+            .into_iter()
+            .find(|s| s.name == "m::f")
+            .unwrap();
         assert_eq!((f.self_samples, f.total_samples), (5, 15));
-        assert_eq!(g.top(TopBy::Self_, 1)[0].name, "h");
+        assert_eq!(g.top(TopBy::Self_, 1)[0].name, "m::h");
     }
 
     #[test]
@@ -529,12 +557,12 @@ mod tests {
 
     #[test]
     fn diff_orders_by_change() {
-        let a = FlameGraph::parse("m;get 60\nm;decode 40\n").unwrap();
-        let b = FlameGraph::parse("m;get 30\nm;decode 60\nm;new 10\n").unwrap();
+        let a = FlameGraph::parse("m;k::get 60\nm;k::decode 40\n").unwrap();
+        let b = FlameGraph::parse("m;k::get 30\nm;k::decode 60\nm;k::new 10\n").unwrap();
         let d = FlameGraph::diff(&a, &b);
-        assert_eq!(d[0].name, "get");
+        assert_eq!(d[0].name, "k::get");
         assert!((d[0].total_delta() + 30.0).abs() < 1e-9);
-        let new = d.iter().find(|r| r.name == "new").unwrap();
+        let new = d.iter().find(|r| r.name == "k::new").unwrap();
         assert_eq!(new.total_percent_a, 0.0);
         assert!((new.total_percent_b - 10.0).abs() < 1e-9);
     }

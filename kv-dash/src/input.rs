@@ -1,7 +1,9 @@
 //! Keys → [`Action`]s. The only place that knows the key bindings (the help
 //! screen lists them from [`KEYS`]).
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 
 use crate::app::InputMode;
 
@@ -35,6 +37,19 @@ pub enum Action {
     OpenSvg,
     ToggleTopBy,
     ToggleDiff,
+    /// Flamegraph: zoom out to the whole graph (selection kept).
+    ResetZoom,
+    /// Flamegraph: back to where it opened (past the runtime frames).
+    Focus,
+    /// Flamegraph: next / previous search match.
+    NextMatch,
+    PrevMatch,
+    /// Flamegraph tables: functions or every inlined frame.
+    ToggleInline,
+    /// Mouse: left click at (column, row).
+    Click(u16, u16),
+    WheelUp,
+    WheelDown,
     Help,
     /// Live dashboard: freeze / unfreeze the display.
     Pause,
@@ -56,6 +71,16 @@ pub const KEYS: &[(&str, &str)] = &[
         "runs: open flamegraphs; processes: open; frame: zoom in",
     ),
     ("Backspace", "zoom out / back"),
+    (
+        "z / f",
+        "flamegraph: whole graph / back to the focus (where the work is)",
+    ),
+    ("n / N", "flamegraph: next / previous search match"),
+    (
+        "mouse",
+        "flamegraph: click zooms into a frame, wheel moves down / up",
+    ),
+    ("i", "flamegraph tables: functions / inlined frames"),
     ("Tab / S-Tab", "switch view: Runs, Flamegraph, Compare"),
     (
         "/",
@@ -107,6 +132,19 @@ pub fn live_action(key: KeyEvent) -> Option<Action> {
     })
 }
 
+/// The action for a mouse event (the browser only; typing ignores it).
+pub fn mouse_action(mode: InputMode, m: MouseEvent) -> Option<Action> {
+    if mode != InputMode::Normal {
+        return None;
+    }
+    match m.kind {
+        MouseEventKind::Down(MouseButton::Left) => Some(Action::Click(m.column, m.row)),
+        MouseEventKind::ScrollDown => Some(Action::WheelDown),
+        MouseEventKind::ScrollUp => Some(Action::WheelUp),
+        _ => None,
+    }
+}
+
 /// The action for a key in the given input mode, if any.
 pub fn action(mode: InputMode, key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
@@ -145,6 +183,11 @@ pub fn action(mode: InputMode, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('o') => Action::OpenSvg,
         KeyCode::Char('t') => Action::ToggleTopBy,
         KeyCode::Char('d') => Action::ToggleDiff,
+        KeyCode::Char('z') => Action::ResetZoom,
+        KeyCode::Char('f') => Action::Focus,
+        KeyCode::Char('n') => Action::NextMatch,
+        KeyCode::Char('N') => Action::PrevMatch,
+        KeyCode::Char('i') => Action::ToggleInline,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Esc => Action::Escape,
         KeyCode::Char('q') => Action::Quit,

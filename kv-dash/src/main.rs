@@ -194,6 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn browse(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut app = kv_dash::app::App::load(dir)?;
     let mut tui = kv_dash::tui::Tui::init()?;
+    tui.capture_mouse()?;
     tui.run(&mut app)?;
     Ok(())
 }

@@ -42,6 +42,12 @@ impl Tui {
         Ok(Tui { terminal })
     }
 
+    /// Mouse capture, for the browser: clicks and the wheel drive the
+    /// flamegraph (the live dashboard leaves the mouse to the terminal).
+    pub fn capture_mouse(&mut self) -> io::Result<()> {
+        execute!(self.terminal.backend_mut(), event::EnableMouseCapture)
+    }
+
     /// Draws, waits for a key, applies it, until the app says quit.
     pub fn run(&mut self, app: &mut App) -> io::Result<()> {
         while !app.should_quit {
@@ -54,6 +60,13 @@ impl Tui {
             match event::read()? {
                 Event::Key(key) => {
                     if let Some(action) = input::action(app.mode, key) {
+                        if let Some(effect) = app.apply(action) {
+                            app.message = Some(perform(effect));
+                        }
+                    }
+                }
+                Event::Mouse(m) => {
+                    if let Some(action) = input::mouse_action(app.mode, m) {
                         if let Some(effect) = app.apply(action) {
                             app.message = Some(perform(effect));
                         }
@@ -105,7 +118,12 @@ impl Drop for Tui {
 
 fn restore() -> io::Result<()> {
     disable_raw_mode()?;
-    execute!(io::stdout(), LeaveAlternateScreen, cursor::Show)
+    execute!(
+        io::stdout(),
+        event::DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    )
 }
 
 /// Restores the terminal before the default hook prints the panic, so the

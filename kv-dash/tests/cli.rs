@@ -123,7 +123,8 @@ fn diff_names_what_grew_and_shrank() {
         )),
         "{text}"
     );
-    let rows: Vec<&str> = text.lines().skip(3).collect();
+    // The table ends at the first blank line (notes follow it).
+    let rows: Vec<&str> = text.lines().skip(3).take_while(|l| !l.is_empty()).collect();
     assert_eq!(rows.len(), 3, "{text}");
     for (row, end) in [
         (

@@ -173,6 +173,12 @@ fn open_server_flame() -> kv_dash::app::App {
     assert_eq!(app.view, View::Flame);
     press(&mut app, &[Enter]);
     assert!(app.flame.is_some(), "{:?}", app.message);
+    // It opens focused on the first kv_ frame, the hot frame selected;
+    // these tests start from the whole graph with the root selected.
+    let f = app.flame.as_ref().unwrap();
+    assert_eq!(f.graph.frame(f.zoom).name, "kv_server::server::run");
+    assert_eq!(f.graph.frame(f.selected).name, "kv_server::store::get");
+    press(&mut app, &[ResetZoom, First]);
     app
 }
 
@@ -279,7 +285,7 @@ fn flamegraph_diff_against_the_other_marked_run() {
     select_run(&mut app, B);
     press(&mut app, &[Mark]);
     select_run(&mut app, A);
-    press(&mut app, &[Enter, Enter, ToggleDiff]);
+    press(&mut app, &[Enter, Enter, ResetZoom, First, ToggleDiff]);
     let buf = draw(&app, 140, 40);
     let text = screen(&buf);
     assert!(text.contains(&format!("diff: A = {B} , B = {A}")), "{text}");

@@ -4,6 +4,7 @@
 //! a real server and client.
 
 mod cli;
+mod flame_real;
 mod live_e2e;
 mod live_render;
 mod render;

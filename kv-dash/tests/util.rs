@@ -73,3 +73,61 @@ pub fn find(buf: &Buffer, text: &str) -> Option<(u16, u16)> {
 }
 
 pub use kv_testkit::TempDir;
+
+/// The two real 1 server + 3 client runs of one config (YCSB-B, batch 1024,
+/// 45 s, `KVLAB_PROFILE_HZ=999`), recorded with `./run-cluster.sh --no-dash
+/// --secs 45 1 3`: ~6,000 server samples each, stacks ~90 frames deep.
+pub const REAL_1: &str = "20261202-092117-c0ec";
+pub const REAL_2: &str = "20261202-092206-97ce";
+
+/// The real runs as an experiments directory: the fixtures are stored
+/// gzipped; the folded files are unpacked as the browser reads them.
+pub fn real_runs() -> TempDir {
+    use std::io::Read;
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real");
+    let dir = TempDir::new("real-runs");
+    std::fs::copy(src.join("log.csv"), dir.0.join("log.csv")).unwrap();
+    for run in [REAL_1, REAL_2] {
+        let (from, to) = (src.join("runs").join(run), dir.0.join("runs").join(run));
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(&from).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            match name.strip_suffix(".gz") {
+                Some(plain) => {
+                    let mut text = String::new();
+                    flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+                        .read_to_string(&mut text)
+                        .unwrap();
+                    std::fs::write(to.join(plain), text).unwrap();
+                }
+                None => {
+                    std::fs::copy(&p, to.join(&name)).unwrap();
+                }
+            }
+        }
+    }
+    dir
+}
+
+/// The browser over the real runs with `run`'s `process` flamegraph open.
+pub fn open_real(dir: &TempDir, run: &str, process: &str) -> App {
+    let mut app = App::load(&dir.0).expect("real log loads");
+    app.color = true;
+    select_run(&mut app, run);
+    press(&mut app, &[Action::Enter]);
+    let i = app
+        .detail
+        .as_ref()
+        .unwrap()
+        .profiles
+        .iter()
+        .position(|p| p.name() == process)
+        .unwrap_or_else(|| panic!("no {process} in {run}"));
+    for _ in 0..i {
+        app.apply(Action::Down);
+    }
+    press(&mut app, &[Action::Enter]);
+    assert!(app.flame.is_some(), "{:?}", app.message);
+    app
+}

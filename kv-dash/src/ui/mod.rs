@@ -100,7 +100,7 @@ fn render_status(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
 fn hints(app: &App) -> &'static str {
     match app.view {
         View::Runs => "↑↓ move  Enter flamegraphs  / filter  s sort  r reverse  space mark  c compare  Tab view  ? help  q quit",
-        View::Flame => "↑↓←→ frames  Enter zoom/open  Backspace out  / search  t top self/total  d diff  o SVG  Tab view  ? help  q quit",
+        View::Flame => "↑↓←→ frames  Enter zoom  Backspace out  z whole  f focus  / search  n/N match  t self/total  i inlined  d diff  o SVG  ? help  q quit",
         View::Compare => "Backspace back  Tab view  ? help  q quit",
     }
 }
