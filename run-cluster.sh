@@ -39,6 +39,10 @@ Options (before the positional arguments):
   --check            check mode: clients record op histories (history-<node>.csv),
                      then kv-check verifies the run was linearizable
   --ready-timeout N  seconds to wait for every server to answer a ping (default 60)
+  --sweep-rate F%:T%:S%  latency-throughput curve: a closed-loop run for the maximum,
+                     then open-loop runs at F%..T% of it in steps of S% (split across
+                     clients), one series; curve SVG with the knee (docs/open-loop.md)
+  --slo-us N         with --sweep-rate: the knee's p99 bound (default 2x the lowest step's p99)
   -h, --help         this help
 
 Environment:
@@ -81,6 +85,8 @@ NOTE=""
 TAG=""
 CHECK=0
 READY_TIMEOUT=60
+SWEEP_RATE=""
+SLO_US=""
 ALL_ARGS=("$@")
 
 need() { [ "$#" -ge 2 ] || die_usage "$1 needs a value"; }
@@ -96,6 +102,8 @@ while [ "$#" -gt 0 ]; do
         --note) need "$@"; NOTE="$2"; shift 2 ;;
         --tag) need "$@"; TAG="$2"; shift 2 ;;
         --ready-timeout) need "$@"; READY_TIMEOUT="$2"; shift 2 ;;
+        --sweep-rate) need "$@"; SWEEP_RATE="$2"; shift 2 ;;
+        --slo-us) need "$@"; SLO_US="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-dash) DASH=0; shift ;;
         --no-profile) PROFILE=0; shift ;;
@@ -159,6 +167,17 @@ KV_RUN="$BIN_DIR/kv-run"
 # Check mode needs the checker before the run starts, not after it.
 if [ "$CHECK" = 1 ] && [ ! -x "$BIN_DIR/kv-check" ]; then
     die_usage "$BIN_DIR/kv-check not found: build first (cargo build --release -p kv-check) or drop --no-build"
+fi
+
+# ---- rate sweep: kv-run sweep runs this script once per step ---------------
+if [ -n "$SWEEP_RATE" ]; then
+    sweep=(sweep --rate "$SWEEP_RATE" --script "$ROOT/run-cluster.sh"
+        --experiments "${KVLAB_EXPERIMENTS_DIR:-$ROOT/experiments}"
+        --servers "${SERVER_COUNT:-1}" --clients "${CLIENT_COUNT:-1}"
+        "--server-args=$SERVER_ARGS" "--client-args=$CLIENT_ARGS")
+    [ -n "$SLO_US" ] && sweep+=(--slo-us "$SLO_US")
+    # The options as given (the positionals are the last $# arguments).
+    KVLAB_BIN_DIR="$BIN_DIR" exec "$KV_RUN" "${sweep[@]}" -- "${ALL_ARGS[@]:0:$((${#ALL_ARGS[@]} - $#))}"
 fi
 
 # ---- log directory -------------------------------------------------------

@@ -11,3 +11,4 @@ pub mod ready;
 pub mod record;
 pub mod report;
 pub mod shell;
+pub mod sweep;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kv_run::manifest::Manifest;
-use kv_run::{collect, plan, ready, record, report};
+use kv_run::{collect, plan, ready, record, report, sweep};
 
 /// Orchestration helpers for kvlab runs.
 #[derive(Debug, Parser)]
@@ -58,6 +58,8 @@ enum Cmd {
     Record(record::RecordArgs),
     /// Chart throughput against clients or servers for runs sharing a tag or note.
     PlotScaling(record::ScalingArgs),
+    /// Latency–throughput curve: closed-loop max, then open-loop steps (run-cluster.sh --sweep-rate).
+    Sweep(sweep::SweepArgs),
 }
 
 fn main() {
@@ -155,6 +157,11 @@ fn run(cli: Cli) -> Result<()> {
             let dir = record::record(&a)?;
             let status = if a.failed.is_some() { "failed" } else { "ok" };
             println!("recorded run ({status}) in {}", dir.display());
+        }
+        Cmd::Sweep(a) => {
+            let (svg, r) = sweep::sweep(&a)?;
+            print!("{}", r.table());
+            println!("curve: {}", svg.display());
         }
         Cmd::PlotScaling(a) => {
             let (out, table) = record::plot_scaling(&a)?;

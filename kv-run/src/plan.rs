@@ -353,6 +353,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
             ("--client-id", true),
             ("--stats-bind", true),
             ("--summary-json", true),
+            ("--hdr-log", true),
             ("--profile", true),
             ("--check", true),
         ],
@@ -453,6 +454,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
     let client_profiles = a.profile && supports(&client_bin, "--profile");
     let stats_bind = supports(&client_bin, "--stats-bind");
     let summary_json = supports(&client_bin, "--summary-json");
+    let hdr_log = supports(&client_bin, "--hdr-log");
 
     let started = SystemTime::now();
     let base_seed = info
@@ -567,6 +569,10 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                     let f = format!("client-{name}.summary.json");
                     argv.extend(["--summary-json".into(), f.clone()]);
                     n.summary_json = Some(f);
+                }
+                if hdr_log {
+                    // Per-second latency histograms (HdrHistogram interval log).
+                    argv.extend(["--hdr-log".into(), format!("latency-{name}.hlog")]);
                 }
                 if client_profiles {
                     let p = format!("client-{name}");

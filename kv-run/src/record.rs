@@ -199,6 +199,7 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
         let keep = name.ends_with(".log")
             || name.ends_with(".json")
             || name.ends_with(".txt")
+            || name.ends_with(".hlog")
             || (name.starts_with("history-") && name.ends_with(".csv"));
         if keep && e.file_type()?.is_file() {
             std::fs::copy(e.path(), run.logs_dir().join(&name))
