@@ -87,6 +87,8 @@ pub struct FlameView {
     /// First row (depth below the zoomed frame) on screen; the drawing
     /// moves it to keep the selection visible, so it is a `Cell`.
     pub scroll: Cell<usize>,
+    /// The zoom `scroll` was for: a new zoom starts at its top.
+    pub scroll_zoom: Cell<FrameId>,
     /// Where the bars were last drawn (for mouse clicks).
     pub graph_area: Cell<ratatui::layout::Rect>,
     /// CPU time and ops of this process, for ns per op.
@@ -653,6 +655,7 @@ impl App {
                     search: None,
                     match_at: None,
                     scroll: Cell::new(0),
+                    scroll_zoom: Cell::new(focus),
                     graph_area: Cell::new(ratatui::layout::Rect::default()),
                     cost,
                     svg: p.svg.clone(),

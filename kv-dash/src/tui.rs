@@ -145,9 +145,20 @@ fn perform(effect: Effect) -> String {
 /// Opens a file with `xdg-open` (or macOS `open`) when one is on PATH;
 /// otherwise says where the file is.
 pub fn open_with_system(path: &Path) -> String {
-    let opener = ["xdg-open", "open"].into_iter().find(|o| on_path(o));
-    match opener {
-        Some(o) => match std::process::Command::new(o)
+    open_with(path, &std::env::var_os("PATH").unwrap_or_default())
+}
+
+/// [`open_with_system`] with the directories to look for an opener in
+/// (`search_path`, as PATH), so tests choose what is found.
+pub fn open_with(path: &Path, search_path: &std::ffi::OsStr) -> String {
+    let found = ["xdg-open", "open"].into_iter().find_map(|o| {
+        std::env::split_paths(search_path)
+            .map(|dir| dir.join(o))
+            .find(|p| is_executable(p))
+            .map(|p| (o, p))
+    });
+    match found {
+        Some((o, program)) => match std::process::Command::new(program)
             .arg(path)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -161,15 +172,7 @@ pub fn open_with_system(path: &Path) -> String {
     }
 }
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|dir| {
-            let p = dir.join(program);
-            p.is_file()
-                && std::fs::metadata(&p).is_ok_and(|m| {
-                    use std::os::unix::fs::PermissionsExt;
-                    m.permissions().mode() & 0o111 != 0
-                })
-        })
-    })
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.is_file() && std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
 }

@@ -337,8 +337,96 @@ fn svg_opens_when_present_and_says_so_when_not() {
         app.message.as_deref(),
         Some("no SVG flamegraph for this process")
     );
-    let path = kv_dash::tui::open_with_system(std::path::Path::new("/nonexistent/x.svg"));
-    assert!(path.contains("/nonexistent/x.svg"));
+}
+
+#[test]
+fn svg_opener_found_on_path_or_the_path_is_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let svg = std::path::Path::new("/nonexistent/x.svg");
+    // No opener in the directories searched: the message says so and
+    // gives the path (and nothing on the real PATH is started).
+    let empty = TempDir::new("no-opener");
+    assert_eq!(
+        kv_dash::tui::open_with(svg, empty.0.as_os_str()),
+        "no xdg-open/open on PATH; SVG at /nonexistent/x.svg"
+    );
+    // A fake xdg-open that records what it was asked to open.
+    let bin = TempDir::new("fake-opener");
+    let record = bin.0.join("opened.txt");
+    let script = bin.write(
+        "xdg-open",
+        &format!(
+            "#!/bin/sh\necho \"$1\" > {}.tmp && mv {0}.tmp {0}\n",
+            record.display()
+        ),
+    );
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A non-executable `open` earlier on the path is skipped.
+    bin.write("open", "not a program");
+    assert_eq!(
+        kv_dash::tui::open_with(svg, bin.0.as_os_str()),
+        "opened /nonexistent/x.svg with xdg-open"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !record.exists() {
+        assert!(std::time::Instant::now() < deadline, "the opener never ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        "/nonexistent/x.svg\n"
+    );
+}
+
+#[test]
+fn h_l_keys_move_between_sibling_frames_and_r_reverses_the_sort() {
+    use kv_dash::app::InputMode;
+    use kv_dash::input::action;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |c: char| {
+        action(
+            InputMode::Normal,
+            KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+        )
+    };
+    assert_eq!(key('h'), Some(Left));
+    assert_eq!(key('l'), Some(Right));
+    assert_eq!(key('r'), Some(SortReverse));
+
+    // r: the runs table newest first, then oldest first.
+    let mut app = app();
+    let order = |app: &kv_dash::app::App| -> Vec<String> {
+        app.visible
+            .iter()
+            .map(|&i| app.runs[i].run_id[16..].to_string())
+            .collect()
+    };
+    assert_eq!(order(&app), ["dddd", "cccc", "bbbb", "aaaa"]);
+    press(&mut app, &[key('r').unwrap()]);
+    assert_eq!(order(&app), ["aaaa", "bbbb", "cccc", "dddd"]);
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("sorted by started (utc) ▲"), "{text}");
+
+    // h / l: siblings in the flamegraph (get and put under apply_batch).
+    let mut app = open_server_flame();
+    press(&mut app, &[Focus]); // the hot frame, store::get
+    let name = |app: &kv_dash::app::App| {
+        let f = app.flame.as_ref().unwrap();
+        f.graph.frame(f.selected).name.clone()
+    };
+    assert_eq!(name(&app), "kv_server::store::get");
+    press(&mut app, &[key('l').unwrap()]);
+    assert_eq!(name(&app), "kv_server::store::put");
+    press(&mut app, &[key('l').unwrap()]);
+    assert_eq!(
+        name(&app),
+        "kv_server::store::put",
+        "no sibling after the last"
+    );
+    press(&mut app, &[key('h').unwrap()]);
+    assert_eq!(name(&app), "kv_server::store::get");
+    let text = screen(&draw(&app, 140, 40));
+    assert!(text.contains("selected: kv_server::store::get"), "{text}");
 }
 
 #[test]

@@ -41,3 +41,46 @@ fn browse_to_flamegraph_search_and_quit() {
     tmux.keys(&["q"]);
     tmux.wait_exit(Duration::from_secs(10));
 }
+
+#[test]
+fn real_flamegraph_navigate_to_the_hot_frame_with_keys() {
+    let dir = real_runs();
+    let cmd = format!(
+        "{} --dir {}",
+        env!("CARGO_BIN_EXE_kv-dash"),
+        dir.0.display()
+    );
+    let tmux = Tmux::start("kvdash-flame", 160, 45, &cmd);
+    tmux.wait_for("the runs table", WAIT, |s| {
+        s.contains("2 runs") && s.contains(REAL_1)
+    });
+    tmux.keys(&["G", "Tab"]); // the older run, its processes
+    tmux.wait_for("the process list", WAIT, |s| s.contains("server-node0 f--"));
+    tmux.keys(&["Enter"]);
+    // Opens past the runtime frames, the store lookup selected.
+    tmux.wait_for("the default focus", WAIT, |s| {
+        s.contains("▲ tokio-rt-worker … 62 frames above")
+            && s.contains("selected: kv_server::store::get  total 74.2%")
+    });
+    // z: whole graph in one key; f: back.
+    tmux.keys(&["z"]);
+    tmux.wait_for("the whole graph", WAIT, |s| {
+        s.lines().any(|l| l.ends_with("5974 samples  zoom: all"))
+    });
+    tmux.keys(&["f"]);
+    tmux.wait_for("the focus again", WAIT, |s| {
+        s.contains("▲ tokio-rt-worker … 62 frames")
+    });
+    // Down the hot path with j into the hash map's lookup, then
+    // search for the shard lock and step to it with n.
+    tmux.keys(&["j", "j"]);
+    tmux.wait_for("two frames down", WAIT, |s| {
+        s.contains("selected: dashmap::_get<")
+    });
+    tmux.keys(&["/", "t", "r", "y", "_", "l", "o", "c", "k", "Enter", "n"]);
+    tmux.wait_for("the first match", WAIT, |s| {
+        s.contains("selected: dashmap::lock::try_lock_shared_fast") && s.contains("match 1/3 (n/N)")
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_exit(Duration::from_secs(10));
+}

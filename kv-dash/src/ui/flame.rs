@@ -273,7 +273,11 @@ fn render_graph(f: &FlameView, theme: &Theme, focused: bool, buf: &mut Buffer, a
     }
     // Keep the selection visible.
     let sel = f.rel_depth(f.selected);
-    let mut scroll = f.scroll.get();
+    let mut scroll = if f.scroll_zoom.replace(f.zoom) == f.zoom {
+        f.scroll.get()
+    } else {
+        0
+    };
     if sel < scroll {
         scroll = sel;
     } else if sel >= scroll + rows {
