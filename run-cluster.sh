@@ -36,8 +36,10 @@ Options (before the positional arguments):
   --no-profile       do not ask servers and clients for pprof profiles
   --note TEXT        free text stored with the run in experiments/log.csv
   --tag TEXT         label grouping runs (kv-run plot-scaling --tag TEXT)
-  --check            check mode: clients record op histories (history-<node>.csv),
+  --check            check mode: clients record op histories (history-<node>.hist),
                      then kv-check verifies the run was linearizable
+  --keep-histories   with --check: keep the histories of a passing run too
+                     (a failing run always keeps them)
   --ready-timeout N  seconds to wait for every server to answer a ping (default 60)
   --sweep-rate F%:T%:S%  latency-throughput curve: a closed-loop run for the maximum,
                      then open-loop runs at F%..T% of it in steps of S% (split across
@@ -84,6 +86,7 @@ PROFILE=1
 NOTE=""
 TAG=""
 CHECK=0
+KEEP_HISTORIES=0
 READY_TIMEOUT=60
 SWEEP_RATE=""
 SLO_US=""
@@ -108,6 +111,7 @@ while [ "$#" -gt 0 ]; do
         --no-dash) DASH=0; shift ;;
         --no-profile) PROFILE=0; shift ;;
         --check) CHECK=1; shift ;;
+        --keep-histories) KEEP_HISTORIES=1; shift ;;
         --) shift; break ;;
         -*) die_usage "unknown option '$1'" ;;
         *) break ;;
@@ -403,13 +407,21 @@ finish() {
 # Check mode: every client's history through kv-check.
 check_histories() {
     local files=()
-    for f in "$LOG_DIR"/history-*.csv; do [ -e "$f" ] && files+=("$f"); done
+    for f in "$LOG_DIR"/history-*.hist "$LOG_DIR"/history-*.csv; do [ -e "$f" ] && files+=("$f"); done
     if [ "${#files[@]}" = 0 ]; then echo "kv-check: no histories found" >&2; return 2; fi
     echo
     # No pipe: kv-check writes check.txt itself, so a full disk is its
     # exit 3 ("could not check"), never the verdict 1. The histories record
     # the servers' preload.
-    "$BIN_DIR/kv-check" --output "$LOG_DIR/check.txt" "${files[@]}"
+    local rc=0
+    "$BIN_DIR/kv-check" --output "$LOG_DIR/check.txt" "${files[@]}" || rc=$?
+    # A passing run keeps its verdict and counts (check.txt), not its
+    # histories, unless asked; a failing one keeps them as evidence.
+    if [ "$rc" = 0 ] && [ "$KEEP_HISTORIES" = 0 ]; then
+        rm -f "${files[@]}"
+        echo "(histories dropped: the run passed; --keep-histories keeps them)"
+    fi
+    return "$rc"
 }
 
 tail_log() {

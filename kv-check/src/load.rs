@@ -25,6 +25,9 @@ const MAX_FILES: usize = 1 << (64 - LINE_BITS);
 /// A row is rarely shorter (`0,0,get,1,init,1000000000,1000000000,ok`):
 /// dividing a file's size by this bounds its rows, for reserving memory.
 const MIN_ROW_BYTES: usize = 48;
+/// The same for binary histories (zstd does better on real runs; the
+/// reserve is virtual memory until used, so erring high is cheap).
+const MIN_BINARY_OP_BYTES: usize = 2;
 
 /// Check-time clock: a history's nanoseconds plus one, so that 0 can stand
 /// for "before every op" (the initial value's virtual write).
@@ -416,10 +419,16 @@ pub fn load_files(paths: &[PathBuf], threads: usize) -> Result<Loaded, InputErro
         Mutex::new((0..paths.len()).map(|_| None).collect());
     let load = |path: &Path, i: usize| {
         let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-        let rows_hint = usize::try_from(bytes).unwrap_or(0) / MIN_ROW_BYTES;
+        let bytes = usize::try_from(bytes).unwrap_or(0);
         HistoryReader::open(path)
             .map_err(|e| e.to_string())
-            .and_then(|r| load_one(i, r, rows_hint))
+            .and_then(|r| {
+                let rows_hint = match r.format() {
+                    kv_core::history::HistoryFormat::Text => bytes / MIN_ROW_BYTES,
+                    kv_core::history::HistoryFormat::Binary => bytes / MIN_BINARY_OP_BYTES,
+                };
+                load_one(i, r, rows_hint)
+            })
     };
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, paths.len().max(1)) {

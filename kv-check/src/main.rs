@@ -52,6 +52,9 @@ enum Command {
     /// Writes a synthetic linearizable history (benchmarking the checker).
     #[command(hide = true)]
     Synth(SynthArgs),
+    /// Prints a history (text or binary) in the text format: line N of the
+    /// output is what a verdict calls line N of the file.
+    Dump { history: PathBuf },
 }
 
 #[derive(Args)]
@@ -103,6 +106,19 @@ struct Ending {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let ending = match cli.command {
+        Some(Command::Dump { history }) => {
+            return ExitCode::from(match dump(&history) {
+                Ok(()) => PASS,
+                Err(e) if e.downcast_ref::<std::io::Error>().is_some() => {
+                    note(&format!("cannot write the dump: {e}"));
+                    CANNOT_WRITE
+                }
+                Err(e) => {
+                    note(&format!("{}: {e:#}", history.display()));
+                    UNUSABLE
+                }
+            })
+        }
         Some(Command::Synth(args)) => match synth(args) {
             Ok(()) => return ExitCode::SUCCESS,
             Err(e) => {
@@ -215,6 +231,49 @@ fn describe(initial: Initial) -> String {
         Initial::Absent => "--initial absent".into(),
         Initial::PreloadedBelow(n) => format!("--preload {n}"),
     }
+}
+
+/// Renders a history as text (v1) on stdout. Errors reading it are plain
+/// messages; errors writing stdout are `io::Error`s (exit 3).
+fn dump(path: &Path) -> anyhow::Result<()> {
+    use kv_core::history::{HistoryFormat, HistoryReader, COLUMNS};
+    let mut r = HistoryReader::open(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let h = r.header().clone();
+    // The header as a text file of the same run would have it.
+    let mut line = format!(
+        "# kvlab-history v1 client={} clock=CLOCK_MONOTONIC",
+        h.client
+    );
+    for (k, v) in [
+        ("boot", h.boot.clone()),
+        ("preload", h.preload.map(|p| p.to_string())),
+        ("run", h.run.clone()),
+    ] {
+        if let Some(v) = v {
+            line += &format!(" {k}={v}");
+        }
+    }
+    writeln!(out, "{line}\n{COLUMNS}")?;
+    let mut row = Vec::with_capacity(128);
+    let mut ops = 0u64;
+    while let Some(op) = r.next_op().map_err(|e| anyhow::anyhow!("{e}"))? {
+        row.clear();
+        op.encode(&mut row);
+        out.write_all(&row)?;
+        ops += 1;
+    }
+    if r.is_complete() {
+        writeln!(out, "# end ops={ops}")?;
+    }
+    out.flush()?;
+    if !r.is_complete() && r.format() == HistoryFormat::Binary {
+        note(&format!(
+            "{}: no end record (the client did not finish)",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn synth(a: SynthArgs) -> anyhow::Result<()> {

@@ -106,13 +106,17 @@ fn linearizable_run_passes() {
 fn histories_from_two_machines_are_refused() {
     let dir = TempDir::new("two-machines");
     let paths = two_clients(&dir, false);
-    let text = std::fs::read_to_string(&paths[1]).unwrap();
+    // A binary history (`.hist`): its header line is plain text.
+    let bytes = std::fs::read(&paths[1]).unwrap();
     let boot = kv_core::history::boot_id().unwrap();
-    assert!(text.starts_with(&format!(
-        "# kvlab-history v1 client=2 clock=CLOCK_MONOTONIC boot={boot}\n"
-    )));
+    let head = format!("# kvlab-history v2 client=2 clock=CLOCK_MONOTONIC boot={boot}");
+    assert!(bytes.starts_with(head.as_bytes()));
     let other = "00000000-0000-0000-0000-000000000000";
-    std::fs::write(&paths[1], text.replace(&boot, other)).unwrap();
+    assert_eq!(other.len(), boot.len());
+    let mut changed = bytes.clone();
+    let at = head.len() - boot.len();
+    changed[at..head.len()].copy_from_slice(other.as_bytes());
+    std::fs::write(&paths[1], changed).unwrap();
     let (code, out, err) = kv_check(&os(&paths));
     assert_eq!(code, 2, "{out}{err}");
     assert_eq!(out, "");
@@ -462,4 +466,45 @@ fn foreign_initial_values_and_wrong_kind_replies_fail() {
         assert!(out.starts_with(&format!("FAIL: key 5: {why}")), "{out}");
         assert!(out.contains("wrong-kind"), "{out}");
     }
+}
+
+/// Binary and old text histories check alike, together, and `dump`
+/// renders a binary file as the text file of the same ops, so the line
+/// numbers of a verdict can be looked up.
+#[test]
+fn text_and_binary_histories_agree() {
+    let dir = TempDir::new("formats");
+    let bin = two_clients(&dir, true);
+    // The same histories as text files.
+    let text: Vec<PathBuf> = bin
+        .iter()
+        .map(|p| {
+            let csv = p.with_extension("csv");
+            let out = Command::new(env!("CARGO_BIN_EXE_kv-check"))
+                .arg("dump")
+                .arg(p)
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            std::fs::write(&csv, &out.stdout).unwrap();
+            csv
+        })
+        .collect();
+    let dumped = std::fs::read_to_string(&text[1]).unwrap();
+    assert!(
+        dumped.starts_with("# kvlab-history v1 client=2 clock=CLOCK_MONOTONIC"),
+        "{dumped}"
+    );
+    assert!(
+        dumped.contains("\n0,1,get,5,1.0.0,4100,4900,ok\n# end ops=2\n"),
+        "{dumped}"
+    );
+    let (code_b, out_b, _) = kv_check(&os(&bin));
+    let (code_t, out_t, _) = kv_check(&os(&text));
+    let (code_m, out_m, _) = kv_check(&os(&[text[0].clone(), bin[1].clone()]));
+    assert_eq!((code_b, code_t, code_m), (1, 1, 1));
+    // Same verdict, same line numbers; only the file names differ.
+    assert_eq!(out_b.replace(".hist", ".csv"), out_t);
+    assert_eq!(out_m.replace(".hist", ".csv"), out_t);
+    assert!(out_b.contains("c2.hist:4"), "{out_b}");
 }

@@ -15,7 +15,7 @@ const CHECK: &str = env!("CARGO_BIN_EXE_kv-check");
 fn run_clients(addr: &str, dir: &Path) -> Vec<PathBuf> {
     let children: Vec<(Child, PathBuf)> = (0..2)
         .map(|id| {
-            let hist = dir.join(format!("history-{id}.csv"));
+            let hist = dir.join(format!("history-{id}.hist"));
             let child = Command::new(bin("kv-client"))
                 .args([
                     "--hosts",

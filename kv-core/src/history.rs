@@ -38,6 +38,14 @@
 //!   without it belongs to a client that did not finish, so it misses ops.
 //!
 //! Rows need not be in time order: threads may interleave their batches.
+//!
+//! That is the text format (v1), written for files named `*.csv`. Any other
+//! name gets the compact binary format (v2, [`binary`]): the same header
+//! line with `v2` and `codec=zstd`, then a zstd stream of batch records,
+//! a few bytes an op. Readers take either; for a binary file, "line N"
+//! means the line the op has in `kv-check dump`'s text rendering of it.
+
+pub mod binary;
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -49,6 +57,8 @@ use crate::value::{ValueId, ValueKind};
 
 /// First word of the header line; the version follows it.
 const MAGIC: &str = "# kvlab-history v1";
+/// The binary format's header line starts so.
+const MAGIC_V2: &str = "# kvlab-history v2";
 const CLOCK: &str = "CLOCK_MONOTONIC";
 /// The CSV header, the file's second line.
 pub const COLUMNS: &str = "thread,seq,kind,key,value,invoke_ns,complete_ns,outcome";
@@ -218,8 +228,12 @@ impl Header {
         }
     }
 
-    fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
-        write!(out, "{MAGIC} client={} clock={CLOCK}", self.client)?;
+    fn write_to(&self, out: &mut impl Write, format: HistoryFormat) -> io::Result<()> {
+        let magic = match format {
+            HistoryFormat::Text => MAGIC,
+            HistoryFormat::Binary => MAGIC_V2,
+        };
+        write!(out, "{magic} client={} clock={CLOCK}", self.client)?;
         if let Some(boot) = &self.boot {
             write!(out, " boot={boot}")?;
         }
@@ -229,8 +243,38 @@ impl Header {
         if let Some(run) = &self.run {
             write!(out, " run={run}")?;
         }
+        if format == HistoryFormat::Binary {
+            write!(out, " codec={}", binary::CODEC)?;
+        }
         writeln!(out)
     }
+}
+
+/// How a history file is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryFormat {
+    /// v1: one CSV row per op (~48 bytes an op).
+    Text,
+    /// v2: zstd-compressed batch records (a few bytes an op).
+    Binary,
+}
+
+impl HistoryFormat {
+    /// Text for `*.csv`, binary for any other name.
+    pub fn for_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("csv") => HistoryFormat::Text,
+            _ => HistoryFormat::Binary,
+        }
+    }
+}
+
+enum Sink {
+    Text(BufWriter<File>),
+    Binary {
+        out: zstd::stream::write::Encoder<'static, BufWriter<File>>,
+        encoder: binary::Encoder,
+    },
 }
 
 /// A run's identity from the instance ids of its servers (each server draws
@@ -252,7 +296,7 @@ pub fn run_id_of(instances: &[u64]) -> String {
 /// nanoseconds per op. Several threads share one writer behind a lock;
 /// [`HistoryWriter::record_all`] takes a whole batch per lock.
 pub struct HistoryWriter {
-    out: BufWriter<File>,
+    out: Sink,
     row: Vec<u8>,
     ops: u64,
 }
@@ -263,12 +307,32 @@ impl HistoryWriter {
         Self::create(path, &Header::local(client))
     }
 
-    /// Creates (truncates) `path` and writes `header`.
+    /// Creates (truncates) `path` and writes `header`, in the format its
+    /// name asks for ([`HistoryFormat::for_path`]).
     pub fn create(path: impl AsRef<Path>, header: &Header) -> io::Result<Self> {
+        let format = HistoryFormat::for_path(path.as_ref());
+        Self::create_as(path, header, format)
+    }
+
+    /// Creates (truncates) `path` and writes `header`, in `format`.
+    pub fn create_as(
+        path: impl AsRef<Path>,
+        header: &Header,
+        format: HistoryFormat,
+    ) -> io::Result<Self> {
         let file = File::create(path)?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        header.write_to(&mut out)?;
-        writeln!(out, "{COLUMNS}")?;
+        header.write_to(&mut out, format)?;
+        let out = match format {
+            HistoryFormat::Text => {
+                writeln!(out, "{COLUMNS}")?;
+                Sink::Text(out)
+            }
+            HistoryFormat::Binary => Sink::Binary {
+                out: binary::compress(out)?,
+                encoder: binary::Encoder::new(header.client),
+            },
+        };
         Ok(Self {
             out,
             row: Vec::with_capacity(128),
@@ -278,14 +342,21 @@ impl HistoryWriter {
 
     #[inline]
     pub fn record(&mut self, op: &HistoryOp) -> io::Result<()> {
-        self.row.clear();
-        op.encode(&mut self.row);
-        self.ops += 1;
-        self.out.write_all(&self.row)
+        self.record_all(std::slice::from_ref(op))
     }
 
+    /// Records ops; in the binary format a batch's ops (same thread and
+    /// times, consecutive) share one record.
     pub fn record_all(&mut self, ops: &[HistoryOp]) -> io::Result<()> {
-        ops.iter().try_for_each(|op| self.record(op))
+        self.ops += ops.len() as u64;
+        match &mut self.out {
+            Sink::Text(out) => ops.iter().try_for_each(|op| {
+                self.row.clear();
+                op.encode(&mut self.row);
+                out.write_all(&self.row)
+            }),
+            Sink::Binary { out, encoder } => out.write_all(encoder.encode(ops)),
+        }
     }
 
     /// Ops recorded so far.
@@ -295,10 +366,22 @@ impl HistoryWriter {
 
     /// Writes the end line and flushes. A history not finished (the client
     /// died, or dropped the writer) is refused by the checker as incomplete.
-    pub fn finish(mut self) -> io::Result<()> {
-        writeln!(self.out, "{END_PREFIX}{}", self.ops)?;
-        self.out.flush()?;
-        self.out.get_ref().sync_data()
+    pub fn finish(self) -> io::Result<()> {
+        let mut out = match self.out {
+            Sink::Text(mut out) => {
+                writeln!(out, "{END_PREFIX}{}", self.ops)?;
+                out
+            }
+            Sink::Binary {
+                mut out,
+                mut encoder,
+            } => {
+                out.write_all(encoder.end(self.ops))?;
+                out.finish()?
+            }
+        };
+        out.flush()?;
+        out.get_ref().sync_data()
     }
 }
 
@@ -321,9 +404,20 @@ fn malformed(line: u64, reason: impl Into<String>) -> HistoryError {
 }
 
 /// Streams the ops of one history file.
-pub struct HistoryReader<R> {
-    input: R,
+/// The decompressed ops of a binary history.
+type BinaryInput<R> = binary::Decoder<BufReader<zstd::stream::read::Decoder<'static, R>>>;
+
+enum Input<R: BufRead> {
+    Text(R),
+    Binary(Box<BinaryInput<R>>),
+    /// Only while switching from the header to the binary stream.
+    Switching,
+}
+
+pub struct HistoryReader<R: BufRead> {
+    input: Input<R>,
     header: Header,
+    format: HistoryFormat,
     /// Number of the last line read (1-based).
     line: u64,
     buf: Vec<u8>,
@@ -343,8 +437,9 @@ impl<R: BufRead> HistoryReader<R> {
     /// Reads and checks the two header lines.
     pub fn new(input: R) -> Result<Self, HistoryError> {
         let mut r = Self {
-            input,
+            input: Input::Text(input),
             header: Header::default(),
+            format: HistoryFormat::Text,
             line: 0,
             buf: Vec::with_capacity(128),
             ops: 0,
@@ -353,7 +448,21 @@ impl<R: BufRead> HistoryReader<R> {
         if !r.read_line()? {
             return Err(malformed(1, "empty file: expected the history header"));
         }
-        r.header = parse_header(&r.buf).map_err(|reason| malformed(1, reason))?;
+        (r.header, r.format) = parse_header(&r.buf).map_err(|reason| malformed(1, reason))?;
+        if r.format == HistoryFormat::Binary {
+            let Input::Text(raw) = std::mem::replace(&mut r.input, Input::Switching) else {
+                unreachable!("the header is read from text input");
+            };
+            let stream =
+                binary::decompress(raw).map_err(|error| HistoryError::Io { line: 2, error })?;
+            r.input = Input::Binary(Box::new(binary::Decoder::new(
+                BufReader::with_capacity(1 << 16, stream),
+                r.header.client,
+            )));
+            // As in `kv-check dump`'s rendering: the ops start on line 3.
+            r.line = 2;
+            return Ok(r);
+        }
         if !r.read_line()? || r.buf != COLUMNS.as_bytes() {
             return Err(malformed(
                 2,
@@ -378,6 +487,11 @@ impl<R: BufRead> HistoryReader<R> {
         &self.header
     }
 
+    /// The file's encoding.
+    pub fn format(&self) -> HistoryFormat {
+        self.format
+    }
+
     /// Number of the line last read: after [`Self::next_op`] returned an op, its line.
     pub fn line(&self) -> u64 {
         self.line
@@ -390,6 +504,34 @@ impl<R: BufRead> HistoryReader<R> {
 
     /// The next op, or `None` at the end of the file.
     pub fn next_op(&mut self) -> Result<Option<HistoryOp>, HistoryError> {
+        if let Input::Binary(decoder) = &mut self.input {
+            let line = self.line + 1;
+            let next = decoder
+                .next_record()
+                .map_err(|reason| malformed(line, reason))?;
+            return match (next, self.complete) {
+                (binary::Next::Eof, _) => Ok(None),
+                (_, true) => Err(malformed(line, "data after the end record")),
+                (binary::Next::Op(op), false) => {
+                    self.line = line;
+                    self.ops += 1;
+                    Ok(Some(op))
+                }
+                (binary::Next::End(count), false) => {
+                    if count != self.ops {
+                        return Err(malformed(
+                            line,
+                            format!(
+                                "end record counts {count} ops but the file has {}",
+                                self.ops
+                            ),
+                        ));
+                    }
+                    self.complete = true;
+                    self.next_op()
+                }
+            };
+        }
         if self.complete {
             // Nothing may follow the end line.
             return match self.read_line()? {
@@ -420,8 +562,10 @@ impl<R: BufRead> HistoryReader<R> {
     fn read_line(&mut self) -> Result<bool, HistoryError> {
         self.buf.clear();
         let line = self.line + 1;
-        let n = self
-            .input
+        let Input::Text(input) = &mut self.input else {
+            return Ok(false);
+        };
+        let n = input
             .read_until(b'\n', &mut self.buf)
             .map_err(|error| HistoryError::Io { line, error })?;
         if n == 0 {
@@ -470,11 +614,18 @@ pub fn read_history(path: impl AsRef<Path>) -> Result<History, HistoryError> {
 }
 
 /// Parses a header line; `boot`, `preload` and `run` are optional.
-fn parse_header(line: &[u8]) -> Result<Header, String> {
+fn parse_header(line: &[u8]) -> Result<(Header, HistoryFormat), String> {
     let bad = || format!("expected the header '{MAGIC} client=<id> clock={CLOCK}'");
     let text = std::str::from_utf8(line).map_err(|_| bad())?;
-    let rest = text.strip_prefix(MAGIC).ok_or_else(bad)?;
-    let (mut client, mut clock) = (None, None);
+    let (format, rest) = match (text.strip_prefix(MAGIC), text.strip_prefix(MAGIC_V2)) {
+        (Some(rest), _) => (HistoryFormat::Text, rest),
+        (_, Some(rest)) => (HistoryFormat::Binary, rest),
+        _ => return Err(bad()),
+    };
+    if !rest.is_empty() && !rest.starts_with(' ') {
+        return Err(bad());
+    }
+    let (mut client, mut clock, mut codec) = (None, None, None);
     let mut header = Header::default();
     for field in rest.split_ascii_whitespace() {
         match field.split_once('=') {
@@ -488,15 +639,26 @@ fn parse_header(line: &[u8]) -> Result<Header, String> {
                 )
             }
             Some(("run", v)) => header.run = Some(v.to_string()),
+            Some(("codec", v)) => codec = Some(v),
             // Unknown fields are for later versions of the writer.
             _ => {}
         }
     }
+    if format == HistoryFormat::Binary && codec != Some(binary::CODEC) {
+        return Err(format!(
+            "a v2 history needs codec={} (got {})",
+            binary::CODEC,
+            codec.unwrap_or("none")
+        ));
+    }
     match (client, clock) {
-        (Some(c), Some(CLOCK)) => Ok(Header {
-            client: c,
-            ..header
-        }),
+        (Some(c), Some(CLOCK)) => Ok((
+            Header {
+                client: c,
+                ..header
+            },
+            format,
+        )),
         (Some(_), Some(other)) => Err(format!("unsupported clock '{other}' (expected {CLOCK})")),
         _ => Err(bad()),
     }
@@ -681,22 +843,115 @@ mod tests {
 
     #[test]
     fn round_trips_through_a_file() {
-        let path = temp_path("round-trip");
-        let ops = ops();
-        let mut w = HistoryWriter::new(&path, 3).unwrap();
-        w.record(&ops[0]).unwrap();
-        w.record_all(&ops[1..]).unwrap();
-        assert_eq!(w.ops(), ops.len() as u64);
+        for (name, format) in [
+            ("round-trip.csv", HistoryFormat::Text),
+            ("round-trip.hist", HistoryFormat::Binary),
+        ] {
+            let path = temp_path(name);
+            let ops = ops();
+            let mut w = HistoryWriter::new(&path, 3).unwrap();
+            w.record(&ops[0]).unwrap();
+            w.record_all(&ops[1..]).unwrap();
+            assert_eq!(w.ops(), ops.len() as u64);
+            w.finish().unwrap();
+            // The header names this boot of this machine.
+            let r = HistoryReader::open(&path).unwrap();
+            assert_eq!(r.format(), format);
+            let boot = boot_id().expect("Linux has a boot id");
+            assert_eq!(r.boot(), Some(boot.as_str()));
+            let h = read_history(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(h.client, 3);
+            assert!(h.complete, "{name}");
+            assert_eq!(h.ops, ops, "{name}");
+        }
+    }
+
+    /// A client batch as the client records it: one thread, shared times,
+    /// consecutive seqs, YCSB-B-like values.
+    fn batch(thread: u32, first_seq: u64, t: u64) -> Vec<HistoryOp> {
+        (0..64)
+            .map(|i| {
+                let seq = first_seq + i;
+                let key = (seq * 7919) % 1_000_000;
+                let action = match seq % 20 {
+                    0 => Action::Put(ValueId {
+                        client: 1,
+                        thread,
+                        seq,
+                    }),
+                    1..=5 => Action::Get(ReadValue::Written(ValueId {
+                        client: 0,
+                        thread: 3,
+                        seq: seq / 2,
+                    })),
+                    _ => Action::Get(ReadValue::Init),
+                };
+                HistoryOp {
+                    thread,
+                    seq,
+                    key,
+                    action,
+                    invoke_ns: t,
+                    complete_ns: t + 150_000,
+                    outcome: Outcome::Ok,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn binary_history_is_compact_and_streams_line_numbers() {
+        let path = temp_path("compact.hist");
+        let mut w = HistoryWriter::new(&path, 1).unwrap();
+        let mut want = Vec::new();
+        for b in 0..2_000u64 {
+            let ops = batch((b % 4) as u32, b / 4 * 64, 1_000_000_000 + b * 40_000);
+            w.record_all(&ops).unwrap();
+            want.extend(ops);
+        }
         w.finish().unwrap();
-        // The header names this boot of this machine.
-        let r = HistoryReader::open(&path).unwrap();
-        let boot = boot_id().expect("Linux has a boot id");
-        assert_eq!(r.boot(), Some(boot.as_str()));
-        let h = read_history(&path).unwrap();
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        let mut r = HistoryReader::open(&path).unwrap();
+        let mut got = Vec::new();
+        while let Some(op) = r.next_op().unwrap() {
+            // Line N of op N-2, as in the text rendering.
+            assert_eq!(r.line(), got.len() as u64 + 3);
+            got.push(op);
+        }
+        assert!(r.is_complete());
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(h.client, 3);
-        assert!(h.complete);
-        assert_eq!(h.ops, ops);
+        assert_eq!(got, want);
+        let per_op = bytes as f64 / want.len() as f64;
+        assert!(per_op <= 10.0, "{per_op:.2} bytes an op");
+    }
+
+    #[test]
+    fn a_cut_binary_history_is_not_complete_or_is_refused() {
+        let path = temp_path("cut.hist");
+        let mut w = HistoryWriter::new(&path, 1).unwrap();
+        for b in 0..200u64 {
+            w.record_all(&batch(0, b * 64, b * 1000)).unwrap();
+        }
+        w.finish().unwrap();
+        let full = std::fs::read(&path).unwrap();
+        for cut in [full.len() - 1, full.len() / 2, 120] {
+            std::fs::write(&path, &full[..cut]).unwrap();
+            let mut r = HistoryReader::open(&path).unwrap();
+            let ended = loop {
+                match r.next_op() {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            // Either an error naming the line, or a plain end without the end record.
+            match ended {
+                None => assert!(!r.is_complete(), "cut at {cut} looked complete"),
+                Some(e) => assert!(e.starts_with("line ") && !e.contains('\n'), "{e}"),
+            }
+        }
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

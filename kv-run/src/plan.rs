@@ -580,7 +580,8 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                     n.profile_prefix = Some(p);
                 }
                 if a.check {
-                    argv.extend(["--check".into(), format!("history-{name}.csv")]);
+                    // `.hist`: the compact binary history format.
+                    argv.extend(["--check".into(), format!("history-{name}.hist")]);
                 }
                 argv.extend(client_words.iter().cloned());
             }

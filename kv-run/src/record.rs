@@ -196,12 +196,21 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
     {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
+        let history =
+            name.starts_with("history-") && (name.ends_with(".csv") || name.ends_with(".hist"));
         let keep = name.ends_with(".log")
             || name.ends_with(".json")
             || name.ends_with(".txt")
             || name.ends_with(".hlog")
-            || (name.starts_with("history-") && name.ends_with(".csv"));
-        if keep && e.file_type()?.is_file() {
+            || history;
+        if history && e.file_type()?.is_file() {
+            // Histories are big: moved, not copied, so each is stored once.
+            let to = run.logs_dir().join(&name);
+            if std::fs::rename(e.path(), &to).is_err() {
+                std::fs::copy(e.path(), &to).with_context(|| format!("cannot copy {name}"))?;
+                std::fs::remove_file(e.path()).with_context(|| format!("cannot remove {name}"))?;
+            }
+        } else if keep && e.file_type()?.is_file() {
             std::fs::copy(e.path(), run.logs_dir().join(&name))
                 .with_context(|| format!("cannot copy {name}"))?;
         }

@@ -693,6 +693,18 @@ fn cloudlab_backend_runs_on_named_nodes() {
     }
     assert_no_process_left(&m);
     check_run_files(&tmp.0, &m);
+    // A passing check keeps its verdict, not its histories (no --keep-histories).
+    let run = RunDir::new(&tmp.0.join("experiments"), &m.run_id);
+    let verdict = std::fs::read_to_string(run.logs_dir().join("check.txt")).unwrap();
+    assert!(verdict.starts_with("PASS: "), "{verdict}");
+    for dir in [tmp.0.join("logs/latest"), run.logs_dir()] {
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("history-"))
+            .collect();
+        assert!(left.is_empty(), "{}: {left:?}", dir.display());
+    }
     let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
     assert_eq!(rows.len(), 1, "the refused run is not a row");
     assert_eq!(rows[0].status, RunStatus::Ok);
