@@ -45,6 +45,13 @@ Options (before the positional arguments):
                      then open-loop runs at F%..T% of it in steps of S% (split across
                      clients), one series; curve SVG with the knee (docs/open-loop.md)
   --slo-us N         with --sweep-rate: the knee's p99 bound (default 2x the lowest step's p99)
+  --trials N         run N trials (fresh processes each, one run folder each,
+                     one series id); 5 is the recommendation for comparisons
+  --against REV      A/B: side A is git revision REV built in a worktree
+                     (target/against/), side B this tree; trials alternate A B A B
+  --ab "ARGS A" "ARGS B"
+                     A/B on the same binaries: client args ARGS A vs ARGS B
+                     (appended to client_args), alternating A B A B
   -h, --help         this help
 
 Environment:
@@ -52,6 +59,8 @@ Environment:
   CARGO_TARGET_DIR       where cargo builds (binaries from its release/ folder)
   KVLAB_EXPERIMENTS_DIR  where log.csv and runs/ go (default: experiments/)
   KVLAB_LOG_ROOT         where logs/<timestamp>/ go (default: logs/)
+  KVLAB_BUILD_PROFILE    cargo profile of the builds, also --against's (default release)
+  KVLAB_AGAINST_DIR      where --against worktrees and their build go (default target/against)
 
 Examples:
   $0 1 7                                   # 1 server, 7 clients on this machine
@@ -59,6 +68,9 @@ Examples:
   $0 1 2 "--preload 100000" "--workload YCSB-A --theta 0.5"
   $0 --note "batch sweep" --tag batch 1 3 "" "--batch 256"
   $0 --hosts-file hosts.txt 2 4            # over SSH
+  $0 --trials 5 --secs 10 1 3              # 5 trials of one config
+  $0 --trials 5 --against HEAD~1 1 3       # did my change help? (A = HEAD~1, B = this tree)
+  $0 --trials 5 --ab "--batch 1024" "--batch 64" 1 3
   $0 4 4                                   # on CloudLab (node0..node7)
 
 Exit status: 0 ok, 1 the run failed (named node and log tail printed; recorded
@@ -90,10 +102,19 @@ KEEP_HISTORIES=0
 READY_TIMEOUT=60
 SWEEP_RATE=""
 SLO_US=""
+TRIALS=1
+AGAINST=""
+AB=()
+PASS_OPTS=() # every option but the trial ones, for each trial of `kv-run trials`
 ALL_ARGS=("$@")
 
 need() { [ "$#" -ge 2 ] || die_usage "$1 needs a value"; }
 while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --secs | --backend | --hosts-file | --ssh-config | --remote-dir | --base-port | --note | --tag | --ready-timeout)
+            if [ "$#" -ge 2 ]; then PASS_OPTS+=("$1" "$2"); fi ;;
+        --no-build | --no-dash | --no-profile | --check | --keep-histories) PASS_OPTS+=("$1") ;;
+    esac
     case "$1" in
         -h | --help | -help | help) usage; exit 0 ;;
         --secs) need "$@"; SECS="$2"; shift 2 ;;
@@ -107,6 +128,9 @@ while [ "$#" -gt 0 ]; do
         --ready-timeout) need "$@"; READY_TIMEOUT="$2"; shift 2 ;;
         --sweep-rate) need "$@"; SWEEP_RATE="$2"; shift 2 ;;
         --slo-us) need "$@"; SLO_US="$2"; shift 2 ;;
+        --trials) need "$@"; TRIALS="$2"; shift 2 ;;
+        --against) need "$@"; AGAINST="$2"; shift 2 ;;
+        --ab) [ "$#" -ge 3 ] || die_usage "--ab needs two quoted argument sets"; AB=("$2" "$3"); shift 3 ;;
         --no-build) BUILD=0; shift ;;
         --no-dash) DASH=0; shift ;;
         --no-profile) PROFILE=0; shift ;;
@@ -130,6 +154,8 @@ for v in "$SERVER_COUNT:server_count" "$CLIENT_COUNT:client_count"; do
 done
 [[ "$SECS" =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--secs must be a positive number, got '$SECS'"
 [[ "$READY_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die_usage "--ready-timeout must be a positive integer"
+[[ "$TRIALS" =~ ^[1-9][0-9]*$ ]] || die_usage "--trials must be a positive integer, got '$TRIALS'"
+if [ -n "$AGAINST" ] && [ "${#AB[@]}" -gt 0 ]; then die_usage "--against and --ab cannot be combined"; fi
 
 if [ -z "$BACKEND" ]; then
     if [ -n "$HOSTS_FILE" ]; then
@@ -155,16 +181,20 @@ if [ -n "${KVLAB_BIN_DIR:-}" ]; then
     BIN_DIR="$KVLAB_BIN_DIR"
     BUILD=0
 else
-    BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+    BUILD_PROFILE="${KVLAB_BUILD_PROFILE:-release}"
+    case "$BUILD_PROFILE" in dev | test) PROFILE_DIR=debug ;; *) PROFILE_DIR="$BUILD_PROFILE" ;; esac
+    BIN_DIR="${CARGO_TARGET_DIR:-$ROOT/target}/$PROFILE_DIR"
 fi
+# kv-server/kv-client may come from another build (--against's side A).
+NODE_BIN_DIR="${KVLAB_NODE_BIN_DIR:-$BIN_DIR}"
 WANT_DASH=0
 if [ "$DASH" = 1 ] && [ -t 1 ]; then WANT_DASH=1; fi
 if [ "$BUILD" = 1 ]; then
-    echo "Building release binaries..."
+    echo "Building $BUILD_PROFILE binaries..."
     pkgs=(-p kv-server -p kv-client -p kv-run)
     if [ "$WANT_DASH" = 1 ]; then pkgs+=(-p kv-dash); fi
     if [ "$CHECK" = 1 ]; then pkgs+=(-p kv-check); fi
-    (cd "$ROOT" && cargo build --release "${pkgs[@]}")
+    (cd "$ROOT" && cargo build --profile "$BUILD_PROFILE" "${pkgs[@]}")
 fi
 KV_RUN="$BIN_DIR/kv-run"
 [ -x "$KV_RUN" ] || die_usage "$KV_RUN not found: build first (cargo build --release -p kv-run) or set KVLAB_BIN_DIR"
@@ -184,6 +214,17 @@ if [ -n "$SWEEP_RATE" ]; then
     KVLAB_BIN_DIR="$BIN_DIR" exec "$KV_RUN" "${sweep[@]}" -- "${ALL_ARGS[@]:0:$((${#ALL_ARGS[@]} - $#))}"
 fi
 
+# ---- trials: kv-run runs this script once per trial ----------------------
+if [ "$TRIALS" -gt 1 ] || [ -n "$AGAINST" ] || [ "${#AB[@]}" -gt 0 ]; then
+    trial_args=(trials --script "${BASH_SOURCE[0]}" --trials "$TRIALS" --repo "${KVLAB_REPO:-$ROOT}"
+        --experiments "${KVLAB_EXPERIMENTS_DIR:-$ROOT/experiments}")
+    if [ -n "$AGAINST" ]; then trial_args+=(--against "$AGAINST"); fi
+    if [ "${#AB[@]}" -gt 0 ]; then trial_args+=("--ab-a=${AB[0]}" "--ab-b=${AB[1]}"); fi
+    for a in ${PASS_OPTS[@]+"${PASS_OPTS[@]}"}; do trial_args+=("--option=$a"); done
+    for a in "$SERVER_COUNT" "$CLIENT_COUNT" "$SERVER_ARGS" "$CLIENT_ARGS"; do trial_args+=("--positional=$a"); done
+    exec "$KV_RUN" "${trial_args[@]}"
+fi
+
 # ---- log directory -------------------------------------------------------
 LOG_ROOT="${KVLAB_LOG_ROOT:-$ROOT/logs}"
 EXP_DIR="${KVLAB_EXPERIMENTS_DIR:-$ROOT/experiments}"
@@ -201,7 +242,7 @@ mkdir -p "$LOG_DIR/pids"
 MANIFEST="$LOG_DIR/cluster.json"
 
 # ---- plan ----------------------------------------------------------------
-plan_args=(plan --backend "$BACKEND" --secs "$SECS" --log-dir "$LOG_DIR" --bin-dir "$BIN_DIR"
+plan_args=(plan --backend "$BACKEND" --secs "$SECS" --log-dir "$LOG_DIR" --bin-dir "$NODE_BIN_DIR"
     --remote-dir "$REMOTE_DIR" --base-port "$BASE_PORT" --note "$NOTE" --tag "$TAG"
     "--server-args=$SERVER_ARGS" "--client-args=$CLIENT_ARGS")
 [ -n "$SERVER_COUNT" ] && plan_args+=(--servers "$SERVER_COUNT")
@@ -260,7 +301,7 @@ start_node() { # start_node I
         ssh_cmd "$i"
         scp_cmd "$i"
         "${SSH[@]}" "mkdir -p '${NODE_RDIR[i]}'"
-        "${SCP[@]}" "$BIN_DIR/${NODE_BIN[i]}" "${NODE_SSH[i]}:${NODE_RDIR[i]}/"
+        "${SCP[@]}" "$NODE_BIN_DIR/${NODE_BIN[i]}" "${NODE_SSH[i]}:${NODE_RDIR[i]}/"
         "${SSH[@]}" "${NODE_CMD[i]}" >"$LOG_DIR/ssh-${NODE_NAME[i]}.log" 2>&1 </dev/null &
         PID[i]=$!
         EXITED[i]=0 # from here on, a failure stops this session too
@@ -394,7 +435,7 @@ finish() {
     "$KV_RUN" report "$LOG_DIR" | tee "$LOG_DIR/report.txt"
     echo
     local rec=(record --manifest "$MANIFEST" --experiments "$EXP_DIR" --timeseries "$LOG_DIR/timeseries.csv"
-        --duration-s "$SECONDS" --repo "$ROOT")
+        --duration-s "$SECONDS" --repo "${KVLAB_REPO:-$ROOT}")
     [ -n "$reason" ] && rec+=(--failed "$reason")
     "$KV_RUN" "${rec[@]}" || echo "warning: the run could not be recorded" >&2
     if [ -n "$reason" ]; then

@@ -14,6 +14,7 @@ pub mod process;
 pub mod profile;
 pub mod rpc;
 pub mod runlog;
+pub mod series;
 pub mod shard;
 pub mod shutdown;
 pub mod stats;

@@ -15,3 +15,4 @@ pub mod input;
 pub mod live;
 pub mod tui;
 pub mod ui;
+pub mod verdict;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kv_dash::cli::{self, Format};
 use kv_dash::flame::TopBy;
+use kv_dash::verdict;
 
 #[derive(Parser)]
 #[command(
@@ -85,7 +86,8 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Two runs side by side, with the change from A to B in percent.
+    /// B against A with a verdict per metric (A, B: series, runs, tags or
+    /// commits); two single runs also side by side.
     Compare {
         a: String,
         b: String,
@@ -120,6 +122,21 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
+    /// The baseline later runs are judged against (run-cluster's "vs baseline" line).
+    Baseline {
+        #[command(subcommand)]
+        action: Option<BaselineAction>,
+    },
+    /// Series of trials (run-cluster.sh --trials), oldest first.
+    Series,
+    /// Comparison report of B against A (A, B as for compare).
+    Report {
+        a: String,
+        b: String,
+        /// Markdown with relative links to charts and flamegraphs (save it in the experiments dir).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Live dashboard of a running cluster: every server and client, polled 4 times a second.
     Live(LiveArgs),
     /// Benchmark: write a log of N runs, time opening it.
@@ -128,6 +145,14 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         runs: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum BaselineAction {
+    /// Set the baseline: a series id (or unique prefix) or a tag.
+    Set { spec: String },
+    /// Forget the baseline.
+    Clear,
 }
 
 fn main() -> ExitCode {
@@ -147,7 +172,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None => return browse(dir),
         Some(Command::List { out }) => cli::list(dir, out.format())?,
         Some(Command::Show { run, out }) => cli::show(dir, &run, out.format())?,
-        Some(Command::Compare { a, b, out }) => cli::compare(dir, &a, &b, out.format())?,
+        Some(Command::Compare { a, b, out }) => verdict::compare(dir, &a, &b, out.format())?,
+        Some(Command::Baseline { action }) => match action {
+            None => verdict::baseline_show(dir)?,
+            Some(BaselineAction::Set { spec }) => verdict::baseline_set(dir, &spec)?,
+            Some(BaselineAction::Clear) => verdict::baseline_clear(dir)?,
+        },
+        Some(Command::Series) => verdict::series_list(dir)?,
+        Some(Command::Report { a, b, markdown }) => {
+            if markdown {
+                verdict::report_markdown(dir, &a, &b)?
+            } else {
+                verdict::compare(dir, &a, &b, Format::Table)?
+            }
+        }
         Some(Command::Top {
             run,
             process,

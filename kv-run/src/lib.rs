@@ -12,3 +12,4 @@ pub mod record;
 pub mod report;
 pub mod shell;
 pub mod sweep;
+pub mod trials;

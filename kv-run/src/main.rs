@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kv_run::manifest::Manifest;
-use kv_run::{collect, plan, ready, record, report, sweep};
+use kv_run::{collect, plan, ready, record, report, sweep, trials};
 
 /// Orchestration helpers for kvlab runs.
 #[derive(Debug, Parser)]
@@ -60,6 +60,8 @@ enum Cmd {
     PlotScaling(record::ScalingArgs),
     /// Latency–throughput curve: closed-loop max, then open-loop steps (run-cluster.sh --sweep-rate).
     Sweep(sweep::SweepArgs),
+    /// Run run-cluster.sh once per trial (A B A B for --against/--ab), then print the verdicts.
+    Trials(trials::TrialsArgs),
 }
 
 fn main() {
@@ -167,6 +169,12 @@ fn run(cli: Cli) -> Result<()> {
             let (out, table) = record::plot_scaling(&a)?;
             print!("{table}");
             println!("chart: {}", out.display());
+        }
+        Cmd::Trials(a) => {
+            let code = trials::run_trials(&a)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
         }
     }
     Ok(())

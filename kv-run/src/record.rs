@@ -259,6 +259,7 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
         // A chart is not worth losing the row over.
         eprintln!("kv-run record: warning: {e:#}");
     }
+    crate::trials::record_trial(&a.experiments, &m, &record, &a.repo)?;
     append_run(&a.experiments, &record)?;
     Ok(run.path().to_path_buf())
 }
