@@ -58,6 +58,29 @@ pub fn report_lines(report: &pprof::Report) -> Vec<String> {
     lines
 }
 
+/// Draws a `.folded` file as an SVG flamegraph headed by `title` (a lab
+/// report can take it as it is) and `subtitle`. An empty file gets a
+/// valid SVG that says so.
+pub fn write_svg(folded: &Path, svg: &Path, title: &str, subtitle: &str) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(folded)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(svg)?);
+    if text.trim().is_empty() {
+        use std::io::Write;
+        write!(
+            out,
+            r#"<svg xmlns="http://www.w3.org/2000/svg"><text y="20">{} (no samples)</text></svg>"#,
+            title.replace('&', "&amp;").replace('<', "&lt;")
+        )?;
+    } else {
+        let mut opts = pprof::flamegraph::Options::default();
+        opts.title = title.to_string();
+        opts.subtitle = Some(subtitle.to_string());
+        pprof::flamegraph::from_lines(&mut opts, text.lines(), &mut out)
+            .map_err(std::io::Error::other)?;
+    }
+    std::io::Write::flush(&mut out)
+}
+
 /// One folded line: `thread;frame;...;frame count`.
 pub fn line(thread: &str, stack: &[StackFrame], count: u64) -> String {
     let mut out = thread.replace(';', ":");
@@ -179,6 +202,28 @@ mod tests {
             file: (!file.is_empty()).then(|| Path::new(file)),
             inlined,
         }
+    }
+
+    #[test]
+    fn svg_carries_its_title() {
+        let dir = std::env::temp_dir().join(format!("kvlab-folded-svg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (folded, svg) = (dir.join("p.folded"), dir.join("p.svg"));
+        std::fs::write(&folded, "t;kv_server::store::apply 5\nt;mi_malloc 2\n").unwrap();
+        write_svg(&folded, &svg, "run 1 · server-node0 · 1s 3c", "7 samples").unwrap();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(
+            text.contains("run 1 · server-node0 · 1s 3c"),
+            "{}",
+            &text[..500]
+        );
+        assert!(text.contains("7 samples") && text.contains("kv_server::store::apply"));
+        std::fs::write(&folded, "").unwrap();
+        write_svg(&folded, &svg, "run 2", "").unwrap();
+        assert!(std::fs::read_to_string(&svg)
+            .unwrap()
+            .contains("run 2 (no samples)"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

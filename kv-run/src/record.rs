@@ -227,6 +227,7 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
                     .with_context(|| format!("cannot copy {}", src.display()))?;
             }
         }
+        titled_svg(&run, n, &record);
     }
     write_timeseries(&run.timeseries_csv(), &rows)?;
     let bin = PathBuf::from(&m.bin_dir);
@@ -262,6 +263,36 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
     crate::trials::record_trial(&a.experiments, &m, &record, &a.repo)?;
     append_run(&a.experiments, &record)?;
     Ok(run.path().to_path_buf())
+}
+
+/// Redraws a process's SVG from its folded stacks, titled with the run id,
+/// process and config so it can go into a lab report as it is. The
+/// process's own SVG stays when this fails (a warning, not a lost run).
+fn titled_svg(run: &RunDir, n: &kv_core::manifest::Node, r: &kv_core::runlog::RunRecord) {
+    let folded = run.profile(n.role, &n.name, ProfileKind::Folded);
+    let svg = run.profile(n.role, &n.name, ProfileKind::Svg);
+    if !folded.exists() {
+        return;
+    }
+    let process = svg
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let opt = |v: Option<u32>, unit: &str| v.map(|v| format!("{v}{unit}")).unwrap_or_default();
+    let title = format!(
+        "run {} · {process} · {} {} {}t b{} w{} {}",
+        r.run_id,
+        opt(r.servers, "s"),
+        opt(r.clients, "c"),
+        opt(r.threads, ""),
+        opt(r.batch, ""),
+        opt(r.window, ""),
+        r.workload
+    );
+    let subtitle = format!("commit {} · started {}", r.git_commit, r.started_at);
+    if let Err(e) = kv_core::folded::write_svg(&folded, &svg, &title, &subtitle) {
+        eprintln!("kv-run record: warning: {} not titled: {e}", svg.display());
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

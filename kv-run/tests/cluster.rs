@@ -146,6 +146,10 @@ fn local_runs_report_and_record_two_rows() {
     assert!(profiles
         .iter()
         .all(|p| p.svg.is_some() && p.pb.is_some() && p.folded.is_some()));
+    // SVGs are titled with run id, process and config (for a lab report).
+    let svg = std::fs::read_to_string(profiles[0].svg.as_ref().unwrap()).unwrap();
+    let title = format!("run {} · server-node0 · 1s 2c", m1.run_id);
+    assert!(svg.contains(&title), "{title} not in the SVG");
     let config =
         std::fs::read_to_string(RunDir::new(&tmp.0.join("experiments"), &m1.run_id).config_json())
             .unwrap();
