@@ -88,6 +88,8 @@ pub struct Shared {
     pub finished: AtomicBool,
     /// When the load started (after connecting): open-loop time zero.
     pub run_start: OnceLock<Instant>,
+    /// Open loop: the last whole second's pace, for the live stats.
+    pub pace: Mutex<Option<kv_core::stats::OpenLoopPace>>,
 }
 
 impl Shared {
@@ -101,6 +103,7 @@ impl Shared {
             failure: Mutex::new(None),
             finished: AtomicBool::new(false),
             run_start: OnceLock::new(),
+            pace: Mutex::new(None),
         }
     }
 
@@ -138,6 +141,7 @@ impl Shared {
             process: kv_core::process::ProcessSample::now(),
             latency: Some(op.summary()),
             recent_latency: recent,
+            open_loop: self.pace.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             finished: self.finished.load(Ordering::Relaxed),
         }
     }

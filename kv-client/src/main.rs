@@ -12,6 +12,7 @@ use kv_client::driver::{self, Shared};
 use kv_client::pace::PaceMonitor;
 use kv_core::latency::IntervalLog;
 use kv_core::shutdown::Shutdown;
+use kv_core::stats::OpenLoopPace;
 use kv_core::summary::ClientSummary;
 use kv_core::workload::{thread_seed, WorkloadSpec};
 
@@ -190,7 +191,13 @@ impl Progress {
         let at = Self::at(shared);
         if let Some(m) = &mut self.pace {
             let (behind, waited) = shared.take_pace();
-            println!("{}", m.tick(now, waited, behind, at));
+            let second = m.tick(now, waited, behind, at);
+            println!("{second}");
+            *shared.pace.lock().unwrap_or_else(|e| e.into_inner()) = Some(OpenLoopPace {
+                offered_per_s: second.offered_per_s,
+                achieved_per_s: second.achieved_per_s,
+                client_limited: second.limit.map(|l| l.to_string()),
+            });
         }
         self.write_hdr(shared, at)
     }

@@ -113,6 +113,21 @@ impl Running {
         }
     }
 
+    /// Waits (bounded) for a line starting with `prefix`; returns the rest.
+    fn wait_for_line(&self, prefix: &str, limit: Duration) -> String {
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            let l = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no '{prefix}' line in time"));
+            if let Some(rest) = l.strip_prefix(prefix) {
+                return rest.to_string();
+            }
+        }
+    }
+
     fn wait(mut self) -> String {
         let status = util::wait_timeout(&mut self.child, Duration::from_secs(60))
             .expect("client finished within 60 s");
@@ -238,4 +253,45 @@ fn open_loop_flags_without_rate_are_refused() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("need --rate"), "{stderr}");
+}
+
+#[test]
+fn live_stats_carry_offered_and_achieved() {
+    let server = Server::start(&["--preload", "10000"]);
+    let c = Running::start(&[
+        "--hosts",
+        &server.addr,
+        "--secs",
+        "5",
+        "--threads",
+        "1",
+        "--rate",
+        "2000",
+        "--stats-bind",
+        "127.0.0.1:0",
+    ]);
+    let addr = c.wait_for_line("Serving stats on ", Duration::from_secs(30));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pace = rt.block_on(async {
+        let opts = kv_core::transport::ConnectOptions::default();
+        let stats = kv_core::transport::connect_stats(&addr, &opts)
+            .await
+            .expect("connect to the client's stats");
+        // The first whole second of load fills it in: poll, bounded.
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ctx = kv_core::transport::context_with_timeout(Duration::from_secs(5));
+            let snap = stats.stats(ctx).await.expect("stats answer");
+            if let Some(p) = snap.open_loop.filter(|p| p.achieved_per_s > 0.0) {
+                break p;
+            }
+            assert!(Instant::now() < end, "no open-loop pace in the live stats");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert_eq!(pace.offered_per_s, 2000.0);
+    c.wait();
 }

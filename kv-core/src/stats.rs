@@ -100,6 +100,19 @@ pub struct StatsSnapshot {
     pub recent_latency: Option<LatencySummary>,
     /// The process has finished its work (client done, server draining).
     pub finished: bool,
+    /// Client in open loop (`--rate`): its last whole second's pace.
+    /// Closed loop and servers: `None`.
+    pub open_loop: Option<OpenLoopPace>,
+}
+
+/// An open-loop client's pace over its last whole second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenLoopPace {
+    pub offered_per_s: f64,
+    pub achieved_per_s: f64,
+    /// Set when the client itself held the load back, saying how
+    /// (`client-limited: window full ...`); `None` when it kept up.
+    pub client_limited: Option<String>,
 }
 
 impl StatsSnapshot {

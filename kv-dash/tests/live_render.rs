@@ -37,6 +37,7 @@ fn snap(role: Role, uptime_ms: u64, gets: u64, puts: u64) -> StatsSnapshot {
         process: ProcessSample::default(),
         latency: None,
         recent_latency: None,
+        open_loop: None,
         finished: false,
     }
 }

@@ -62,6 +62,7 @@ impl ServerState {
             process: ProcessSample::now(),
             latency: None,
             recent_latency: None,
+            open_loop: None,
             finished: self.draining.load(std::sync::atomic::Ordering::Relaxed),
         }
     }

@@ -480,6 +480,7 @@ mod tests {
             process: ProcessSample::default(),
             latency: None,
             recent_latency: None,
+            open_loop: None,
             finished: false,
         }
     }

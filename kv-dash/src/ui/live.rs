@@ -452,6 +452,16 @@ fn render_detail(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
                 fmt_bytes(s.process.read_bytes as f64),
                 fmt_bytes(s.process.written_bytes as f64),
             )));
+            if let Some(p) = &s.open_loop {
+                lines.push(Line::from(format!(
+                    "open loop: offered {} achieved {} ops/s{}",
+                    fmt_ops(p.offered_per_s),
+                    fmt_ops(p.achieved_per_s),
+                    p.client_limited
+                        .as_deref()
+                        .map_or(String::new(), |l| format!("  {l}"))
+                )));
+            }
             for (label, l) in [
                 ("latency since start", s.latency),
                 ("latency last second", s.recent_latency),
