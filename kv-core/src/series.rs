@@ -291,7 +291,7 @@ pub fn resolve(experiments: &Path, runs: &[RunRecord], spec: &str) -> Result<Gro
         }
     }
     Err(format!(
-        "'{spec}' is no series, run id, tag or commit in the log ({} runs, {} series)",
+        "unknown run id '{spec}': no run, series, tag or commit in the log matches it ({} runs, {} series)",
         runs.len(),
         series.len()
     ))

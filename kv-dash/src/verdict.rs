@@ -6,9 +6,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context};
 use kv_core::runlog::{RunDir, RunRecord};
-use kv_core::series::{self, compare_groups, Baseline, Group, GroupComparison, SeriesInfo};
+use kv_core::series::{self, compare_groups, Baseline, Group, SeriesInfo};
 use kv_core::trials::percent;
-use serde::Serialize;
 
 use crate::cli::{self, Format};
 
@@ -33,15 +32,23 @@ pub fn compare(dir: &Path, a: &str, b: &str, format: Format) -> anyhow::Result<S
         (Some(x), Some(y)) => Some(cli::compare(dir, &x.run_id, &y.run_id, format)?),
         _ => None,
     };
+    if let (Format::Csv, Some(rows)) = (format, &runs) {
+        // One trial a side has no interval, so the side-by-side rows are
+        // the whole answer for two single runs.
+        return Ok(rows.clone());
+    }
     match format {
+        // Two single runs keep the side-by-side shape scripts already read
+        // (`metrics`, `config`), with the verdicts added beside it.
         Format::Json => {
-            #[derive(Serialize)]
-            struct Out<'a> {
-                verdicts: &'a GroupComparison,
-                runs: Option<serde_json::Value>,
+            let mut out = match runs {
+                Some(r) => serde_json::from_str::<serde_json::Value>(&r)?,
+                None => serde_json::json!({}),
+            };
+            if let Some(obj) = out.as_object_mut() {
+                obj.insert("verdicts".into(), serde_json::to_value(&c)?);
             }
-            let runs = runs.map(|r| serde_json::from_str(&r)).transpose()?;
-            Ok(serde_json::to_string_pretty(&Out { verdicts: &c, runs })? + "\n")
+            Ok(serde_json::to_string_pretty(&out)? + "\n")
         }
         Format::Csv => {
             let mut w = csv::WriterBuilder::new()

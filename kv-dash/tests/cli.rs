@@ -172,6 +172,13 @@ fn compare_table_json_csv() {
     let json: serde_json::Value =
         serde_json::from_str(&ok(&["compare", A, B, "--dir", &d, "--json"])).unwrap();
     assert_eq!(json["metrics"][0]["change_percent"], 50.0);
+    // One trial a side: every verdict says so rather than guessing.
+    let verdicts = json["verdicts"]["metrics"].as_array().unwrap();
+    assert!(!verdicts.is_empty());
+    assert!(
+        verdicts.iter().all(|m| m["verdict"] == "too-few-trials"),
+        "{json}"
+    );
     let csv_text = ok(&["compare", A, B, "--dir", &d, "--csv"]);
     assert!(
         csv_text
