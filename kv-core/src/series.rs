@@ -511,7 +511,7 @@ mod tests {
         assert_eq!(one.runs.len(), 1);
         assert!(resolve(&dir, &runs, "nothing")
             .unwrap_err()
-            .contains("no series"));
+            .contains("unknown run id 'nothing': no run, series, tag or commit"));
 
         // A group mixing configs is flagged.
         let mixed = resolve(&dir, &runs, "t").unwrap();

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod bench;
 pub mod browse;
+pub mod by_commit;
 pub mod cli;
 pub mod cost;
 pub mod flame;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kv_core::trials::Metric;
+use kv_dash::by_commit::{self, HistoryQuery};
 use kv_dash::cli::{self, Format};
 use kv_dash::flame::TopBy;
 use kv_dash::verdict;
@@ -41,6 +43,13 @@ impl Output {
             _ => Format::Table,
         }
     }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MetricArg {
+    Throughput,
+    P50,
+    P99,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,6 +138,23 @@ enum Command {
     },
     /// Series of trials (run-cluster.sh --trials), oldest first.
     Series,
+    /// One config's figure per commit, oldest first, with change points;
+    /// also draws experiments/history-<config>-<metric>.svg.
+    History {
+        /// Config (setup) hash or a unique prefix [default: the newest run's].
+        #[arg(long)]
+        config: Option<String>,
+        /// Only runs with this tag.
+        #[arg(long)]
+        tag: Option<String>,
+        #[arg(long, value_enum, default_value = "throughput")]
+        metric: MetricArg,
+        /// Where to write the chart.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        #[command(flatten)]
+        out: Output,
+    },
     /// Comparison report of B against A (A, B as for compare).
     Report {
         a: String,
@@ -179,6 +205,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Some(BaselineAction::Clear) => verdict::baseline_clear(dir)?,
         },
         Some(Command::Series) => verdict::series_list(dir)?,
+        Some(Command::History {
+            config,
+            tag,
+            metric,
+            svg,
+            out,
+        }) => {
+            let metric = match metric {
+                MetricArg::Throughput => Metric::Throughput,
+                MetricArg::P50 => Metric::P50,
+                MetricArg::P99 => Metric::P99,
+            };
+            let q = HistoryQuery {
+                config: config.as_deref(),
+                tag: tag.as_deref(),
+                metric,
+                svg: svg.as_deref(),
+            };
+            by_commit::history(dir, &q, out.format())?
+        }
         Some(Command::Report { a, b, markdown }) => {
             if markdown {
                 verdict::report_markdown(dir, &a, &b)?

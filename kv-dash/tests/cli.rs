@@ -282,3 +282,99 @@ fn bench_log_reports_timings() {
     assert!(text.starts_with("runs 300: write "), "{text}");
     assert!(text.contains("open ") && text.contains("first frame"));
 }
+
+/// An experiments dir with one setup run at three commits (the third 30%
+/// slower) and one run of another setup; not inside any git repository, so
+/// commits are ordered by when they were first run.
+fn history_dir() -> TempDir {
+    use kv_core::identity::ConfigIdentity;
+    use kv_core::runlog::{append_run, RunRecord, RunStatus};
+    use kv_core::series::TrialInfo;
+    use std::time::{Duration, UNIX_EPOCH};
+    let d = TempDir::new("history");
+    let jitter = [-6e3, 3e3, -1e3, 5e3, 0.0];
+    let mut n = 0u64;
+    let mut add = |commit: &str, batch: u32, tput: f64| {
+        n += 1;
+        let mut r = RunRecord::new(UNIX_EPOCH + Duration::from_secs(1_750_000_000 + n * 60));
+        r.git_commit = commit.into();
+        r.status = RunStatus::Ok;
+        r.total_ops_per_s = Some(tput);
+        append_run(&d.0, &r).unwrap();
+        std::fs::create_dir_all(d.0.join("runs").join(&r.run_id)).unwrap();
+        let mut id = ConfigIdentity::new();
+        id.set("git.commit", commit)
+            .set("git.dirty_diff", "clean")
+            .set("client.batch", batch);
+        TrialInfo::new(String::new(), 0, id)
+            .write(&d.0, &r.run_id)
+            .unwrap();
+    };
+    add("c0ffee000000", 8, 5e5);
+    for (commit, level) in [
+        ("aaaa00000001", 1e6),
+        ("bbbb00000002", 1e6),
+        ("cccc00000003", 7e5),
+    ] {
+        for j in jitter {
+            add(commit, 64, level + j);
+        }
+    }
+    d
+}
+
+#[test]
+fn history_orders_commits_and_flags_only_the_real_change() {
+    let d = history_dir();
+    let p = d.0.display().to_string();
+    let svg = d.0.join("h.svg").display().to_string();
+    let text = ok(&["history", "--dir", &p, "--svg", &svg]);
+    let rows: Vec<&str> = text.lines().filter(|l| l.contains("0000000")).collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        rows[0].starts_with("aaaa") && rows[1].starts_with("bbbb"),
+        "{text}"
+    );
+    assert!(!rows[1].contains('◆'), "A/A flagged: {text}");
+    assert!(rows[2].starts_with("cccc") && rows[2].contains("worse") && rows[2].contains('◆'));
+    assert!(rows[2].contains("-30."), "{text}");
+    assert!(text.contains("other configs (--config HASH): "), "{text}");
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        chart.contains("<polygon") && chart.contains("cccc00000003"),
+        "band and change"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["history", "--dir", &p, "--svg", &svg, "--json"])).unwrap();
+    assert_eq!(json["points"][2]["vs_previous"]["verdict"], "worse");
+    assert_eq!(
+        json["points"][1]["vs_previous"]["verdict"],
+        "no-significant-difference"
+    );
+    assert_eq!(json["points"][0]["trials"], 5);
+
+    // The other setup by its hash prefix: one code state, nothing to compare.
+    let other = text
+        .lines()
+        .find_map(|l| l.strip_prefix("other configs (--config HASH): "))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let one = ok(&[
+        "history",
+        "--dir",
+        &p,
+        "--svg",
+        &svg,
+        "--config",
+        &other[..6],
+    ]);
+    assert!(
+        one.contains("1 code state,") && one.contains("c0ffee"),
+        "{one}"
+    );
+    assert!(fails(&["history", "--dir", &p, "--config", "zzz"]).contains("no run has config 'zzz'"));
+}

@@ -1,102 +1,11 @@
-//! SVG charts with plotters: a run's time series, and throughput against
-//! cluster size across runs. SVG needs no font files, so this works on any
-//! machine that builds kvlab.
+//! A run's charts (its time series per node), drawn with [`kv_plot`].
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use kv_core::runlog::TimeseriesRow;
 use kv_core::stats::Role;
-use plotters::prelude::*;
-
-const PALETTE: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-];
-
-/// One named line of points.
-pub struct Series {
-    pub name: String,
-    pub points: Vec<(f64, f64)>,
-}
-
-/// Draws lines (and their points) on one chart.
-pub fn line_chart(
-    path: &Path,
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: &[Series],
-) -> Result<()> {
-    let err = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
-    let pts = series.iter().flat_map(|s| s.points.iter());
-    let (mut x_max, mut y_max) = (1.0f64, 1.0f64);
-    let mut x_min = f64::INFINITY;
-    for &(x, y) in pts {
-        x_max = x_max.max(x);
-        x_min = x_min.min(x);
-        y_max = y_max.max(y);
-    }
-    if !x_min.is_finite() || x_min >= x_max {
-        x_min = 0.0;
-    }
-    let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(80)
-        .build_cartesian_2d(x_min..x_max * 1.02, 0.0..y_max * 1.1)
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .y_label_formatter(&|v| human(*v))
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (i, s) in series.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(s.name.clone())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-            .map_err(|e| err(&e))?;
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
-}
-
-fn human(v: f64) -> String {
-    if v.abs() >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if v.abs() >= 1e3 {
-        format!("{:.0}K", v / 1e3)
-    } else {
-        format!("{v:.0}")
-    }
-}
+pub use kv_plot::{line_chart, Series};
 
 /// Per-node series of one field, servers first, plus the servers' total.
 fn per_node(
@@ -116,13 +25,14 @@ fn per_node(
     names.sort_by(|a, b| (a.0 != Role::Server, &a.1).cmp(&(b.0 != Role::Server, &b.1)));
     let mut out: Vec<Series> = names
         .iter()
-        .map(|(role, node)| Series {
-            name: format!("{}-{node}", role.name()),
-            points: rows
-                .iter()
-                .filter(|r| r.role == *role && r.node == *node)
-                .map(|r| (r.t_s, field(r)))
-                .collect(),
+        .map(|(role, node)| {
+            Series::new(
+                format!("{}-{node}", role.name()),
+                rows.iter()
+                    .filter(|r| r.role == *role && r.node == *node)
+                    .map(|r| (r.t_s, field(r)))
+                    .collect(),
+            )
         })
         .collect();
     if with_total && names.iter().filter(|(r, _)| *r == Role::Server).count() > 1 {
@@ -131,10 +41,9 @@ fn per_node(
         ts.dedup();
         out.insert(
             0,
-            Series {
-                name: "servers total".into(),
-                points: ts
-                    .iter()
+            Series::new(
+                "servers total",
+                ts.iter()
                     .map(|&t| {
                         let sum = rows
                             .iter()
@@ -144,7 +53,7 @@ fn per_node(
                         (t, sum)
                     })
                     .collect(),
-            },
+            ),
         );
     }
     out

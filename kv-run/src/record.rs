@@ -347,19 +347,19 @@ pub fn plot_scaling(a: &ScalingArgs) -> Result<(PathBuf, String)> {
     for (x, t, c) in &pts {
         table.push_str(&format!("{x:.0} {t:.0} {c:.0}\n"));
     }
+    // Repeated trials of one size: their median, with the range as a band.
     let series = vec![
-        Series {
-            name: "total (sum of server medians)".into(),
-            points: pts.iter().map(|p| (p.0, p.1)).collect(),
-        },
-        Series {
-            name: "clients combined".into(),
-            points: pts
-                .iter()
+        Series::of_trials(
+            "total (sum of server medians)",
+            &pts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+        ),
+        Series::of_trials(
+            "clients combined",
+            &pts.iter()
                 .filter(|p| p.2.is_finite())
                 .map(|p| (p.0, p.2))
-                .collect(),
-        },
+                .collect::<Vec<_>>(),
+        ),
     ];
     let out = a
         .out

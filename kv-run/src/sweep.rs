@@ -243,13 +243,14 @@ pub fn sweep(a: &SweepArgs) -> Result<(PathBuf, SweepResult)> {
 }
 
 fn draw(path: &Path, r: &SweepResult) -> Result<()> {
-    let line = |name: &str, f: fn(&LatencySummary) -> u64| Series {
-        name: name.into(),
-        points: r
-            .steps
-            .iter()
-            .map(|s| (s.achieved_per_s, f(&s.latency) as f64))
-            .collect(),
+    let line = |name: &str, f: fn(&LatencySummary) -> u64| {
+        Series::new(
+            name,
+            r.steps
+                .iter()
+                .map(|s| (s.achieved_per_s, f(&s.latency) as f64))
+                .collect(),
+        )
     };
     let mut series = vec![
         line("p50", |l| l.p50_us),
@@ -262,16 +263,16 @@ fn draw(path: &Path, r: &SweepResult) -> Result<()> {
         .map(|s| s.latency.p999_us as f64)
         .fold(r.slo_us as f64, f64::max);
     if let Some(k) = &r.knee {
-        series.push(Series {
-            name: format!("knee {:.0} ops/s", k.achieved_per_s),
-            points: vec![(k.achieved_per_s, 0.0), (k.achieved_per_s, top)],
-        });
+        series.push(Series::new(
+            format!("knee {:.0} ops/s", k.achieved_per_s),
+            vec![(k.achieved_per_s, 0.0), (k.achieved_per_s, top)],
+        ));
     }
     let x_max = r.steps.iter().map(|s| s.achieved_per_s).fold(0.0, f64::max);
-    series.push(Series {
-        name: format!("p99 SLO {} us", r.slo_us),
-        points: vec![(0.0, r.slo_us as f64), (x_max, r.slo_us as f64)],
-    });
+    series.push(Series::new(
+        format!("p99 SLO {} us", r.slo_us),
+        vec![(0.0, r.slo_us as f64), (x_max, r.slo_us as f64)],
+    ));
     line_chart(
         path,
         &format!("latency vs throughput ({})", r.series),
