@@ -334,10 +334,10 @@ fn sweep(args: &Args, bins: &Bins, rec: &Recorder, secs: f64) -> Result<()> {
             println!("{batch:>8} {window:>8} {:>14.0}", r.client.throughput);
             points.push(((batch as f64).log2(), r.client.throughput / 1e6));
         }
-        series.push(kv_run::plot::Series {
-            name: format!("window {window}"),
+        series.push(kv_run::plot::Series::new(
+            format!("window {window}"),
             points,
-        });
+        ));
     }
     kv_run::plot::line_chart(
         &args.sweep_chart,
