@@ -263,11 +263,13 @@ pub fn compare(dir: &Path, a: &str, b: &str, format: Format) -> anyhow::Result<S
 
 /// The flamegraph of one profiled process of `run`: `process` by name or
 /// prefix, or the first process with stacks (servers sort first).
-fn process_graph(
+/// The folded profile of `process` in `run` (by name or prefix; default
+/// the first profiled process): its name and file.
+fn find_profile(
     dir: &Path,
     run: &RunRecord,
     process: Option<&str>,
-) -> anyhow::Result<(String, FlameGraph)> {
+) -> anyhow::Result<(String, std::path::PathBuf)> {
     let profiles = RunDir::new(dir, &run.run_id).profiles()?;
     let with_folded: Vec<_> = profiles.iter().filter(|p| p.folded.is_some()).collect();
     let profile = match process {
@@ -289,12 +291,74 @@ fn process_graph(
             _ => bail!("run {} has no .folded profiles", run.run_id),
         }
     };
-    let path = profile.folded.as_ref().context("no folded file")?;
-    Ok((profile.name(), load_folded(path)?))
+    let path = profile.folded.clone().context("no folded file")?;
+    Ok((profile.name(), path))
+}
+
+fn process_graph(
+    dir: &Path,
+    run: &RunRecord,
+    process: Option<&str>,
+) -> anyhow::Result<(String, FlameGraph)> {
+    let (name, path) = find_profile(dir, run, process)?;
+    Ok((name, load_folded(&path)?))
+}
+
+/// One side of a diff: a run, or a group of runs (series, tag, commit)
+/// whose profiles are merged.
+struct DiffSide {
+    label: String,
+    process: String,
+    graph: FlameGraph,
+}
+
+/// Resolves `spec` like `compare` does. A single run is used whatever its
+/// status; a group's ok runs have their stacks summed (the same process
+/// in each trial), so a series is diffed with all its samples.
+fn diff_side(
+    dir: &Path,
+    runs: &[RunRecord],
+    spec: &str,
+    process: Option<&str>,
+) -> anyhow::Result<DiffSide> {
+    let group = kv_core::series::resolve(dir, runs, spec).map_err(|e| anyhow!(e))?;
+    if let Some(id) = group.label.strip_prefix("run ") {
+        let run = find(runs, id)?;
+        let (process, graph) = process_graph(dir, run, process)?;
+        return Ok(DiffSide {
+            label: run.run_id.clone(),
+            process,
+            graph,
+        });
+    }
+    let (mut name, mut text, mut merged) = (process.map(str::to_string), String::new(), 0);
+    let mut last_err = None;
+    for run in &group.runs {
+        match find_profile(dir, run, name.as_deref()) {
+            Ok((n, path)) => {
+                text += &std::fs::read_to_string(&path)
+                    .with_context(|| format!("{}", path.display()))?;
+                text.push('\n');
+                name = Some(n);
+                merged += 1;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let Some(process) = name.filter(|_| merged > 0) else {
+        return Err(last_err.unwrap_or_else(|| anyhow!("{} has no successful runs", group.label)));
+    };
+    let graph = FlameGraph::parse(&text).with_context(|| format!("profiles of {}", group.label))?;
+    Ok(DiffSide {
+        label: format!("{} ({merged} profiles merged)", group.label),
+        process,
+        graph,
+    })
 }
 
 /// `kv-dash diff A B`: which functions of one process grew or shrank from
-/// run A to run B, in percentage points of all samples.
+/// A to B, in percentage points of all samples. A and B are runs, or
+/// series, tags or commits whose trials' profiles are merged.
 pub fn diff(
     dir: &Path,
     a: &str,
@@ -304,10 +368,10 @@ pub fn diff(
     format: Format,
 ) -> anyhow::Result<String> {
     let runs = load_runs(dir)?;
-    let (run_a, run_b) = (find(&runs, a)?, find(&runs, b)?);
-    let (name, graph_b) = process_graph(dir, run_b, process)?;
-    let (_, graph_a) = process_graph(dir, run_a, Some(&name))?;
-    let mut rows = FlameGraph::diff(&graph_a, &graph_b);
+    let side_b = diff_side(dir, &runs, b, process)?;
+    let side_a = diff_side(dir, &runs, a, Some(&side_b.process))?;
+    let (name, graph_a, graph_b) = (&side_b.process, &side_a.graph, &side_b.graph);
+    let mut rows = FlameGraph::diff(graph_a, graph_b);
     rows.truncate(n);
     match format {
         Format::Json => {
@@ -321,9 +385,9 @@ pub fn diff(
                 functions: &'a [DiffRow],
             }
             json(&Diff {
-                a: &run_a.run_id,
-                b: &run_b.run_id,
-                process: &name,
+                a: &side_a.label,
+                b: &side_b.label,
+                process: name,
                 samples_a: graph_a.total_samples(),
                 samples_b: graph_b.total_samples(),
                 functions: &rows,
@@ -356,9 +420,9 @@ pub fn diff(
         Format::Table => {
             let mut out = format!(
                 "{name}: A = {} ({} samples), B = {} ({} samples); change in percentage points, largest first\n\n",
-                run_a.run_id,
+                side_a.label,
                 graph_a.total_samples(),
-                run_b.run_id,
+                side_b.label,
                 graph_b.total_samples()
             );
             let rows: Vec<Vec<String>> = rows
@@ -391,7 +455,7 @@ pub fn diff(
             if few < crate::functions::FEW_SAMPLES {
                 out += &format!("warning: only {few} samples in one profile: shares are rough\n");
             }
-            let gone = graph_b.vanished(&graph_a);
+            let gone = graph_b.vanished(graph_a);
             if !gone.is_empty() {
                 out += "\nonly in A (stacks B no longer has):\n";
                 for v in gone.iter().take(n) {

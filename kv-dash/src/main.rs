@@ -118,7 +118,8 @@ enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Which functions of one process grew or shrank from run A to run B.
+    /// Which functions of one process grew or shrank from A to B (runs, or
+    /// series, tags or commits: their trials' profiles merged).
     Diff {
         a: String,
         b: String,

@@ -330,3 +330,59 @@ fn few_samples_warned_and_vanished_stacks_listed() {
     let top = b.top(TopBy::Self_, 1);
     assert_eq!(top[0].name, "kv_server::store::apply");
 }
+
+/// `kv-dash diff SERIES RUN`: a series' trials are merged (their stacks
+/// summed), so the diff counts every sample of every trial.
+#[test]
+fn diff_of_a_series_merges_its_trials_profiles() {
+    use kv_core::identity::ConfigIdentity;
+    use kv_core::series::{SeriesInfo, TrialInfo};
+    let dir = real_runs();
+    let sid = "s-20261202-092000-abcd";
+    SeriesInfo {
+        series_id: sid.into(),
+        created_at: "2026-12-02T09:20:00Z".into(),
+        side: String::new(),
+        label: "two real trials".into(),
+        trials: 2,
+        compared_with: None,
+    }
+    .write(&dir.0)
+    .unwrap();
+    for (i, run) in [REAL_1, REAL_2].into_iter().enumerate() {
+        TrialInfo::new(sid.into(), i as u32 + 1, ConfigIdentity::new())
+            .write(&dir.0, run)
+            .unwrap();
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kv-dash"))
+        .args([
+            "diff",
+            sid,
+            REAL_2,
+            "--json",
+            "--process",
+            "server-node0",
+            "--dir",
+        ])
+        .arg(&dir.0)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (one, two) = (
+        graph(&dir, REAL_1, "server-node0").total_samples(),
+        graph(&dir, REAL_2, "server-node0").total_samples(),
+    );
+    assert_eq!(json["samples_a"], one + two);
+    assert_eq!(json["samples_b"], two);
+    assert_eq!(
+        json["a"],
+        format!("series {sid} (two real trials) (2 profiles merged)")
+    );
+    assert_eq!(json["b"], REAL_2);
+    assert_eq!(json["process"], "server-node0");
+}
