@@ -310,6 +310,57 @@ pub fn series_members<'a>(
         .collect()
 }
 
+/// `vs baseline: +12.3% [+8.1%, +16.0%] better (series s-…)`: the
+/// throughput verdict of `group` against the baseline, when one is set
+/// (an unresolvable baseline is said as such).
+pub fn vs_baseline(experiments: &Path, runs: &[RunRecord], group: &Group) -> Option<String> {
+    let b = Baseline::read(experiments)?;
+    Some(match resolve(experiments, runs, b.spec()) {
+        Ok(base) => {
+            let c = compare_groups(&base, group);
+            let t = c.metric(Metric::Throughput)?;
+            format!("vs baseline: {} ({})", t.summary(), base.label)
+        }
+        Err(e) => format!("vs baseline: {e}"),
+    })
+}
+
+/// The series line of a run's detail: its series, trial number, the
+/// series' throughput median and range, and the verdict against the
+/// baseline. `None` for a run outside any series.
+pub fn series_line(experiments: &Path, runs: &[RunRecord], run_id: &str) -> Option<String> {
+    let t = TrialInfo::read(experiments, run_id)?;
+    if t.series_id.is_empty() {
+        return None;
+    }
+    let info = SeriesInfo::read(experiments, &t.series_id).ok();
+    let members = series_members(experiments, runs, &t.series_id);
+    let label = info
+        .as_ref()
+        .map_or(String::new(), |i| format!(" ({})", i.label));
+    let asked = info.map_or(members.len() as u32, |i| i.trials);
+    let group = Group::new(format!("series {}", t.series_id), members, experiments);
+    let sample = group.sample(Metric::Throughput);
+    let mut line = format!(
+        "series {}{label}: trial {} of {asked}",
+        t.series_id, t.trial
+    );
+    if let Some(sp) = sample.spread() {
+        line += &format!(
+            ", throughput median {:.0} ops/s over {} ok trials (min {:.0}, max {:.0})",
+            sp.median,
+            sample.len(),
+            sp.min,
+            sp.max
+        );
+    }
+    if let Some(v) = vs_baseline(experiments, runs, &group) {
+        line += "; ";
+        line += &v;
+    }
+    Some(line)
+}
+
 /// Group B against group A: one comparison per metric and the config
 /// differences.
 #[derive(Debug, Clone, Serialize)]

@@ -63,6 +63,8 @@ pub struct RunDetail {
     /// Total server ops/s per second of the run.
     pub ops_series: Vec<u64>,
     pub profiles: Vec<ProcessProfile>,
+    /// The run's series, its spread and the verdict against the baseline.
+    pub series: Option<String>,
     /// Why something is missing (no timeseries, unreadable file).
     pub problem: Option<String>,
 }
@@ -307,11 +309,13 @@ impl App {
             return;
         }
         let dir = RunDir::new(&self.dir, &run_id);
+        let series = kv_core::series::series_line(&self.dir, &self.runs, &run_id);
         let mut detail = RunDetail {
             run_id,
             nodes: Vec::new(),
             ops_series: Vec::new(),
             profiles: Vec::new(),
+            series,
             problem: None,
         };
         match runlog::read_timeseries(&dir.timeseries_csv()) {

@@ -158,6 +158,9 @@ pub fn show(dir: &Path, id: &str, format: Format) -> anyhow::Result<String> {
                 .collect();
             let mut out = text_table(&["FIELD", "VALUE"], &rows, &[]);
             out += &format!("\nfolder: {}\n", rd.path().display());
+            if let Some(series) = kv_core::series::series_line(dir, &runs, &run.run_id) {
+                out += &format!("{series}\n");
+            }
             if nodes.is_empty() {
                 out += "per-node medians: no timeseries.csv\n";
             } else {

@@ -378,3 +378,57 @@ fn history_orders_commits_and_flags_only_the_real_change() {
     );
     assert!(fails(&["history", "--dir", &p, "--config", "zzz"]).contains("no run has config 'zzz'"));
 }
+
+/// Two series of 5 trials (B 30% faster) with A as the baseline: `show`
+/// and the browser's detail pane name a run's series, its spread and the
+/// verdict against the baseline.
+#[test]
+fn show_and_detail_give_the_series_and_the_verdict_against_the_baseline() {
+    use kv_core::identity::ConfigIdentity;
+    use kv_core::runlog::{append_run, RunRecord, RunStatus};
+    use kv_core::series::{Baseline, SeriesInfo, TrialInfo};
+    use std::time::{Duration, UNIX_EPOCH};
+    let d = TempDir::new("series-detail");
+    let mut last = String::new();
+    for (k, (sid, level)) in [("s-a", 1e6), ("s-b", 1.3e6)].into_iter().enumerate() {
+        SeriesInfo {
+            series_id: sid.into(),
+            created_at: format!("2026-01-0{}T00:00:00Z", k + 1),
+            side: String::new(),
+            label: format!("side {sid}"),
+            trials: 5,
+            compared_with: None,
+        }
+        .write(&d.0)
+        .unwrap();
+        for (i, j) in [-6e3, 3e3, -1e3, 5e3, 0.0].into_iter().enumerate() {
+            let t = 1_750_000_000 + (k * 10 + i) as u64 * 60;
+            let mut r = RunRecord::new(UNIX_EPOCH + Duration::from_secs(t));
+            r.status = RunStatus::Ok;
+            r.total_ops_per_s = Some(level + j);
+            append_run(&d.0, &r).unwrap();
+            std::fs::create_dir_all(d.0.join("runs").join(&r.run_id)).unwrap();
+            TrialInfo::new(sid.into(), i as u32 + 1, ConfigIdentity::new())
+                .write(&d.0, &r.run_id)
+                .unwrap();
+            last = r.run_id;
+        }
+    }
+    Baseline::Series("s-a".into()).write(&d.0).unwrap();
+    let p = d.0.display().to_string();
+    let text = ok(&["show", &last, "--dir", &p]);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("series s-b"))
+        .expect(&text);
+    assert!(line.starts_with("series s-b (side s-b): trial 5 of 5, throughput median 1300000 ops/s over 5 ok trials (min 1294000, max 1305000); vs baseline: +30."), "{line}");
+    assert!(line.ends_with("better (series s-a (side s-a))"), "{line}");
+
+    let mut app = kv_dash::app::App::load(&d.0).unwrap();
+    select_run(&mut app, &last);
+    let screen = lines(&draw(&app, 200, 40)).join("\n");
+    assert!(
+        screen.contains("series s-b (side s-b): trial 5 of 5"),
+        "{screen}"
+    );
+}

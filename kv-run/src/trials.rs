@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use kv_core::identity::{ConfigIdentity, GitIdentity, HostFingerprint};
 use kv_core::runlog::{read_log, RunRecord};
-use kv_core::series::{self, compare_groups, resolve, Baseline, SeriesInfo, TrialInfo};
+use kv_core::series::{self, compare_groups, resolve, SeriesInfo, TrialInfo};
 use kv_core::stats::Role;
 use kv_core::trials::Metric;
 
@@ -416,17 +416,10 @@ fn final_report(experiments: &Path, sides: &[Side]) -> Result<String> {
             out += &format!("series {last}: no successful trial\n");
         }
     }
-    if let Some(b) = Baseline::read(experiments) {
-        let base = resolve(experiments, &runs, b.spec());
-        let me = resolve(experiments, &runs, last);
-        match (base, me) {
-            (Ok(base), Ok(me)) => {
-                let c = compare_groups(&base, &me);
-                if let Some(t) = c.metric(Metric::Throughput) {
-                    out += &format!("vs baseline: {} ({})\n", t.summary(), base.label);
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => out += &format!("vs baseline: {e}\n"),
+    if let Ok(me) = resolve(experiments, &runs, last) {
+        if let Some(v) = kv_core::series::vs_baseline(experiments, &runs, &me) {
+            out += &v;
+            out.push('\n');
         }
     }
     Ok(out)

@@ -196,6 +196,9 @@ fn render_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         )));
     }
     if let Some(d) = &app.detail {
+        if let Some(series) = &d.series {
+            lines.push(Line::from(series.clone()));
+        }
         if !d.nodes.is_empty() {
             let medians: Vec<String> = d
                 .nodes
