@@ -337,10 +337,11 @@ fn dump_ops_matches_the_golden_vector() {
     );
 }
 
+/// A startup error: one line on stderr and exit 2, as docs/reliability.md promises.
 fn assert_one_line_error(args: &[&str], needle: &str) {
     let out = client(args);
     let (_, stderr) = text(&out);
-    assert!(!out.status.success(), "{args:?} succeeded");
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert_eq!(
         stderr.trim_end().lines().count(),
         1,

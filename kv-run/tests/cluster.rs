@@ -271,7 +271,7 @@ fn bad_arguments_print_usage_and_exit_2() {
         .output()
         .unwrap();
     let out = text(&o);
-    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert_eq!(o.status.code(), Some(2), "bad arguments exit 2: {out}");
     assert!(
         out.contains("--remote-dir must be an absolute path"),
         "{out}"
