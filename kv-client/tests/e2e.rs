@@ -404,20 +404,14 @@ fn port_in_use_is_named() {
 fn server_dying_mid_run_fails_the_client_naming_it() {
     let mut server = Server::start(&["--preload", "1000"]);
     let addr = server.addr.clone();
-    let mut child = std::process::Command::new(util::CLIENT)
-        .args(["--hosts", &addr, "--secs", "30", "--threads", "2"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    let mut run = util::Running::spawn(&["--hosts", &addr, "--secs", "30", "--threads", "2"]);
+    // Kill the server mid-run: once the client has reported completed ops.
+    run.wait_for_ops(Duration::from_secs(30));
     server.child.kill().unwrap();
     let killed = Instant::now();
-    let status =
-        util::wait_timeout(&mut child, Duration::from_secs(10)).expect("client did not exit");
+    let (status, _, stderr) = run.finish(Duration::from_secs(10));
     let waited = killed.elapsed();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let status = status.expect("client did not exit");
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
         waited < Duration::from_secs(5),

@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{field, signal, wait_timeout, Server, CLIENT};
+use util::{field, signal, wait_timeout, Running, Server, CLIENT};
 
 /// Runs kv-client with `args`, killed if it is still running after `limit`.
 fn client_bounded(
@@ -62,35 +62,23 @@ fn assert_one_line(stderr: &str, needle: &str) {
 fn a_hung_server_fails_the_client_within_5_s_naming_it_with_partial_counts() {
     let server = Server::start(&["--preload", "1000"]);
     let addr = server.addr.clone();
-    let mut child = Command::new(CLIENT)
-        .args([
-            "--hosts",
-            &addr,
-            "--secs",
-            "30",
-            "--threads",
-            "2",
-            "--rpc-timeout",
-            "3",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    let mut run = Running::spawn(&[
+        "--hosts",
+        &addr,
+        "--secs",
+        "30",
+        "--threads",
+        "2",
+        "--rpc-timeout",
+        "3",
+    ]);
+    // Hang the server only once ops are flowing, so some completed for sure.
+    run.wait_for_ops(Duration::from_secs(30));
     signal(server.pid(), "STOP");
     let stopped = Instant::now();
-    let status = wait_timeout(&mut child, Duration::from_secs(10));
+    let (status, stdout, stderr) = run.finish(Duration::from_secs(10));
     let waited = stopped.elapsed();
     signal(server.pid(), "CONT");
-    if status.is_none() {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
     let status =
         status.unwrap_or_else(|| panic!("client still running 10 s after the server hung"));
     assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
@@ -123,12 +111,7 @@ fn a_hung_server_fails_the_client_within_5_s_naming_it_with_partial_counts() {
 fn killing_a_client_mid_run_leaves_the_server_serving_the_others() {
     let server = Server::start(&["--preload", "1000"]);
     let addr = server.addr.clone();
-    let mut victim = Command::new(CLIENT)
-        .args(["--hosts", &addr, "--secs", "30", "--threads", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut victim = Running::spawn(&["--hosts", &addr, "--secs", "30", "--threads", "2"]);
     let other = std::thread::spawn({
         let addr = addr.clone();
         move || {
@@ -139,9 +122,10 @@ fn killing_a_client_mid_run_leaves_the_server_serving_the_others() {
             )
         }
     });
-    std::thread::sleep(Duration::from_millis(700));
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    // Kill the victim mid-run: once it has reported completed ops.
+    victim.wait_for_ops(Duration::from_secs(30));
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
     let (code, stdout, stderr) = other.join().unwrap();
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
