@@ -221,7 +221,27 @@ fn killed_server_fails_the_run_naming_the_node() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    std::thread::sleep(Duration::from_secs(2));
+    // Kill mid-run: once the client has logged a second of completed ops.
+    let client_log = tmp.0.join("logs/latest").join(
+        &manifest
+            .nodes
+            .iter()
+            .find(|n| n.role == Role::Client)
+            .unwrap()
+            .log,
+    );
+    loop {
+        assert!(Instant::now() < deadline, "client never reported ops");
+        let log = std::fs::read_to_string(&client_log).unwrap_or_default();
+        if log.lines().any(|l| {
+            l.strip_prefix("ops/s ")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .is_some_and(|v| v > 0.0)
+        }) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let server = manifest.servers().next().unwrap().pid.unwrap();
     // The server's PID as the script recorded it (a process this test started).
     kv_testkit::signal(server, "KILL");
