@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use kv_check::synth::{write_synth, SynthConfig};
-use kv_check::{check, load_files, report, Initial};
+use kv_check::{check, load_files, report, witness, Initial};
 use kv_core::workload::{Theta, Workload};
 
 #[derive(Parser)]
@@ -42,6 +42,11 @@ struct Cli {
     /// it exits 3, never 1.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Where a FAIL's witness page goes (`witness-key-K.html`: the failing
+    /// key's ops around the violation). Default: the --output file's
+    /// directory; without either, no page is written.
+    #[arg(long, value_name = "DIR")]
+    witness_dir: Option<PathBuf>,
     /// Print phase timings to stderr.
     #[arg(long, short)]
     verbose: bool,
@@ -128,10 +133,18 @@ fn main() -> ExitCode {
         },
         None => {
             let initial = cli.preload.map(Initial::PreloadedBelow).or(cli.initial);
-            run(&cli.histories, initial, cli.verbose).unwrap_or_else(|e| Ending {
-                code: UNUSABLE,
-                text: format!("kv-check: {e:#}"),
-                to_stdout: false,
+            let witness_dir = cli.witness_dir.clone().or_else(|| {
+                cli.output.as_ref().map(|o| match o.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                })
+            });
+            run(&cli.histories, initial, witness_dir.as_deref(), cli.verbose).unwrap_or_else(|e| {
+                Ending {
+                    code: UNUSABLE,
+                    text: format!("kv-check: {e:#}"),
+                    to_stdout: false,
+                }
             })
         }
     };
@@ -166,7 +179,12 @@ fn finish(ending: Ending, output: Option<&Path>) -> u8 {
     }
 }
 
-fn run(histories: &[PathBuf], initial: Option<Initial>, verbose: bool) -> anyhow::Result<Ending> {
+fn run(
+    histories: &[PathBuf],
+    initial: Option<Initial>,
+    witness_dir: Option<&Path>,
+    verbose: bool,
+) -> anyhow::Result<Ending> {
     let started = Instant::now();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut loaded = load_files(histories, threads)?;
@@ -217,11 +235,26 @@ fn run(histories: &[PathBuf], initial: Option<Initial>, verbose: bool) -> anyhow
             text: report::pass_line(&summary, histories.len()),
             to_stdout: true,
         },
-        Some(v) => Ending {
-            code: FAIL,
-            text: report::fail_text(&loaded, &summary, v, initial)?,
-            to_stdout: true,
-        },
+        Some(v) => {
+            let mut text = report::fail_text(&loaded, &summary, v, initial)?;
+            if let Some(dir) = witness_dir {
+                // The page adds to the verdict; failing to write it is said,
+                // and the verdict stands.
+                let path = dir.join(witness::file_name(v.key()));
+                match witness::witness_html(&loaded, &summary, v, initial)
+                    .map_err(|e| e.to_string())
+                    .and_then(|html| std::fs::write(&path, html).map_err(|e| e.to_string()))
+                {
+                    Ok(()) => text += &format!("\n  witness: {}", path.display()),
+                    Err(e) => note(&format!("cannot write the witness {}: {e}", path.display())),
+                }
+            }
+            Ending {
+                code: FAIL,
+                text,
+                to_stdout: true,
+            }
+        }
     })
 }
 

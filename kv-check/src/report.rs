@@ -198,9 +198,9 @@ pub fn fail_text(
     Ok(out)
 }
 
-/// One op, e.g. `client 1 thread 0 seq 3: put 1.0.3, 1000..1200, ok`.
-pub fn op_line(client: u32, op: &HistoryOp) -> String {
-    let (kind, value) = match op.action {
+/// The op's kind and value, e.g. `("put", "1.0.3")`.
+pub fn kind_value(op: &HistoryOp) -> (&'static str, String) {
+    match op.action {
         Action::Put(id) => ("put", id.to_string()),
         Action::Get(ReadValue::Written(id)) => ("get", id.to_string()),
         Action::Get(ReadValue::Init) => ("get", "init".into()),
@@ -208,7 +208,12 @@ pub fn op_line(client: u32, op: &HistoryOp) -> String {
         Action::Get(ReadValue::Other) => ("get", "other".into()),
         Action::Get(ReadValue::InitOf(k)) => ("get", format!("init:{k}")),
         Action::Get(ReadValue::NotAValue) => ("get", "-".into()),
-    };
+    }
+}
+
+/// One op, e.g. `client 1 thread 0 seq 3: put 1.0.3, 1000..1200, ok`.
+pub fn op_line(client: u32, op: &HistoryOp) -> String {
+    let (kind, value) = kind_value(op);
     let (complete, outcome) = match op.outcome {
         Outcome::Ok => (op.complete_ns.to_string(), "ok"),
         Outcome::WrongKind => (op.complete_ns.to_string(), "wrong-kind"),

@@ -154,6 +154,73 @@ fn stale_read_fails_naming_the_key_and_ops() {
     assert!(!out.contains("key 6") && !out.contains("get init"), "{out}");
 }
 
+/// Checks a witness page is a self-contained, well-formed page for `key`
+/// naming `ops` as the conflict; returns its text.
+pub fn assert_witness(path: &std::path::Path, key: u64, ops: &[&str]) -> String {
+    let html = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(
+        html.contains(&format!("<h1>FAIL: key {key}</h1>")),
+        "{html}"
+    );
+    // Self-contained: nothing fetched, nothing run.
+    for banned in ["<script", "src=", "href=", "<link", "@import"] {
+        assert!(!html.contains(banned), "{banned} in the witness");
+    }
+    // Balanced elements (a cheap well-formedness check of what we emit).
+    for tag in ["svg", "g", "table", "tr", "style", "p"] {
+        let open =
+            html.matches(&format!("<{tag} ")).count() + html.matches(&format!("<{tag}>")).count();
+        assert_eq!(
+            open,
+            html.matches(&format!("</{tag}>")).count(),
+            "<{tag}> unbalanced"
+        );
+    }
+    for op in ops {
+        let row = format!(r#"<tr class="conflict"><td>{op}</td>"#);
+        assert!(html.contains(&row), "{op} not marked as conflicting");
+    }
+    html
+}
+
+#[test]
+fn a_fail_writes_a_witness_page_of_the_conflicting_ops() {
+    let dir = TempDir::new("witness");
+    let paths = two_clients(&dir, true);
+    let out_file = dir.0.join("check.txt");
+    let mut args = os(&paths);
+    args.extend([std::ffi::OsStr::new("--output"), out_file.as_os_str()]);
+    let (code, out, err) = kv_check(&args);
+    assert_eq!(code, 1, "{out}{err}");
+    let page = dir.0.join("witness-key-5.html");
+    assert!(
+        out.contains(&format!("witness: {}", page.display())),
+        "{out}"
+    );
+    let html = assert_witness(
+        &page,
+        5,
+        &[
+            "client 1 thread 0 seq 1: put 1.0.1, 3000..4000, ok",
+            "client 2 thread 0 seq 1: get 1.0.0, 4100..4900, ok",
+        ],
+    );
+    assert!(html.contains("stale read of 1.0.0"), "the sentence");
+    // Lanes per client thread; the unrelated key 6 is not drawn.
+    assert!(html.contains("client 1 thread 0</text>") && html.contains("client 2 thread 0</text>"));
+    assert!(
+        !html.contains("client 1 thread 1</text>"),
+        "key 6's lane drawn"
+    );
+    // Without --output or --witness-dir no page is written anywhere.
+    let other = TempDir::new("no-witness");
+    let (code, out, _) = kv_check(&os(&two_clients(&other, true)));
+    assert_eq!(code, 1);
+    assert!(!out.contains("witness:"), "{out}");
+    assert!(!other.0.join("witness-key-5.html").exists());
+}
+
 #[test]
 fn initial_flag_chooses_the_starting_value() {
     let dir = TempDir::new("initial");

@@ -113,21 +113,63 @@ fn faulty_server() -> PathBuf {
 /// A run against the faulty server in `mode` (`KVLAB_FAULT`): the check's
 /// exit code and stdout.
 fn faulty_run(mode: &str) -> (Option<i32>, String) {
+    let (code, stdout, _) = faulty_run_in(mode);
+    (code, stdout)
+}
+
+/// [`faulty_run`], keeping the directory (the witness page is written there).
+fn faulty_run_in(mode: &str) -> (Option<i32>, String, TempDir) {
     let server = ServerProc::start_with_env(&faulty_server(), &[], &[("KVLAB_FAULT", mode)]);
     let dir = TempDir::new(&format!("check-fault-{mode}"));
     let hist = run_clients(&server.addr, &dir.0);
-    let out = check(&hist);
+    let out = Command::new(CHECK)
+        .args(&hist)
+        .arg("--witness-dir")
+        .arg(&dir.0)
+        .output()
+        .unwrap();
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        dir,
     )
 }
 
 #[test]
 fn stale_reads_from_a_faulty_server_are_caught() {
-    let (code, stdout) = faulty_run("stale-reads");
+    let (code, stdout, dir) = faulty_run_in("stale-reads");
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.starts_with("FAIL: key "), "{stdout}");
+    // The witness page of the failing key names the ops the verdict lists.
+    let key: u64 = stdout["FAIL: key ".len()..]
+        .split(':')
+        .next()
+        .and_then(|k| k.parse().ok())
+        .expect("key in the verdict");
+    let page = dir.0.join(format!("witness-key-{key}.html"));
+    assert!(
+        stdout.contains(&format!("witness: {}", page.display())),
+        "{stdout}"
+    );
+    let ops: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("client "))
+        .filter_map(|l| l.split("   ").next())
+        .collect();
+    assert!(!ops.is_empty(), "{stdout}");
+    let ops: Vec<String> = ops.iter().map(|o| format!("client {o}")).collect();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(&format!("<h1>FAIL: key {key}</h1>")));
+    for op in &ops {
+        assert!(
+            html.contains(&format!(r#"<tr class="conflict"><td>{op}</td>"#)),
+            "{op} not in the witness"
+        );
+    }
+    assert!(
+        html.len() < 200_000,
+        "the witness is the window, not the history"
+    );
 }
 
 /// Issue 17 item 8: a server answering a get with another key's

@@ -65,6 +65,8 @@ pub struct RunDetail {
     pub profiles: Vec<ProcessProfile>,
     /// The run's series, its spread and the verdict against the baseline.
     pub series: Option<String>,
+    /// Check-mode witness pages of failing keys.
+    pub witnesses: Vec<PathBuf>,
     /// Why something is missing (no timeseries, unreadable file).
     pub problem: Option<String>,
 }
@@ -310,12 +312,14 @@ impl App {
         }
         let dir = RunDir::new(&self.dir, &run_id);
         let series = kv_core::series::series_line(&self.dir, &self.runs, &run_id);
+        let witnesses = crate::browse::witness_pages(&self.dir, &run_id);
         let mut detail = RunDetail {
             run_id,
             nodes: Vec::new(),
             ops_series: Vec::new(),
             profiles: Vec::new(),
             series,
+            witnesses,
             problem: None,
         };
         match runlog::read_timeseries(&dir.timeseries_csv()) {

@@ -392,6 +392,25 @@ pub fn fmt_change(p: Option<f64>) -> String {
     }
 }
 
+/// The check-mode witness pages of a run (`logs/witness-key-K.html`, one
+/// per failing key kv-check drew), sorted.
+pub fn witness_pages(dir: &std::path::Path, run_id: &str) -> Vec<std::path::PathBuf> {
+    let logs = kv_core::runlog::RunDir::new(dir, run_id).logs_dir();
+    let mut pages: Vec<std::path::PathBuf> = std::fs::read_dir(&logs)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("witness-key-") && n.ends_with(".html"))
+        })
+        .collect();
+    pages.sort();
+    pages
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,6 +161,9 @@ pub fn show(dir: &Path, id: &str, format: Format) -> anyhow::Result<String> {
             if let Some(series) = kv_core::series::series_line(dir, &runs, &run.run_id) {
                 out += &format!("{series}\n");
             }
+            for page in browse::witness_pages(dir, &run.run_id) {
+                out += &format!("check witness: {}\n", page.display());
+            }
             if nodes.is_empty() {
                 out += "per-node medians: no timeseries.csv\n";
             } else {

@@ -415,8 +415,19 @@ fn show_and_detail_give_the_series_and_the_verdict_against_the_baseline() {
         }
     }
     Baseline::Series("s-a".into()).write(&d.0).unwrap();
+    // A check-mode witness page kept by record.
+    let logs = d.0.join("runs").join(&last).join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(logs.join("witness-key-5.html"), "<!DOCTYPE html>").unwrap();
     let p = d.0.display().to_string();
     let text = ok(&["show", &last, "--dir", &p]);
+    assert!(
+        text.contains(&format!(
+            "check witness: {}",
+            logs.join("witness-key-5.html").display()
+        )),
+        "{text}"
+    );
     let line = text
         .lines()
         .find(|l| l.starts_with("series s-b"))

@@ -202,6 +202,7 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
             || name.ends_with(".json")
             || name.ends_with(".txt")
             || name.ends_with(".hlog")
+            || name.ends_with(".html")
             || history;
         if history && e.file_type()?.is_file() {
             // Histories are big: moved, not copied, so each is stored once.

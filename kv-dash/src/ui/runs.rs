@@ -199,6 +199,12 @@ fn render_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         if let Some(series) = &d.series {
             lines.push(Line::from(series.clone()));
         }
+        for page in &d.witnesses {
+            lines.push(Line::styled(
+                format!("check witness: {}", page.display()),
+                theme.failed(),
+            ));
+        }
         if !d.nodes.is_empty() {
             let medians: Vec<String> = d
                 .nodes

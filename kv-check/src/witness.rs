@@ -1,0 +1,229 @@
+//! A witness page for a FAIL: one self-contained HTML file (inline SVG and
+//! CSS, no scripts, nothing fetched) showing the failing key's ops in a
+//! window around the violation, one lane per client thread, the
+//! conflicting ops highlighted, and the sentence that says why no order of
+//! them works. Only the window is drawn, so the page stays small however
+//! long the history is.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use kv_core::history::{Action, HistoryOp, Outcome};
+
+use crate::check::{Initial, OpRef, Summary, Violation};
+use crate::load::{InputError, Loaded, Loc, NEVER};
+use crate::report::{fail_text, fetch_rows, kind_value, op_line};
+
+/// Ops drawn at most (the conflicting ones always among them).
+pub const MAX_OPS: usize = 80;
+
+const WIDTH: f64 = 1000.0;
+const LEFT: f64 = 150.0;
+const LANE: f64 = 30.0;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The file name of the witness of `key`.
+pub fn file_name(key: u64) -> String {
+    format!("witness-key-{key}.html")
+}
+
+fn label(op: &HistoryOp) -> String {
+    let (kind, value) = kind_value(op);
+    format!("{kind} {value}")
+}
+
+/// The page for `violation` (the first failing key of `summary`).
+pub fn witness_html(
+    loaded: &Loaded,
+    summary: &Summary,
+    violation: &Violation,
+    initial: Initial,
+) -> Result<String, InputError> {
+    let recs = &loaded.recs;
+    let key = violation.key();
+    let text = fail_text(loaded, summary, violation, initial)?;
+    let reason = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("FAIL: ")
+        .to_string();
+    let conflict: Vec<usize> = violation
+        .ops(recs)
+        .into_iter()
+        .filter_map(|o| match o {
+            OpRef::Rec(i) => Some(i),
+            OpRef::Initial => None,
+        })
+        .collect();
+    let initial_involved = violation.ops(recs).contains(&OpRef::Initial);
+    // The window: the conflicting ops, widened by a quarter on each side.
+    let lo = conflict.iter().map(|&i| recs[i].invoke).min().unwrap_or(0);
+    let hi = conflict
+        .iter()
+        .map(|&i| {
+            let r = &recs[i];
+            if r.complete == NEVER {
+                r.invoke
+            } else {
+                r.complete
+            }
+        })
+        .max()
+        .unwrap_or(lo);
+    let pad = ((hi - lo) / 4).max(1_000);
+    let (from, to) = (lo.saturating_sub(pad), hi.saturating_add(pad));
+    let centre = lo / 2 + hi / 2;
+    let mut others: Vec<usize> = (0..recs.len())
+        .filter(|&i| {
+            let r = &recs[i];
+            r.key == key && !conflict.contains(&i) && r.invoke <= to && r.complete >= from
+        })
+        .collect();
+    others.sort_by_key(|&i| recs[i].invoke.abs_diff(centre));
+    others.truncate(MAX_OPS.saturating_sub(conflict.len()));
+    let shown: Vec<(usize, bool)> = conflict
+        .iter()
+        .map(|&i| (i, true))
+        .chain(others.iter().map(|&i| (i, false)))
+        .collect();
+    let locs: Vec<Loc> = shown.iter().map(|&(i, _)| recs[i].loc).collect();
+    let rows = fetch_rows(loaded, &locs)?;
+
+    let mut lanes: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+    let mut ops: Vec<(u32, &HistoryOp, bool, Loc)> = Vec::new();
+    for &(i, hot) in &shown {
+        let loc = recs[i].loc;
+        if let Some((client, op)) = rows.get(&loc) {
+            lanes.insert((*client, op.thread), 0);
+            ops.push((*client, op, hot, loc));
+        }
+    }
+    for (n, lane) in lanes.values_mut().enumerate() {
+        *lane = n;
+    }
+    ops.sort_by_key(|(c, op, _, _)| (*c, op.thread, op.invoke_ns));
+    let t0 = ops.iter().map(|o| o.1.invoke_ns).min().unwrap_or(0);
+    let t1 = ops
+        .iter()
+        .map(|o| match o.1.outcome {
+            Outcome::Unknown => o.1.invoke_ns,
+            _ => o.1.complete_ns.max(o.1.invoke_ns),
+        })
+        .max()
+        .unwrap_or(t0)
+        .max(t0 + 1);
+    let span = (t1 - t0) as f64 * 1.1;
+    let x = |t: u64| LEFT + (t.saturating_sub(t0)) as f64 / span * (WIDTH - LEFT - 10.0);
+    let height = 40.0 + LANE * lanes.len() as f64;
+
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" role="img" aria-label="ops of key {key}">"#
+    );
+    for (&(client, thread), &lane) in &lanes {
+        let y = 20.0 + LANE * lane as f64;
+        let _ = write!(
+            svg,
+            r#"<text x="4" y="{:.0}" class="lane">client {client} thread {thread}</text><line x1="{LEFT}" x2="{WIDTH}" y1="{:.0}" y2="{:.0}" class="grid"/>"#,
+            y + 18.0,
+            y + LANE - 2.0,
+            y + LANE - 2.0
+        );
+    }
+    for (client, op, hot, loc) in &ops {
+        let lane = lanes[&(*client, op.thread)];
+        let y = 24.0 + LANE * lane as f64;
+        let unknown = op.outcome == Outcome::Unknown;
+        let x0 = x(op.invoke_ns);
+        let x1 = if unknown {
+            WIDTH - 10.0
+        } else {
+            x(op.complete_ns).max(x0 + 2.0)
+        };
+        let class = match (hot, matches!(op.action, Action::Put(_)), unknown) {
+            (true, _, _) => "op conflict",
+            (false, _, true) => "op unknown",
+            (false, true, _) => "op put",
+            (false, false, _) => "op get",
+        };
+        let where_ = format!("{}:{}", loaded.paths[loc.file()].display(), loc.line());
+        let _ = write!(
+            svg,
+            r#"<g class="{class}"><title>{}   {}</title><rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{:.0}" rx="3"/><text x="{:.1}" y="{:.0}">{}</text></g>"#,
+            esc(&op_line(*client, op)),
+            esc(&where_),
+            x1 - x0,
+            LANE - 10.0,
+            x0 + 3.0,
+            y + 14.0,
+            esc(&label(op))
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="{LEFT}" y="{:.0}" class="axis">{} ns</text><text x="{:.0}" y="{:.0}" class="axis" text-anchor="end">+{} ns</text></svg>"#,
+        height - 4.0,
+        t0,
+        WIDTH - 10.0,
+        height - 4.0,
+        t1 - t0
+    );
+
+    let mut table = String::from(
+        "<table><tr><th>conflicting op (client thread seq: kind value, invoke..complete ns, outcome)</th><th>where</th></tr>",
+    );
+    for (client, op, _, loc) in ops.iter().filter(|o| o.2) {
+        let _ = write!(
+            table,
+            r#"<tr class="conflict"><td>{}</td><td>{}:{}</td></tr>"#,
+            esc(&op_line(*client, op)),
+            esc(&loaded.paths[loc.file()].display().to_string()),
+            loc.line()
+        );
+    }
+    table.push_str("</table>");
+    let more = if summary.failed_keys > 1 {
+        format!(
+            "<p>{} keys failed; this page shows the first. Every key is checked on its own.</p>",
+            summary.failed_keys
+        )
+    } else {
+        String::new()
+    };
+    let initial_note = if initial_involved {
+        "<p>The key's initial value (a virtual put before every op) is part of the conflict.</p>"
+    } else {
+        ""
+    };
+    Ok(format!(
+        r#"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>kv-check witness: key {key}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1.5em; max-width: 1040px; }}
+.op rect {{ fill: #c8d8ec; stroke: #4a6f9c; }} .op.put rect {{ fill: #d8ecc8; stroke: #5c8c3c; }}
+.op.unknown rect {{ fill: #eee; stroke: #999; stroke-dasharray: 4 3; }}
+.op.conflict rect {{ fill: #f6c1bd; stroke: #b3261e; stroke-width: 2; }}
+.op text {{ font-size: 11px; }} .lane, .axis {{ font-size: 11px; fill: #444; }} .grid {{ stroke: #eee; }}
+table {{ border-collapse: collapse; font-size: 12px; margin-top: 1em; }} td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
+tr.conflict td {{ background: #fbe3e1; }}
+</style></head><body>
+<h1>FAIL: key {key}</h1>
+<p class="why">{}</p>
+{initial_note}
+<p>Bars run from an op's invoke to its completion (a dashed bar: no reply, it may have happened any time after its invoke). Red: the ops that conflict. Grey lanes: {} other ops of this key near them ({} shown at most). Clock uncertainty ε: 0 (all histories on one clock).</p>
+{svg}
+{table}
+{more}
+</body></html>
+"#,
+        esc(&reason),
+        others.len(),
+        MAX_OPS,
+    ))
+}
