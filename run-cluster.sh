@@ -74,7 +74,8 @@ Examples:
   $0 4 4                                   # on CloudLab (node0..node7)
 
 Exit status: 0 ok, 1 the run failed (named node and log tail printed; recorded
-as failed), 2 bad arguments, 130 interrupted.
+as failed), 2 bad arguments, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP
+(recorded as failed with the signal named).
 EOF
 }
 
@@ -254,7 +255,7 @@ plan_args=(plan --backend "$BACKEND" --secs "$SECS" --log-dir "$LOG_DIR" --bin-d
 for a in ${ALL_ARGS[@]+"${ALL_ARGS[@]}"}; do plan_args+=("--script-arg=$a"); done
 
 # Filled by the plan (one entry per node, servers first).
-RUN_ID="" SERVER_HOSTS=""
+RUN_ID="" SERVER_HOSTS="" RUN_SECS=""
 NODE_NAME=() NODE_ROLE=() NODE_LOG=() NODE_SSH=() NODE_SSH_PORT=() NODE_RDIR=() NODE_BIN=() NODE_CMD=()
 if ! plan_text="$("$KV_RUN" "${plan_args[@]}")"; then
     rm -rf "$LOG_DIR"
@@ -278,6 +279,7 @@ RPID=()       # per node: PID on the remote host
 EXITED=()     # per node: 1 once reaped
 HELPERS=()    # collector, dashboard, timers: stopped by PID at the end
 FINISHED=0
+RUN_T0="" # set when the first node starts: duration_s counts from there
 
 ssh_cmd() { # ssh_cmd I: fills SSH with the ssh command for node I
     SSH=(ssh -o BatchMode=yes)
@@ -403,7 +405,7 @@ finish() {
     local status=$1 reason=${2:-} i servers=()
     [ "$FINISHED" = 0 ] || return 0
     FINISHED=1
-    trap - INT TERM
+    trap - INT TERM HUP
     set +e
     stop_helpers
     for ((i = 0; i < N_NODES; i++)); do [ "${NODE_ROLE[i]}" = client ] && stop_nodes "$i"; done
@@ -430,12 +432,21 @@ finish() {
         esac
     fi
     echo
-    echo "Run complete. Logs in $LOG_DIR"
+    # The outcome comes first: a failed run's partial figures below are
+    # never mistaken for a result.
+    if [ -n "$reason" ]; then
+        echo "Run FAILED: $reason" >&2
+        echo "Logs in $LOG_DIR"
+    else
+        echo "Run complete. Logs in $LOG_DIR"
+    fi
     echo
     "$KV_RUN" report "$LOG_DIR" | tee "$LOG_DIR/report.txt"
     echo
     local rec=(record --manifest "$MANIFEST" --experiments "$EXP_DIR" --timeseries "$LOG_DIR/timeseries.csv"
-        --duration-s "$SECONDS" --repo "${KVLAB_REPO:-$ROOT}")
+        --repo "${KVLAB_REPO:-$ROOT}")
+    # duration_s is the run (first server started to all stopped), not the build.
+    [ -n "$RUN_T0" ] && rec+=(--duration-s "$(awk -v a="$RUN_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')")
     [ -n "$reason" ] && rec+=(--failed "$reason")
     "$KV_RUN" "${rec[@]}" || echo "warning: the run could not be recorded" >&2
     if [ -n "$reason" ]; then
@@ -486,11 +497,23 @@ fail() {
     finish 1 "$1 $2"
 }
 
-trap 'finish 130 "interrupted"' INT
-trap 'finish 143 "terminated"' TERM
+# An interrupted run is recorded with its cause.
+trap 'finish 130 "interrupted (SIGINT)"' INT
+trap 'finish 143 "interrupted (SIGTERM)"' TERM
+trap 'finish 129 "interrupted (SIGHUP: the terminal closed)"' HUP
 ERR_AT=""
 trap 'ERR_AT="line $LINENO: $BASH_COMMAND"' ERR
 trap 'rc=$?; [ "$FINISHED" = 1 ] || finish "$rc" "run-cluster.sh stopped unexpectedly (status $rc${ERR_AT:+ at $ERR_AT})"' EXIT
+
+# how_ended STATUS [SSH]: "with status N", or "killed by signal N (SIGX)"
+# for a local process that a signal ended (a remote one's status is ssh's).
+how_ended() {
+    if [ -z "${2:-}" ] && [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then
+        echo "killed by signal $(($1 - 128)) (SIG$(kill -l "$(($1 - 128))" 2>/dev/null || echo '?'))"
+    else
+        echo "with status $1"
+    fi
+}
 
 # watch PIDS...: waits until one of the given helper PIDs or any running
 # node ends. Returns the ended PID in DONE_PID and its status in DONE_RC;
@@ -507,7 +530,7 @@ watch() {
     [ "$i" -ge 0 ] || return 0
     EXITED[i]=1
     if [ "${NODE_ROLE[i]}" = server ]; then
-        fail "${NODE_NAME[i]}" "(server) exited with status $DONE_RC during the run" "$i"
+        fail "${NODE_NAME[i]}" "(server) exited $(how_ended "$DONE_RC" "${NODE_SSH[i]}") during the run" "$i"
     elif [ "$DONE_RC" != 0 ]; then
         # A client usually fails because a server died: name the server.
         sleep 0.5
@@ -517,14 +540,15 @@ watch() {
                 rc=0
                 wait "${PID[j]}" 2>/dev/null || rc=$?
                 EXITED[j]=1
-                fail "${NODE_NAME[j]}" "(server) exited with status $rc during the run" "$j"
+                fail "${NODE_NAME[j]}" "(server) exited $(how_ended "$rc" "${NODE_SSH[j]}") during the run" "$j"
             fi
         done
-        fail "${NODE_NAME[i]}" "(client) exited with status $DONE_RC" "$i"
+        fail "${NODE_NAME[i]}" "(client) exited $(how_ended "$DONE_RC" "${NODE_SSH[i]}")" "$i"
     fi
 }
 
 # ---- run -----------------------------------------------------------------
+RUN_T0=$EPOCHREALTIME
 for ((i = 0; i < N_NODES; i++)); do
     [ "${NODE_ROLE[i]}" = server ] && start_node "$i"
 done
@@ -565,8 +589,9 @@ if [ "$USE_DASH" = 1 ]; then
 fi
 
 # Clients generate for --secs, then drain; allow generous slack before
-# declaring them hung.
-deadline=$(awk -v s="$SECS" 'BEGIN { printf "%d", s * 1.5 + 60 }')
+# declaring them hung. The clients' own --secs (RUN_SECS, from the plan)
+# counts, not the script's. KVLAB_HANG_SLACK_S (default 60) is for tests.
+deadline=$(awk -v s="$RUN_SECS" -v k="${KVLAB_HANG_SLACK_S:-60}" 'BEGIN { printf "%d", s * 1.5 + k }')
 sleep "$deadline" &
 timer_pid=$!
 HELPERS+=("$timer_pid")

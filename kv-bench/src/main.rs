@@ -401,7 +401,7 @@ impl Recorder<'_> {
         r.hosts = "127.0.0.1".into();
         r.servers = Some(u32::from(backend != "in-process"));
         r.clients = Some(1);
-        r.threads = Some(self.args.threads as u32);
+        r.threads = kv_core::runlog::PerClient::of([self.args.threads as u32]);
         r.workload = w.name().into();
         r.theta = Some(0.99);
         r.preload = Some(kv_core::workload::RECORD_COUNT);

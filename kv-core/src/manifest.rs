@@ -28,7 +28,8 @@ pub struct Manifest {
     pub secs: f64,
     /// Base seed: client i's threads use seeds `seed + i*threads ..`.
     pub seed: u64,
-    /// Generator threads of every client.
+    /// Generator threads of the first client; each client's own count is
+    /// [`Node::threads`] (they differ when hosts have different cores).
     pub threads: u32,
     /// The run's positional arguments, as typed.
     pub server_args: String,
@@ -80,6 +81,9 @@ pub struct Node {
     pub summary_json: Option<String>,
     /// Profile prefix (`server-node0`): files `<prefix>.{svg,pb,folded}`.
     pub profile_prefix: Option<String>,
+    /// Client: its generator threads (absent in older manifests).
+    #[serde(default)]
+    pub threads: Option<u32>,
 }
 
 impl Node {
@@ -166,6 +170,14 @@ impl Manifest {
 
     pub fn clients(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| !n.is_server())
+    }
+
+    /// Each client's generator threads in node order (older manifests
+    /// knew only one count for all).
+    pub fn client_threads(&self) -> Vec<u32> {
+        self.clients()
+            .map(|n| n.threads.unwrap_or(self.threads))
+            .collect()
     }
 
     /// Server addresses as clients get them: `HOST:PORT,HOST:PORT`.

@@ -185,6 +185,94 @@ impl<'de> Deserialize<'de> for RunStatus {
     }
 }
 
+/// A count that each client of a run has (generator threads): written as
+/// one number when every client has the same (`4`, as older rows hold it),
+/// else one per client in node order (`4;2`). Empty = unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PerClient(Vec<u32>);
+
+impl PerClient {
+    /// From each client's value in node order; equal values fold to one.
+    pub fn of(values: impl IntoIterator<Item = u32>) -> Self {
+        let mut v: Vec<u32> = values.into_iter().collect();
+        if v.windows(2).all(|w| w[0] == w[1]) {
+            v.truncate(1);
+        }
+        PerClient(v)
+    }
+
+    /// The one value every client has, if they agree.
+    pub fn uniform(&self) -> Option<u32> {
+        match self.0.as_slice() {
+            [v] => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The recorded values (one, or one per client).
+    pub fn values(&self) -> &[u32] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for PerClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(u32::to_string).collect();
+        f.write_str(&parts.join(";"))
+    }
+}
+
+impl FromStr for PerClient {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(PerClient::default());
+        }
+        s.split(';')
+            .map(|p| {
+                p.trim()
+                    .parse::<u32>()
+                    .map_err(|_| format!("'{s}' is not a number or numbers separated by ';'"))
+            })
+            .collect::<Result<Vec<u32>, String>>()
+            .map(PerClient)
+    }
+}
+
+// JSON: a number when uniform (as summary.json files before per-client
+// counts hold it), a `4;2` string when not, null when unknown.
+impl Serialize for PerClient {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [] => s.serialize_none(),
+            [v] => s.serialize_u32(*v),
+            _ => s.collect_str(self),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PerClient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            N(u32),
+            S(String),
+        }
+        match Option::<Repr>::deserialize(d)? {
+            None => Ok(PerClient::default()),
+            Some(Repr::N(v)) => Ok(PerClient(vec![v])),
+            Some(Repr::S(s)) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// One row of `experiments/log.csv`. Numbers are `None` when unknown
 /// (written as an empty field). Units are in the names; see
 /// `experiments/README.md` for each column.
@@ -205,8 +293,8 @@ pub struct RunRecord {
     pub hosts: String,
     pub servers: Option<u32>,
     pub clients: Option<u32>,
-    /// Worker threads per client.
-    pub threads: Option<u32>,
+    /// Generator threads of each client (one number when all agree).
+    pub threads: PerClient,
     /// Connections per client per server.
     pub connections: Option<u32>,
     /// Ops per batch RPC.
@@ -254,7 +342,7 @@ impl RunRecord {
             hosts: String::new(),
             servers: None,
             clients: None,
-            threads: None,
+            threads: PerClient::default(),
             connections: None,
             batch: None,
             window: None,
@@ -310,7 +398,7 @@ impl RunRecord {
             self.hosts.clone(),
             o(&self.servers),
             o(&self.clients),
-            o(&self.threads),
+            self.threads.to_string(),
             o(&self.connections),
             o(&self.batch),
             o(&self.window),
@@ -378,11 +466,14 @@ impl RunRecord {
             hosts: text(7),
             servers: n32(8)?,
             clients: n32(9)?,
-            threads: n32(10)?,
+            threads: get(10)
+                .parse()
+                .map_err(|e| format!("column threads: {e}"))?,
             connections: n32(11)?,
             batch: n32(12)?,
             window: n32(13)?,
-            workload: text(14),
+            // Rows from before the name was normalized read as one workload.
+            workload: crate::workload::Workload::canonical(&text(14)),
             theta: f(15)?,
             preload: n(16)?,
             seed: n(17)?,
@@ -972,7 +1063,7 @@ mod tests {
         r.hosts = "localhost".into();
         r.servers = Some(2);
         r.clients = Some(3);
-        r.threads = Some(4);
+        r.threads = PerClient::of([4]);
         r.batch = Some(64);
         r.workload = "YCSB-A".into();
         r.theta = Some(0.99);

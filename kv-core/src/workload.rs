@@ -86,6 +86,15 @@ impl Workload {
     }
 }
 
+impl Workload {
+    /// The one spelling of a workload name (`ycsb-a`, `a` → `YCSB-A`);
+    /// a name that is no known workload is kept as it is.
+    pub fn canonical(name: &str) -> String {
+        name.parse::<Workload>()
+            .map_or_else(|_| name.to_string(), |w| w.name().to_string())
+    }
+}
+
 impl fmt::Display for Workload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -69,7 +69,7 @@ fn bench_in(dir: &std::path::Path, runs: usize) -> anyhow::Result<BenchLog> {
         r.hosts = "localhost".into();
         r.servers = Some(1 + (i % 4) as u32);
         r.clients = Some(1 + (i % 3) as u32);
-        r.threads = Some(4);
+        r.threads = kv_core::runlog::PerClient::of([4]);
         r.connections = Some(2);
         r.batch = Some(64);
         r.window = Some(8);

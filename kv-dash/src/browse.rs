@@ -103,8 +103,8 @@ impl Column {
             Column::Started => a.started_at.cmp(&b.started_at),
             Column::RunId => a.run_id.cmp(&b.run_id),
             Column::Commit => a.git_commit.cmp(&b.git_commit),
-            Column::Config => (a.servers, a.clients, a.threads, a.batch, a.window)
-                .cmp(&(b.servers, b.clients, b.threads, b.batch, b.window)),
+            Column::Config => (a.servers, a.clients, &a.threads, a.batch, a.window)
+                .cmp(&(b.servers, b.clients, &b.threads, b.batch, b.window)),
             Column::Workload => a.workload.cmp(&b.workload),
             Column::Status => a.status.to_string().cmp(&b.status.to_string()),
             Column::TotalOps => num(a.total_ops_per_s, b.total_ops_per_s),
@@ -210,9 +210,11 @@ pub fn commit(r: &RunRecord) -> String {
 
 /// `2s 3c 4t b64 w8`: servers, clients, threads per client, batch, window.
 pub fn config_summary(r: &RunRecord) -> String {
-    let parts = [(r.servers, "s"), (r.clients, "c"), (r.threads, "t")]
+    let threads = (!r.threads.is_empty()).then(|| format!("{}t", r.threads));
+    let parts = [(r.servers, "s"), (r.clients, "c")]
         .into_iter()
         .filter_map(|(v, unit)| v.map(|v| format!("{v}{unit}")))
+        .chain(threads)
         .chain(r.batch.map(|v| format!("b{v}")))
         .chain(r.window.map(|v| format!("w{v}")));
     parts.collect::<Vec<_>>().join(" ")
@@ -310,7 +312,7 @@ pub fn compare(a: &RunRecord, b: &RunRecord) -> Comparison {
         cfg("hosts", &|r| r.hosts.clone()),
         cfg("servers", &|r| s(&r.servers)),
         cfg("clients", &|r| s(&r.clients)),
-        cfg("threads", &|r| s(&r.threads)),
+        cfg("threads", &|r| r.threads.to_string()),
         cfg("connections", &|r| s(&r.connections)),
         cfg("batch", &|r| s(&r.batch)),
         cfg("window", &|r| s(&r.window)),

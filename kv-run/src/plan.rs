@@ -517,6 +517,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
             seeds: None,
             summary_json: None,
             profile_prefix: None,
+            threads: None,
         };
         match role {
             Role::Server => {
@@ -545,6 +546,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                     (cores[i] / per_host).max(1)
                 };
                 first_threads.get_or_insert(threads);
+                n.threads = Some(threads);
                 let seeds = (next_seed, next_seed + threads as u64 - 1);
                 next_seed += threads as u64;
                 n.log = format!("kvsclient-{name}.log");
@@ -622,6 +624,9 @@ pub fn bash_text(m: &Manifest) -> String {
     let col = |f: &dyn Fn(&Node) -> String| -> Vec<String> { m.nodes.iter().map(f).collect() };
     let mut out = vec![
         format!("RUN_ID={}", shell::quote(&m.run_id)),
+        // The clients' effective load time (a `--secs` in client args wins):
+        // the hang deadline is measured from it.
+        format!("RUN_SECS={}", m.secs),
         format!("SERVER_HOSTS={}", shell::quote(&m.server_hosts())),
         // Check mode: keys below this start with the preloaded value.
         format!("PRELOAD={}", m.preloaded_keys().unwrap_or_default()),

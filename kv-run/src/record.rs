@@ -8,8 +8,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 use kv_core::runlog::{
-    append_run, node_medians, read_log, read_timeseries, write_json, write_timeseries, ProfileKind,
-    RunDir, RunRecord, RunStatus, RunSummary, TimeseriesRow,
+    append_run, node_medians, read_log, read_timeseries, write_json, write_timeseries, PerClient,
+    ProfileKind, RunDir, RunRecord, RunStatus, RunSummary, TimeseriesRow,
 };
 use kv_core::stats::Role;
 use serde_json::json;
@@ -112,13 +112,14 @@ pub fn build_record(
     r.hosts = m.hosts().join(";");
     r.servers = Some(m.servers().count() as u32);
     r.clients = Some(m.clients().count() as u32);
-    r.threads = Some(m.threads);
+    r.threads = PerClient::of(m.client_threads());
     // The same parse that validated them before the run.
     if let Ok(a) = crate::plan::parse_client_args(&m.client_args).map(|i| i.args) {
         r.connections = Some(a.connections as u32);
         r.batch = Some(a.batch as u32);
         r.window = Some(a.window as u32);
-        r.workload = a.workload.clone();
+        // One spelling per workload (`ycsb-a`, `a` and `YCSB-A` are one).
+        r.workload = kv_core::workload::Workload::canonical(&a.workload);
         r.theta = a.theta.parse().ok();
     }
     r.preload = m.preloaded_keys();
@@ -285,7 +286,7 @@ fn titled_svg(run: &RunDir, n: &kv_core::manifest::Node, r: &kv_core::runlog::Ru
         r.run_id,
         opt(r.servers, "s"),
         opt(r.clients, "c"),
-        opt(r.threads, ""),
+        r.threads,
         opt(r.batch, ""),
         opt(r.window, ""),
         r.workload
@@ -374,4 +375,89 @@ pub fn plot_scaling(a: &ScalingArgs) -> Result<(PathBuf, String)> {
         &series,
     )?;
     Ok((out, table))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kv_core::manifest::{Node, MANIFEST_VERSION};
+
+    fn node(i: usize, role: Role, threads: Option<u32>) -> Node {
+        Node {
+            name: format!("node{i}"),
+            role,
+            host: "127.0.0.1".into(),
+            ssh: None,
+            ssh_port: None,
+            bind: "127.0.0.1".into(),
+            port: 9000 + i as u16,
+            stats_addr: format!("127.0.0.1:{}", 9000 + i),
+            argv: Vec::new(),
+            log: String::new(),
+            pid: None,
+            remote_pid: None,
+            remote_dir: None,
+            client_id: None,
+            seeds: None,
+            summary_json: None,
+            profile_prefix: None,
+            threads,
+        }
+    }
+
+    fn manifest(nodes: Vec<Node>) -> Manifest {
+        Manifest {
+            version: MANIFEST_VERSION,
+            run_id: "20260101-000000-abcd".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            backend: "hosts".into(),
+            secs: 1.0,
+            seed: 1,
+            threads: 2,
+            server_args: String::new(),
+            client_args: "--workload a".into(),
+            note: String::new(),
+            tag: String::new(),
+            profile: false,
+            check: false,
+            bin_dir: String::new(),
+            remote_dir: None,
+            script_args: Vec::new(),
+            nodes,
+        }
+    }
+
+    /// Two clients on hosts with different core counts: both counts are
+    /// in the row, and survive the log file.
+    #[test]
+    fn every_clients_threads_are_recorded() {
+        let dir = std::env::temp_dir().join(format!("kvlab-record-threads-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rep = report::build(&dir).unwrap();
+        let m = manifest(vec![
+            node(0, Role::Server, None),
+            node(1, Role::Client, Some(2)),
+            node(2, Role::Client, Some(4)),
+        ]);
+        let r = build_record(&m, &rep, &[], RunStatus::Ok, None, &dir);
+        assert_eq!(r.threads.values(), [2, 4]);
+        assert_eq!(r.workload, "YCSB-A");
+        append_run(&dir, &r).unwrap();
+        let back = read_log(&kv_core::runlog::log_path(&dir)).unwrap();
+        assert_eq!(back[0].threads, r.threads);
+        assert_eq!(back[0].threads.to_string(), "2;4");
+        // Equal counts fold to one number, as older rows hold it.
+        let m = manifest(vec![
+            node(0, Role::Server, None),
+            node(1, Role::Client, Some(3)),
+            node(2, Role::Client, Some(3)),
+        ]);
+        let r = build_record(&m, &rep, &[], RunStatus::Ok, None, &dir);
+        assert_eq!(
+            (r.threads.uniform(), r.threads.to_string()),
+            (Some(3), "3".into())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -157,7 +157,7 @@ fn render_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             "servers {}  clients {}  threads {}  connections {}  batch {}  window {}",
             o(r.servers),
             o(r.clients),
-            o(r.threads),
+            if r.threads.is_empty() { "-".to_string() } else { r.threads.to_string() },
             o(r.connections),
             o(r.batch),
             o(r.window)
