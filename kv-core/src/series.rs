@@ -257,25 +257,17 @@ pub fn resolve(experiments: &Path, runs: &[RunRecord], spec: &str) -> Result<Gro
         };
         return Ok(Group::new(label, members, experiments));
     }
-    let by_id: Vec<&RunRecord> = runs.iter().filter(|r| r.run_id == spec).collect();
-    let by_prefix: Vec<&RunRecord> = runs.iter().filter(|r| r.run_id.starts_with(spec)).collect();
-    if by_id.len() == 1 || by_prefix.len() == 1 {
-        let r = if by_id.len() == 1 {
-            by_id[0]
-        } else {
-            by_prefix[0]
-        };
-        return Ok(Group::new(
-            format!("run {}", r.run_id),
-            vec![r],
-            experiments,
-        ));
-    }
-    if by_prefix.len() > 1 {
-        return Err(format!(
-            "run id '{spec}' is ambiguous: {} runs start with it",
-            by_prefix.len()
-        ));
+    // Run ids resolve as everywhere else (prefix or 4-hex ending).
+    match crate::runlog::find_run(runs, spec) {
+        Ok(r) => {
+            return Ok(Group::new(
+                format!("run {}", r.run_id),
+                vec![r],
+                experiments,
+            ))
+        }
+        Err(e @ crate::runlog::FindRunError::Ambiguous { .. }) => return Err(e.to_string()),
+        Err(crate::runlog::FindRunError::Unknown { .. }) => {}
     }
     let tagged: Vec<&RunRecord> = runs.iter().filter(|r| r.tag == spec).collect();
     if !tagged.is_empty() {

@@ -176,22 +176,9 @@ pub fn table_cells(runs: &[RunRecord], visible: &[usize]) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Finds a run by exact id, or by a prefix that names exactly one run.
+/// The run an id names: see [`runlog::find_run`] (prefix or 4-hex ending).
 pub fn find_run<'a>(runs: &'a [RunRecord], id: &str) -> Result<&'a RunRecord, String> {
-    if let Some(r) = runs.iter().find(|r| r.run_id == id) {
-        return Ok(r);
-    }
-    let hits: Vec<&RunRecord> = runs.iter().filter(|r| r.run_id.starts_with(id)).collect();
-    match hits.len() {
-        1 => Ok(hits[0]),
-        0 => Err(format!(
-            "unknown run id '{id}' (`kv-dash list` shows the {} recorded runs)",
-            runs.len()
-        )),
-        n => Err(format!(
-            "run id '{id}' is ambiguous: {n} runs start with it"
-        )),
-    }
+    kv_core::runlog::find_run(runs, id).map_err(|e| e.to_string())
 }
 
 /// `2025-01-31T12:00:00Z` → `2025-01-31 12:00:00`.

@@ -172,7 +172,7 @@ pub fn show(dir: &Path, id: &str, format: Format) -> anyhow::Result<String> {
                     .iter()
                     .map(|n| {
                         vec![
-                            format!("{}-{}", n.role.name(), n.node),
+                            runlog::process_name(n.role, &n.node),
                             fmt_ops(n.median_ops_per_s),
                             format!("{:.1}", n.median_cpu_percent),
                             browse::fmt_bytes(n.peak_rss_bytes as f64),
@@ -282,8 +282,15 @@ fn find_profile(
         None => with_folded.first().copied(),
         Some(name) => with_folded
             .iter()
-            .find(|p| p.name() == name)
-            .or_else(|| with_folded.iter().find(|p| p.name().starts_with(name)))
+            .find(|p| p.answers_to(name))
+            .or_else(|| {
+                // A unique prefix of a process or node name.
+                let hits: Vec<_> = with_folded
+                    .iter()
+                    .filter(|p| p.name().starts_with(name) || p.node.starts_with(name))
+                    .collect();
+                (hits.len() == 1).then(|| hits[0])
+            })
             .copied(),
     };
     let Some(profile) = profile else {

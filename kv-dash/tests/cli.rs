@@ -443,3 +443,21 @@ fn show_and_detail_give_the_series_and_the_verdict_against_the_baseline() {
         "{screen}"
     );
 }
+
+/// Run ids resolve the same way in every command: a unique prefix or the
+/// unique 4-hex ending; an ambiguous one lists its candidates. A process
+/// is named `server-0` (role and node) or by its node alone.
+#[test]
+fn run_ids_by_ending_and_processes_by_node() {
+    let d = dir();
+    let by_end = ok(&["show", "cccc", "--dir", &d]);
+    assert!(by_end.contains("20250103-100000-cccc"), "{by_end}");
+    assert_eq!(ok(&["show", "100000-cccc", "--dir", &d]), by_end);
+    let err = fails(&["show", "2025", "--dir", &d]);
+    assert!(
+        err.contains("4 runs match it: 20250101-100000-aaaa, 20250102-100000-bbbb"),
+        "{err}"
+    );
+    let by_name = ok(&["top", "aaaa", "--process", "server-0", "--dir", &d]);
+    assert_eq!(ok(&["top", "aaaa", "--process", "0", "--dir", &d]), by_name);
+}

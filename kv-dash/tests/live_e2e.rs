@@ -47,8 +47,8 @@ fn ops_of(screen: &str, node: &str) -> Option<f64> {
         .lines()
         .find(|l| l.starts_with(&format!("│{node} ")))?;
     let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
-    // NODE ROLE ADDRESS OPS/S ...
-    cells.get(3)?.replace(',', "").parse().ok()
+    // PROCESS ADDRESS OPS/S ...
+    cells.get(2)?.replace(',', "").parse().ok()
 }
 
 /// The P50/P99 cell of a node's table row (the last second's latency).

@@ -59,9 +59,9 @@ pub fn live_app() -> LiveApp {
     let mut app = LiveApp::new(
         run,
         vec![
-            spec("node0", Role::Server, 8080),
-            spec("node1", Role::Server, 8081),
-            spec("node2", Role::Client, 9000),
+            spec("server-node0", Role::Server, 8080),
+            spec("server-node1", Role::Server, 8081),
+            spec("client-node2", Role::Client, 9000),
         ],
     );
     app.color = true;
@@ -132,7 +132,7 @@ fn table_shows_rates_latency_resources_and_status() {
     let app = live_app();
     assert_eq!(app.data.nodes[1].status, Status::Down);
     let buf = draw(&app, 140, 40);
-    let server = row_of(&buf, "node0");
+    let server = row_of(&buf, "server-node0");
     for v in [
         "server",
         "127.0.0.1:8080",
@@ -146,7 +146,7 @@ fn table_shows_rates_latency_resources_and_status() {
     ] {
         assert!(server.contains(v), "{v:?} missing in {server}");
     }
-    let client = row_of(&buf, "node2");
+    let client = row_of(&buf, "client-node2");
     for v in ["client", "98,000", "88,200", "9,800", "150/2400", "● up"] {
         assert!(client.contains(v), "{v:?} missing in {client}");
     }
@@ -161,7 +161,7 @@ fn table_shows_rates_latency_resources_and_status() {
         "latency since start p50 120 / p99 900 us",
         "ops/s per second: total and per node",
         "client latency us",
-        "node0 — server at 127.0.0.1:8080",
+        "server-node0 at 127.0.0.1:8080",
         "gets 90,000  puts 10,000",
     ] {
         assert!(text.contains(v), "missing {v:?} in\n{text}");
@@ -181,7 +181,7 @@ fn latency_chart_and_detail_show_the_last_second() {
     app.apply(Action::Down);
     let text = screen(&draw(&app, 140, 40));
     for v in [
-        "node2 — client at 127.0.0.1:9000",
+        "client-node2 at 127.0.0.1:9000",
         "latency since start: p50 120 p90 600 p99 900 p99.9 1500 max 4000 us",
         "latency last second: p50 150 p90 700 p99 2400 p99.9 3000 max 4000 us",
         "client latency us (worst client, each second)",
@@ -194,7 +194,7 @@ fn latency_chart_and_detail_show_the_last_second() {
 fn down_node_is_marked_in_red_and_shows_no_stale_numbers() {
     let app = live_app();
     let buf = draw(&app, 140, 40);
-    let down = row_of(&buf, "node1");
+    let down = row_of(&buf, "server-node1");
     assert!(down.contains("✖ DOWN"), "{down}");
     assert!(!down.contains("MiB") && down.contains(" - "), "{down}");
     let (x, y) = find(&buf, "✖ DOWN").unwrap();
@@ -219,7 +219,7 @@ fn no_color_keeps_markers_without_colors() {
     }
     let (x, y) = find(&buf, "✖ DOWN").unwrap();
     assert!(buf[(x, y)].modifier.contains(Modifier::BOLD));
-    let (x, y) = find(&buf, "│node0").unwrap();
+    let (x, y) = find(&buf, "│server-node0").unwrap();
     assert!(buf[(x + 1, y)].modifier.contains(Modifier::REVERSED));
 }
 
@@ -242,7 +242,7 @@ fn narrow_terminal_drops_columns_small_one_shows_a_notice() {
         !text.contains("ADDRESS") && !text.contains("GET/S"),
         "{text}"
     );
-    assert!(row_of(&draw(&app, 90, 30), "node0").contains("100,000"));
+    assert!(row_of(&draw(&app, 90, 30), "server-node0").contains("100,000"));
     let text = screen(&draw(&app, 60, 15));
     assert!(
         text.contains("terminal too small: 60×15") && text.contains("80×20"),
@@ -275,7 +275,7 @@ fn select_switch_view_and_pause() {
     let mut app = live_app();
     app.apply(Action::Down);
     let text = screen(&draw(&app, 140, 40));
-    assert!(text.contains("node1 — server at 127.0.0.1:8081"), "{text}");
+    assert!(text.contains("server-node1 at 127.0.0.1:8081"), "{text}");
     assert!(text.contains("down: connection refused"), "{text}");
     app.apply(Action::NextView);
     assert_eq!(app.view, LiveView::Nodes);
@@ -285,9 +285,9 @@ fn select_switch_view_and_pause() {
     app.ingest(0, Err("connection refused".into()), ms(9000));
     let text = screen(&draw(&app, 140, 40));
     assert!(text.contains("PAUSED"), "{text}");
-    assert!(row_of(&draw(&app, 140, 40), "node0").contains("● up"));
+    assert!(row_of(&draw(&app, 140, 40), "server-node0").contains("● up"));
     app.apply(Action::Pause);
-    assert!(row_of(&draw(&app, 140, 40), "node0").contains("✖ DOWN"));
+    assert!(row_of(&draw(&app, 140, 40), "server-node0").contains("✖ DOWN"));
 }
 
 #[test]
@@ -295,6 +295,6 @@ fn plain_line_has_elapsed_total_and_nodes_up() {
     let app = live_app();
     assert_eq!(
         app.plain_line(),
-        "[  12/30 s] total 100,000 ops/s, nodes up 2/3, DOWN node1"
+        "[  12/30 s] total 100,000 ops/s, nodes up 2/3, DOWN server-node1"
     );
 }

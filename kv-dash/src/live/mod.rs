@@ -148,7 +148,8 @@ pub fn run_from_manifest(m: &Manifest) -> (RunInfo, Vec<NodeSpec>) {
         .nodes
         .iter()
         .map(|n| NodeSpec {
-            name: n.name.clone(),
+            // One name per process everywhere: `server-node0`.
+            name: kv_core::runlog::process_name(n.role, &n.name),
             role: n.role,
             addr: n.stats_addr.clone(),
             // Clients serve stats only when started with --stats-bind.

@@ -31,7 +31,8 @@ pub const HISTORY_SECS: usize = 3600;
 /// One process to watch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSpec {
-    /// `node0` (from a manifest) or `server-0` / `client-0`.
+    /// The process name: `server-node0` (from a manifest) or `server-0` /
+    /// `client-0` (from addresses), as in the browser and profile files.
     pub name: String,
     pub role: Role,
     /// Where its stats are served (`HOST:PORT`).

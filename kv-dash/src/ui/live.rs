@@ -159,8 +159,16 @@ fn columns(width: u16) -> (bool, bool) {
 
 fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
     let (with_addr, with_get_put) = columns(area.width);
-    let mut header = vec!["NODE", "ROLE"];
-    let mut widths = vec![Constraint::Length(8), Constraint::Length(6)];
+    // The process name (`server-node0`) carries the role; never cut.
+    let name_width = data
+        .nodes
+        .iter()
+        .map(|n| n.spec.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("PROCESS".len()) as u16;
+    let mut header = vec!["PROCESS"];
+    let mut widths = vec![Constraint::Length(name_width)];
     if with_addr {
         header.push("ADDRESS");
         widths.push(Constraint::Length(21));
@@ -185,10 +193,7 @@ fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame
         .enumerate()
         .map(|(i, n)| {
             let answering = n.rates.is_some();
-            let mut cells = vec![
-                Cell::from(n.spec.name.clone()),
-                Cell::from(n.spec.role.name()),
-            ];
+            let mut cells = vec![Cell::from(n.spec.name.clone())];
             if with_addr {
                 cells.push(Cell::from(fit(&n.spec.addr, 21)));
             }
@@ -369,7 +374,7 @@ fn render_sparklines(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut 
     {
         let y = inner.y + row as u16;
         let [label, spark, now] = Layout::horizontal([
-            Constraint::Length(10),
+            Constraint::Length(14),
             Constraint::Min(10),
             Constraint::Length(22),
         ])
@@ -384,7 +389,7 @@ fn render_sparklines(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut 
             Style::new()
         };
         frame.render_widget(
-            Paragraph::new(format!("{:<9}", n.spec.name)).style(style),
+            Paragraph::new(format!("{:<13}", n.spec.name)).style(style),
             label,
         );
         let width = spark.width as usize;
@@ -410,12 +415,7 @@ fn render_detail(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
     let Some(n) = data.nodes.get(app.selected) else {
         return;
     };
-    let title = format!(
-        " {} — {} at {} ",
-        n.spec.name,
-        n.spec.role.name(),
-        n.spec.addr
-    );
+    let title = format!(" {} at {} ", n.spec.name, n.spec.addr);
     let mut lines = Vec::new();
     if let (Status::Down, Some(e)) = (n.status, &n.error) {
         lines.push(Line::from(Span::styled(
