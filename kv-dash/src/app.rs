@@ -227,20 +227,21 @@ pub fn color_enabled() -> bool {
 }
 
 impl App {
-    /// Opens `<dir>/log.csv`. A missing or malformed log is an error.
+    /// Opens `<dir>/log.csv`. A missing or headless log is an error; a
+    /// bad row is named in the status line and every other run is shown.
     pub fn load(dir: &Path) -> anyhow::Result<App> {
-        let path = runlog::log_path(dir);
-        let runs = runlog::read_log(&path).map_err(|e| {
-            if e.is_not_found() {
-                anyhow::anyhow!(
-                    "no experiments log at {} (run ./run-cluster.sh, or pass --dir)",
-                    path.display()
-                )
-            } else {
-                anyhow::Error::new(e)
-            }
-        })?;
-        Ok(App::from_runs(dir, runs))
+        let log = crate::cli::load_log(dir)?;
+        let warning = match log.bad.as_slice() {
+            [] => None,
+            [one] => Some(format!("{one} (row skipped)")),
+            [first, rest @ ..] => Some(format!(
+                "{first} (row skipped; {} more bad rows: kv-dash list names them)",
+                rest.len()
+            )),
+        };
+        let mut app = App::from_runs(dir, log.runs);
+        app.message = warning;
+        Ok(app)
     }
 
     pub fn from_runs(dir: &Path, runs: Vec<RunRecord>) -> App {

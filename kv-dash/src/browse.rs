@@ -54,8 +54,12 @@ impl Column {
         Column::ALL[(i + 1) % Column::ALL.len()]
     }
 
-    /// Text of this column for one run.
+    /// Text of this column for one run, safe for a terminal ([`printable`]).
     pub fn cell(self, r: &RunRecord) -> String {
+        printable(&self.raw_cell(r))
+    }
+
+    fn raw_cell(self, r: &RunRecord) -> String {
         match self {
             Column::Started => short_time(&r.started_at),
             Column::RunId => r.run_id.clone(),
@@ -72,9 +76,9 @@ impl Column {
             Column::TotalOps => fmt_opt(r.total_ops_per_s, fmt_ops),
             Column::P99 => fmt_opt(r.p99_us, |v| v.to_string()),
             Column::Note => match (r.note.is_empty(), r.tag.is_empty()) {
-                (_, true) => one_line(&r.note),
+                (_, true) => r.note.clone(),
                 (true, false) => format!("[{}]", r.tag),
-                (false, false) => format!("[{}] {}", r.tag, one_line(&r.note)),
+                (false, false) => format!("[{}] {}", r.tag, r.note),
             },
         }
     }
@@ -245,8 +249,22 @@ pub fn fmt_bytes(v: f64) -> String {
     }
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Text from the log as a terminal may show it: newlines, tabs and every
+/// other control character (escape sequences included) written as escapes
+/// (`\n`, `\t`, `\u{1b}`), so a note can neither break a table nor drive
+/// the terminal. The CSV keeps the text exactly.
+pub fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One config value of two runs.
@@ -307,7 +325,7 @@ pub fn compare(a: &RunRecord, b: &RunRecord) -> Comparison {
         cfg("theta", &|r| s(&r.theta)),
         cfg("preload", &|r| s(&r.preload)),
         cfg("seed", &|r| s(&r.seed)),
-        cfg("note", &|r| one_line(&r.note)),
+        cfg("note", &|r| printable(&r.note)),
         cfg("tag", &|r| r.tag.clone()),
         cfg("status", &|r| r.status.to_string()),
     ];

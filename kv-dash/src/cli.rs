@@ -21,10 +21,20 @@ pub enum Format {
 }
 
 /// Reads the log of an experiments directory, with a helpful message when
-/// there is none.
+/// there is none. Rows that are not data (torn, bad values) are named on
+/// stderr with their line; every other run is kept.
 pub fn load_runs(dir: &Path) -> anyhow::Result<Vec<RunRecord>> {
+    let log = load_log(dir)?;
+    for w in log.warnings() {
+        eprintln!("kv-dash: {w}");
+    }
+    Ok(log.runs)
+}
+
+/// The log's valid runs and its bad rows (see [`runlog::read_log_all`]).
+pub fn load_log(dir: &Path) -> anyhow::Result<runlog::LogRead> {
     let path = runlog::log_path(dir);
-    runlog::read_log(&path).map_err(|e| {
+    runlog::read_log_all(&path).map_err(|e| {
         if e.is_not_found() {
             anyhow!(
                 "no experiments log at {} (run ./run-cluster.sh, or pass --dir)",
@@ -94,7 +104,7 @@ pub fn list(dir: &Path, format: Format) -> anyhow::Result<String> {
     match format {
         Format::Json => json(&order.iter().map(|&i| &runs[i]).collect::<Vec<_>>()),
         Format::Csv => csv_out(
-            COLUMNS,
+            &COLUMNS,
             &order
                 .iter()
                 .map(|&i| runs[i].to_fields())
@@ -149,12 +159,12 @@ pub fn show(dir: &Path, id: &str, format: Format) -> anyhow::Result<String> {
                 folder: rd.path().display().to_string(),
             })
         }
-        Format::Csv => csv_out(COLUMNS, &[run.to_fields()]),
+        Format::Csv => csv_out(&COLUMNS, &[run.to_fields()]),
         Format::Table => {
             let rows: Vec<Vec<String>> = COLUMNS
                 .iter()
                 .zip(run.to_fields())
-                .map(|(c, v)| vec![c.to_string(), v.replace('\n', " ")])
+                .map(|(c, v)| vec![c.to_string(), browse::printable(&v)])
                 .collect();
             let mut out = text_table(&["FIELD", "VALUE"], &rows, &[]);
             out += &format!("\nfolder: {}\n", rd.path().display());

@@ -256,13 +256,28 @@ fn errors_are_one_line_and_exit_1() {
         format!("{header}\n{good_row}\n1,x,t,lots\n"),
     )
     .unwrap();
-    let err = fails(&["list", "--dir", &b]);
-    assert!(
-        err.contains("log.csv:3:") && err.contains("duration_s"),
-        "{err}"
+    // A bad row is named with its line; every other run is still listed.
+    let warned = |expect: &str| {
+        let out = kv_dash(&["list", "--dir", &b]);
+        assert!(out.status.success(), "a bad row does not hide the log");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(expect), "{expect}: {err}");
+        String::from_utf8(out.stdout).unwrap().lines().count()
+    };
+    assert_eq!(warned("log.csv:3: torn row: 4 fields"), 2);
+    let mut f: Vec<&str> = good_row.splitn(5, ',').collect();
+    f[3] = "lots";
+    std::fs::write(
+        bad.0.join("log.csv"),
+        format!("{header}\n{}\n{good_row}\n", f.join(",")),
+    )
+    .unwrap();
+    assert_eq!(
+        warned("log.csv:2: column duration_s: 'lots' is not a valid number"),
+        2
     );
     std::fs::write(bad.0.join("log.csv"), format!("{header}\n9,x\n")).unwrap();
-    assert!(fails(&["list", "--dir", &b]).contains("schema_version 9 is newer"));
+    assert_eq!(warned("log.csv:2: schema_version 9 is newer"), 1);
     std::fs::write(bad.0.join("log.csv"), "not,a,log\n").unwrap();
     assert!(fails(&["--dir", &b]).contains("no header"));
     std::fs::write(bad.0.join("log.csv"), format!("{header}\n")).unwrap();
@@ -460,4 +475,68 @@ fn run_ids_by_ending_and_processes_by_node() {
     );
     let by_name = ok(&["top", "aaaa", "--process", "server-0", "--dir", &d]);
     assert_eq!(ok(&["top", "aaaa", "--process", "0", "--dir", &d]), by_name);
+}
+
+/// A torn row never hides the other runs, is never shown as data, and is
+/// named with its line; control characters in notes and tags are shown
+/// escaped, never sent to the terminal (the CSV keeps them exactly).
+#[test]
+fn torn_rows_are_named_and_notes_cannot_drive_the_terminal() {
+    use kv_core::runlog::{append_run, log_path, RunRecord};
+    let tmp = TempDir::new("torn-list");
+    let mut a = RunRecord::new(std::time::SystemTime::now());
+    a.note = "evil\x1b[2J\nsecond line\tend".into();
+    a.tag = "t\x07ag".into();
+    a.total_ops_per_s = Some(1_184_129.0);
+    append_run(&tmp.0, &a).unwrap();
+    // A row cut inside total_ops_per_s: 21 fields, "1184" of 1,184,129.
+    let mut c = RunRecord::new(std::time::SystemTime::now());
+    c.note = "torn".into();
+    c.total_ops_per_s = Some(1_184_129.0);
+    let mut torn = c.to_fields()[..21].join(",");
+    torn.truncate(torn.len() - 3);
+    assert!(torn.ends_with(",ok,1184"), "{torn}");
+    let mut text = std::fs::read_to_string(log_path(&tmp.0)).unwrap();
+    text += &torn;
+    std::fs::write(log_path(&tmp.0), text).unwrap();
+    let mut b = RunRecord::new(std::time::SystemTime::now());
+    b.note = "fine".into();
+    b.total_ops_per_s = Some(2_000_000.0);
+    append_run(&tmp.0, &b).unwrap();
+
+    let d = tmp.0.display().to_string();
+    let out = kv_dash(&["list", "--dir", &d]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    // Line 4: the first run's note spans lines 2 and 3.
+    assert!(
+        stderr.contains("log.csv:4: torn row: 21 fields"),
+        "{stderr}"
+    );
+    assert_eq!(stdout.lines().count(), 3, "header and two runs:\n{stdout}");
+    assert!(
+        stdout.contains("1,184,129") && stdout.contains("2,000,000"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(" 1,184 "),
+        "the torn row is not data:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains('\x1b') && !stdout.contains('\x07'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains(r"evil\u{1b}[2J\nsecond line\tend"),
+        "{stdout}"
+    );
+    let show = ok(&["show", &a.run_id, "--dir", &d]);
+    assert!(
+        !show.contains('\x1b') && show.contains(r"t\u{7}ag"),
+        "{show:?}"
+    );
+    // The CSV output keeps the note exactly.
+    let csv = ok(&["list", "--csv", "--dir", &d]);
+    assert!(csv.contains("evil\x1b[2J\nsecond line\tend"));
 }

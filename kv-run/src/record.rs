@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 use kv_core::runlog::{
-    append_run, node_medians, read_log, read_timeseries, write_json, write_timeseries, PerClient,
+    append_run, node_medians, read_timeseries, write_json, write_timeseries, PerClient,
     ProfileKind, RunDir, RunRecord, RunStatus, RunSummary, TimeseriesRow,
 };
 use kv_core::stats::Role;
@@ -187,10 +187,14 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
         Some(reason) => RunStatus::Failed(reason.clone()),
         None => RunStatus::Ok,
     };
-    let record = build_record(&m, &rep, &rows, status, a.duration_s, &a.repo);
+    let mut record = build_record(&m, &rep, &rows, status, a.duration_s, &a.repo);
 
     let run = RunDir::new(&a.experiments, &m.run_id);
     run.create()?;
+    // trial.json, and the row's series and config identity (issue 15).
+    let trial = crate::trials::record_trial(&a.experiments, &m, &record, &a.repo)?;
+    record.series_id = trial.series_id;
+    record.config_hash = trial.config_hash;
     // Logs, the manifest and client summaries.
     for e in
         std::fs::read_dir(&log_dir).with_context(|| format!("cannot read {}", log_dir.display()))?
@@ -262,7 +266,6 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
         // A chart is not worth losing the row over.
         eprintln!("kv-run record: warning: {e:#}");
     }
-    crate::trials::record_trial(&a.experiments, &m, &record, &a.repo)?;
     append_run(&a.experiments, &record)?;
     Ok(run.path().to_path_buf())
 }
@@ -317,9 +320,19 @@ pub struct ScalingArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Every valid run of a log; a row that is not data (torn, bad value) is
+/// named on stderr with its line and skipped, never read as a run.
+pub fn read_runs(log: &Path) -> Result<Vec<RunRecord>> {
+    let read = kv_core::runlog::read_log_all(log)?;
+    for w in read.warnings() {
+        eprintln!("kv-run: {w}");
+    }
+    Ok(read.runs)
+}
+
 /// Throughput against cluster size for the ok runs sharing a tag or note.
 pub fn plot_scaling(a: &ScalingArgs) -> Result<(PathBuf, String)> {
-    let runs = read_log(&kv_core::runlog::log_path(&a.experiments))?;
+    let runs = read_runs(&kv_core::runlog::log_path(&a.experiments))?;
     let mut pts: Vec<(f64, f64, f64)> = runs
         .iter()
         .filter(|r| r.status.is_ok() && (r.tag == a.tag || r.note == a.tag))
@@ -444,7 +457,7 @@ mod tests {
         assert_eq!(r.threads.values(), [2, 4]);
         assert_eq!(r.workload, "YCSB-A");
         append_run(&dir, &r).unwrap();
-        let back = read_log(&kv_core::runlog::log_path(&dir)).unwrap();
+        let back = kv_core::runlog::read_log(&kv_core::runlog::log_path(&dir)).unwrap();
         assert_eq!(back[0].threads, r.threads);
         assert_eq!(back[0].threads.to_string(), "2;4");
         // Equal counts fold to one number, as older rows hold it.

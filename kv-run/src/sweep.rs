@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{bail, ensure, Context, Result};
 use kv_core::latency::{LatencyHistogram, LatencySummary};
-use kv_core::runlog::{read_log, RunDir, RunRecord};
+use kv_core::runlog::{RunDir, RunRecord};
 use kv_core::summary::ClientSummary;
 use serde::{Deserialize, Serialize};
 
@@ -193,7 +193,8 @@ fn run_step(a: &SweepArgs, series: &str, note: &str, client_args: &str) -> Resul
         bail!("sweep step '{note}' failed ({status}): the sweep stops");
     }
     let log = kv_core::runlog::log_path(&a.experiments);
-    let rows = read_log(&log).with_context(|| format!("cannot read {}", log.display()))?;
+    let rows =
+        crate::record::read_runs(&log).with_context(|| format!("cannot read {}", log.display()))?;
     rows.into_iter()
         .rev()
         .find(|r| r.tag == series && r.note == note)

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use kv_core::identity::{ConfigIdentity, GitIdentity, HostFingerprint};
-use kv_core::runlog::{read_log, RunRecord};
+use kv_core::runlog::RunRecord;
 use kv_core::series::{self, compare_groups, resolve, SeriesInfo, TrialInfo};
 use kv_core::stats::Role;
 use kv_core::trials::Metric;
@@ -393,7 +393,7 @@ fn short(c: &str) -> &str {
 /// The comparison of A and B (when there are two sides) and the verdict
 /// against the baseline (when one is set).
 fn final_report(experiments: &Path, sides: &[Side]) -> Result<String> {
-    let runs = read_log(&kv_core::runlog::log_path(experiments))?;
+    let runs = crate::record::read_runs(&kv_core::runlog::log_path(experiments))?;
     let mut out = String::new();
     let ids: Vec<&str> = sides.iter().map(|s| s.series.series_id.as_str()).collect();
     let last = ids.last().copied().unwrap_or_default();

@@ -119,6 +119,9 @@ fn workload_spelling_effective_secs_and_run_time() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].workload, "YCSB-A");
     assert_eq!(r[0].status, RunStatus::Ok);
+    // Issue 15's columns: a single run has no series, always a config hash.
+    assert_eq!(r[0].series_id, "");
+    assert!(r[0].config_hash.len() >= 8, "{:?}", r[0].config_hash);
     let d = r[0].duration_s.expect("duration_s recorded");
     assert!(d >= 3.0 && d <= wall, "duration_s {d} vs wall {wall}");
 }

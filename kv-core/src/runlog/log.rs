@@ -95,19 +95,53 @@ impl Drop for FileLock<'_> {
     }
 }
 
-/// Reads every row of a log file. Errors carry the file's line number.
+/// Reads every row of a log file, strictly: the first row that is not
+/// valid data (torn, wrong field count, bad value, newer schema) is an
+/// error naming `file:line`. Browsing tools use [`read_log_all`], which
+/// keeps every other run.
 pub fn read_log(path: &Path) -> Result<Vec<RunRecord>, RunLogError> {
+    let log = read_log_all(path)?;
+    match log.bad.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(log.runs),
+    }
+}
+
+/// A log read for browsing: the valid runs, and each row that is not data
+/// (with its line) — one bad row never hides the others.
+#[derive(Debug)]
+pub struct LogRead {
+    pub runs: Vec<RunRecord>,
+    /// Rows skipped, each a `file:line: why` error.
+    pub bad: Vec<RunLogError>,
+}
+
+impl LogRead {
+    /// One line per skipped row, for a warning under a table.
+    pub fn warnings(&self) -> Vec<String> {
+        self.bad
+            .iter()
+            .map(|e| format!("warning: {e} (row skipped)"))
+            .collect()
+    }
+}
+
+/// Reads every valid row; only a missing or headless file is an error.
+pub fn read_log_all(path: &Path) -> Result<LogRead, RunLogError> {
     let file = File::open(path).map_err(|e| RunLogError::io(path, e))?;
     read_log_from(path, io::BufReader::new(file))
 }
 
-/// Like [`read_log`] over any reader; `path` is only used in errors.
-pub fn read_log_from(path: &Path, input: impl io::Read) -> Result<Vec<RunRecord>, RunLogError> {
+/// Like [`read_log_all`] over any reader; `path` is only used in errors.
+pub fn read_log_from(path: &Path, input: impl io::Read) -> Result<LogRead, RunLogError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(input);
-    let mut out = Vec::new();
+    let mut out = LogRead {
+        runs: Vec::new(),
+        bad: Vec::new(),
+    };
     let mut record = csv::StringRecord::new();
     let mut first = true;
     loop {
@@ -115,9 +149,18 @@ pub fn read_log_from(path: &Path, input: impl io::Read) -> Result<Vec<RunRecord>
         match rdr.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
+            Err(e) if e.is_io_error() => {
+                let csv::ErrorKind::Io(io) = e.into_kind() else {
+                    unreachable!("is_io_error")
+                };
+                return Err(RunLogError::io(path, io));
+            }
             Err(e) => {
+                // Not UTF-8 and the like: that row only.
                 let line = e.position().map(|p| p.line()).unwrap_or(line);
-                return Err(RunLogError::malformed(path, line, e.to_string()));
+                out.bad
+                    .push(RunLogError::malformed(path, line, e.to_string()));
+                continue;
             }
         }
         let line = record.position().map(|p| p.line()).unwrap_or(line);
@@ -135,36 +178,23 @@ pub fn read_log_from(path: &Path, input: impl io::Read) -> Result<Vec<RunRecord>
         if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
             continue; // blank line
         }
-        let version: u32 =
-            record.get(0).unwrap_or("").trim().parse().map_err(|_| {
-                RunLogError::malformed(path, line, "schema_version is not a number")
-            })?;
-        if version == 0 {
-            return Err(RunLogError::malformed(path, line, "schema_version 0"));
-        }
-        if version > SCHEMA_VERSION {
-            return Err(RunLogError::NewerSchema {
-                path: path.to_path_buf(),
-                line,
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        let expected = COLUMNS_PER_VERSION[version as usize - 1];
-        if record.len() > expected {
-            return Err(RunLogError::malformed(
-                path,
-                line,
-                format!(
-                    "{} fields, but schema_version {version} has {expected}",
-                    record.len()
-                ),
-            ));
+        let version = record.get(0).unwrap_or("").trim().parse::<u32>();
+        if let Ok(found) = version.clone() {
+            if found > SCHEMA_VERSION {
+                out.bad.push(RunLogError::NewerSchema {
+                    path: path.to_path_buf(),
+                    line,
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+                continue;
+            }
         }
         let fields: Vec<&str> = record.iter().collect();
-        let run = RunRecord::from_fields(&fields)
-            .map_err(|msg| RunLogError::malformed(path, line, msg))?;
-        out.push(run);
+        match RunRecord::from_fields(&fields) {
+            Ok(run) => out.runs.push(run),
+            Err(msg) => out.bad.push(RunLogError::malformed(path, line, msg)),
+        }
     }
     if first {
         return Err(RunLogError::malformed(path, 1, "empty file: no header"));

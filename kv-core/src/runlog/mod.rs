@@ -76,6 +76,8 @@ mod tests {
         r.servers = Some(2);
         r.clients = Some(3);
         r.threads = PerClient::of([4]);
+        r.series_id = "s-1".into();
+        r.config_hash = "abc123".into();
         r.batch = Some(64);
         r.workload = "YCSB-A".into();
         r.theta = Some(0.99);
@@ -190,20 +192,45 @@ mod tests {
         assert_eq!(notes.len(), 80);
     }
 
+    /// Real logs written by earlier builds (schema 1, 33 columns; kept in
+    /// kv-core/tests/fixtures/logs/) read whole under today's schema.
     #[test]
-    fn old_schema_with_fewer_columns_still_reads() {
-        let dir = TempDir::new("old");
-        let path = dir.0.join("log.csv");
-        // An imagined earlier layout: same leading columns, fewer of them.
-        let header = COLUMNS[..21].join(",");
-        let row = "1,20240101-000000-abcd,2024-01-01T00:00:00Z,30,deadbee,false,local,localhost,1,1,2,1,32,4,YCSB-B,0.5,1000,7,old run,ok,98765.4";
-        fs::write(&path, format!("{header}\n{row}\n")).unwrap();
-        let rows = read_log(&path).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].total_ops_per_s, Some(98765.4));
-        assert_eq!(rows[0].workload, "YCSB-B");
-        assert_eq!(rows[0].p99_us, None);
-        assert_eq!(rows[0].tag, "");
+    fn every_old_log_fixture_still_reads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/logs");
+        let mut seen = 0;
+        for e in fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let rows = read_log(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!rows.is_empty(), "{}", path.display());
+            for r in &rows {
+                assert_eq!(r.schema_version, 1);
+                assert!(
+                    r.run_id.len() == "20250101-000000-abcd".len(),
+                    "{}",
+                    r.run_id
+                );
+                // Columns added later read as unknown.
+                assert_eq!((r.series_id.as_str(), r.config_hash.as_str()), ("", ""));
+                // Written again, a v1 row becomes a current one and reads the same.
+                let again = RunRecord::from_fields(
+                    &r.to_fields().iter().map(String::as_str).collect::<Vec<_>>(),
+                )
+                .unwrap();
+                assert_eq!(
+                    RunRecord {
+                        schema_version: 1,
+                        ..again
+                    },
+                    *r
+                );
+            }
+            seen += 1;
+        }
+        assert!(seen >= 2, "fixtures missing in {}", dir.display());
+        let real = read_log(&dir.join("v1-real-runs.csv")).unwrap();
+        assert_eq!(real[0].run_id, "20261202-092117-c0ec");
+        assert_eq!(real[0].total_ops_per_s, Some(919349.365));
+        assert_eq!(real[0].threads.uniform(), Some(1));
     }
 
     #[test]
@@ -211,10 +238,10 @@ mod tests {
         let dir = TempDir::new("bad");
         let path = dir.0.join("log.csv");
         let header = COLUMNS.join(",");
-        fs::write(&path, format!("{header}\n2,20240101-000000-abcd\n")).unwrap();
+        fs::write(&path, format!("{header}\n3,20240101-000000-abcd\n")).unwrap();
         let err = read_log(&path).unwrap_err().to_string();
         assert!(
-            err.contains(":2:") && err.contains("schema_version 2 is newer"),
+            err.contains(":2:") && err.contains("schema_version 3 is newer"),
             "{err}"
         );
 
@@ -234,19 +261,69 @@ mod tests {
             .is_not_found());
     }
 
+    /// A row cut short (here inside total_ops_per_s, as a writer dying
+    /// mid-row leaves it) is never data, whatever precedes or follows it:
+    /// read back, it is reported with its line and every other run is kept.
     #[test]
-    fn torn_last_line_does_not_swallow_the_next_row() {
+    fn torn_rows_are_reported_never_read_as_data() {
         let dir = TempDir::new("torn");
         append_run(&dir.0, &sample("a")).unwrap();
+        let whole = sample("torn").to_fields();
+        let cut = whole[..21].join(",");
+        let cut = &cut[..cut.len() - 4]; // "1234567.5" → "12345"
         let mut f = OpenOptions::new()
             .append(true)
             .open(log_path(&dir.0))
             .unwrap();
-        f.write_all(b"1,torn-row").unwrap();
+        f.write_all(cut.as_bytes()).unwrap();
         append_run(&dir.0, &sample("b")).unwrap();
-        let text = fs::read_to_string(log_path(&dir.0)).unwrap();
-        assert_eq!(text.lines().count(), 4);
-        assert!(text.lines().nth(3).unwrap().contains(",b,"));
+        // Torn at the very end too (no newline after it).
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(log_path(&dir.0))
+            .unwrap();
+        f.write_all(whole[..5].join(",").as_bytes()).unwrap();
+
+        let log = read_log_all(&log_path(&dir.0)).unwrap();
+        let notes: Vec<&str> = log.runs.iter().map(|r| r.note.as_str()).collect();
+        assert_eq!(notes, ["a", "b"], "only the whole rows are runs");
+        assert_eq!(log.runs[1].total_ops_per_s, Some(1_234_567.5));
+        let bad: Vec<String> = log.bad.iter().map(|e| e.to_string()).collect();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(
+            bad[0].ends_with("log.csv:3: torn row: 21 fields, but schema_version 2 has 35"),
+            "{bad:?}"
+        );
+        assert!(bad[1].contains("log.csv:5: torn row: 5 fields"), "{bad:?}");
+        assert!(
+            log.warnings()[0].starts_with("warning: ")
+                && log.warnings()[0].ends_with("(row skipped)")
+        );
+        // The strict reader refuses the file, naming the first bad line.
+        let err = read_log(&log_path(&dir.0)).unwrap_err().to_string();
+        assert!(err.contains("log.csv:3: torn row"), "{err}");
+    }
+
+    /// The column docs in experiments/README.md are generated from the
+    /// table: this fails when they drift (KVLAB_WRITE_DOCS=1 rewrites them).
+    #[test]
+    fn column_docs_match_the_readme() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/README.md");
+        let text = fs::read_to_string(&path).unwrap();
+        let (begin, end) = ("<!-- columns:begin -->\n", "<!-- columns:end -->");
+        let a = text.find(begin).expect("columns:begin marker") + begin.len();
+        let b = text.find(end).expect("columns:end marker");
+        let want = column_docs();
+        if text[a..b] != want {
+            if std::env::var_os("KVLAB_WRITE_DOCS").is_some() {
+                fs::write(&path, format!("{}{want}{}", &text[..a], &text[b..])).unwrap();
+            } else {
+                panic!(
+                    "experiments/README.md column table is stale: run \
+                     KVLAB_WRITE_DOCS=1 cargo test -p kv-core column_docs"
+                );
+            }
+        }
     }
 
     #[test]
@@ -282,8 +359,13 @@ mod tests {
 
     #[test]
     fn columns_per_version_matches() {
-        assert_eq!(COLUMNS_PER_VERSION.len(), SCHEMA_VERSION as usize);
-        assert_eq!(*COLUMNS_PER_VERSION.last().unwrap(), COLUMNS.len());
+        assert_eq!(columns_in(1), Some(33));
+        assert_eq!(columns_in(SCHEMA_VERSION), Some(COLUMNS.len()));
+        assert_eq!(columns_in(0), None);
+        assert_eq!(columns_in(SCHEMA_VERSION + 1), None);
+        // Versions only grow down the table: columns are added at the end.
+        assert!(TABLE.windows(2).all(|w| w[0].since <= w[1].since));
+        assert_eq!(TABLE.last().unwrap().since, SCHEMA_VERSION);
         assert_eq!(sample("x").to_fields().len(), COLUMNS.len());
     }
 

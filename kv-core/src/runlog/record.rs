@@ -1,55 +1,378 @@
 //! One row of `log.csv` ([`RunRecord`]) and its columns.
+//!
+//! [`TABLE`] is the one description of the columns: the writer
+//! ([`RunRecord::to_fields`]), the reader ([`RunRecord::from_fields`]) and
+//! the column docs in `experiments/README.md` ([`column_docs`]) are all made
+//! from it. Adding a recorded field is: the struct field and its table entry
+//! (this file), whoever fills it, and the regenerated docs.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
 use super::*;
 
-/// Version of the log row written by this build.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the log row written by this build: the highest `since` in
+/// [`TABLE`].
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// The log's columns in file order. Append only; see the module docs.
-pub const COLUMNS: &[&str] = &[
-    "schema_version",
-    "run_id",
-    "started_at",
-    "duration_s",
-    "git_commit",
-    "git_dirty",
-    "backend",
-    "hosts",
-    "servers",
-    "clients",
-    "threads",
-    "connections",
-    "batch",
-    "window",
-    "workload",
-    "theta",
-    "preload",
-    "seed",
-    "note",
-    "status",
-    "total_ops_per_s",
-    "client_ops_per_s",
-    "p50_us",
-    "p99_us",
-    "p999_us",
-    "generated_ops",
-    "completed_ops",
-    "server_cpu_percent",
-    "client_cpu_percent",
-    "server_peak_rss_bytes",
-    "client_peak_rss_bytes",
-    "net_bytes_per_s",
-    "tag",
+/// One column of `log.csv`: its name, the schema version that added it,
+/// its unit and meaning (for the docs), and how a record writes and reads it.
+pub struct Column {
+    pub name: &'static str,
+    /// Schema version that added the column (columns are only added at the end).
+    pub since: u32,
+    pub unit: &'static str,
+    pub doc: &'static str,
+    write: fn(&RunRecord) -> String,
+    read: fn(&mut RunRecord, &str) -> Result<(), String>,
+}
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(T::to_string).unwrap_or_default()
+}
+
+fn optf(v: &Option<f64>) -> String {
+    // NaN or infinity is not a measurement: leave the field empty.
+    v.filter(|x| x.is_finite())
+        .map(|x| x.to_string())
+        .unwrap_or_default()
+}
+
+fn num<T: FromStr>(s: &str) -> Result<Option<T>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|_| format!("'{s}' is not a valid number"))
+}
+
+/// A table entry for a field of one of the shapes the log has.
+macro_rules! col {
+    ($since:expr, $name:ident, $unit:expr, $doc:expr, text) => {
+        Column {
+            name: stringify!($name),
+            since: $since,
+            unit: $unit,
+            doc: $doc,
+            write: |r| r.$name.clone(),
+            read: |r, s| {
+                r.$name = s.to_string();
+                Ok(())
+            },
+        }
+    };
+    ($since:expr, $name:ident, $unit:expr, $doc:expr, num) => {
+        Column {
+            name: stringify!($name),
+            since: $since,
+            unit: $unit,
+            doc: $doc,
+            write: |r| opt(&r.$name),
+            read: |r, s| {
+                r.$name = num(s)?;
+                Ok(())
+            },
+        }
+    };
+    ($since:expr, $name:ident, $unit:expr, $doc:expr, float) => {
+        Column {
+            name: stringify!($name),
+            since: $since,
+            unit: $unit,
+            doc: $doc,
+            write: |r| optf(&r.$name),
+            read: |r, s| {
+                r.$name = num(s)?;
+                Ok(())
+            },
+        }
+    };
+    // A throughput: never written for a failed run (see `from_fields`).
+    ($since:expr, $name:ident, $unit:expr, $doc:expr, tput) => {
+        Column {
+            name: stringify!($name),
+            since: $since,
+            unit: $unit,
+            doc: $doc,
+            write: |r| {
+                if r.status.is_ok() {
+                    optf(&r.$name)
+                } else {
+                    String::new()
+                }
+            },
+            read: |r, s| {
+                r.$name = num(s)?;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// Every column of `log.csv`, in file order. Append only, with `since` =
+/// the new [`SCHEMA_VERSION`].
+pub static TABLE: &[Column] = &[
+    Column {
+        name: "schema_version",
+        since: 1,
+        unit: "integer",
+        doc: "layout version of this row",
+        // Always the version this build writes, whatever the record says.
+        write: |_| SCHEMA_VERSION.to_string(),
+        read: |r, s| {
+            r.schema_version = num(s)?.ok_or("empty")?;
+            Ok(())
+        },
+    },
+    Column {
+        name: "run_id",
+        since: 1,
+        unit: "`YYYYmmdd-HHMMSS-xxxx`",
+        doc: "UTC start time + 4 random hex digits; unique, sorts by start time; names \
+              `runs/<run_id>/`. Tools accept a unique prefix or the unique 4-hex ending",
+        write: |r| r.run_id.clone(),
+        read: |r, s| {
+            if s.trim().is_empty() {
+                return Err("empty".into());
+            }
+            r.run_id = s.to_string();
+            Ok(())
+        },
+    },
+    col!(
+        1,
+        started_at,
+        "RFC 3339, UTC (`2025-01-31T12:00:00Z`)",
+        "when the run started",
+        text
+    ),
+    col!(
+        1,
+        duration_s,
+        "seconds",
+        "the run's own time: first server started to every process stopped (not the build)",
+        float
+    ),
+    col!(1, git_commit, "hex", "commit of the code that ran", text),
+    Column {
+        name: "git_dirty",
+        since: 1,
+        unit: "`true`/`false`",
+        doc: "the work tree had uncommitted changes",
+        write: |r| opt(&r.git_dirty),
+        read: |r, s| {
+            r.git_dirty = match s.trim() {
+                "" => None,
+                "true" | "1" | "yes" => Some(true),
+                "false" | "0" | "no" => Some(false),
+                other => return Err(format!("'{other}' is not true/false")),
+            };
+            Ok(())
+        },
+    },
+    col!(
+        1,
+        backend,
+        "text",
+        "where processes ran (`local`, `hosts`, `cloudlab`, `bench`, ...)",
+        text
+    ),
+    col!(1, hosts, "text, `;`-separated", "hosts used", text),
+    col!(1, servers, "count", "server processes", num),
+    col!(1, clients, "count", "client processes", num),
+    Column {
+        name: "threads",
+        since: 1,
+        unit: "count, or counts `;`-separated",
+        doc: "generator threads per client: one number when every client has it, else one per \
+              client in node order (`4;2`)",
+        write: |r| r.threads.to_string(),
+        read: |r, s| {
+            r.threads = s.parse()?;
+            Ok(())
+        },
+    },
+    col!(
+        1,
+        connections,
+        "count",
+        "connections per client per server",
+        num
+    ),
+    col!(1, batch, "ops", "ops per batch RPC", num),
+    col!(
+        1,
+        window,
+        "batches",
+        "batches in flight per server connection",
+        num
+    ),
+    Column {
+        name: "workload",
+        since: 1,
+        unit: "`YCSB-A`/`YCSB-B`/`YCSB-C`",
+        doc: "op mix, one spelling (`ycsb-a` and `a` given on the command line are `YCSB-A`)",
+        write: |r| r.workload.clone(),
+        read: |r, s| {
+            // Rows from before the name was normalized read as one workload.
+            r.workload = crate::workload::Workload::canonical(s);
+            Ok(())
+        },
+    },
+    col!(1, theta, "0 < θ < 1", "Zipf skew", float),
+    col!(
+        1,
+        preload,
+        "keys",
+        "records loaded before the measured window",
+        num
+    ),
+    col!(1, seed, "integer", "workload seed", num),
+    col!(
+        1,
+        note,
+        "text",
+        "`--note \"text\"`; may contain commas, quotes, newlines (quoted)",
+        text
+    ),
+    Column {
+        name: "status",
+        since: 1,
+        unit: "`ok` or `failed: reason`",
+        doc: "how the run ended; the reason is one line (an interrupted run names the signal: \
+              `failed: interrupted (SIGINT)`)",
+        write: |r| match &r.status {
+            RunStatus::Ok => "ok".to_string(),
+            // Keep the reason on one line so tables and greps stay simple.
+            RunStatus::Failed(reason) => format!("failed: {}", one_line(reason)),
+        },
+        read: |r, s| {
+            r.status = s.parse()?;
+            Ok(())
+        },
+    },
+    col!(
+        1,
+        total_ops_per_s,
+        "ops/s",
+        "**sum over servers of each server's median per-second ops/s** \
+        (the course's method, as report-tput.py). Empty when the run failed: a failed run never \
+        carries a throughput",
+        tput
+    ),
+    col!(
+        1,
+        client_ops_per_s,
+        "ops/s",
+        "completed ops per second as the clients saw them; empty when failed",
+        tput
+    ),
+    col!(
+        1,
+        p50_us,
+        "µs",
+        "op latency median (HDR histogram merged over all clients)",
+        num
+    ),
+    col!(1, p99_us, "µs", "op latency 99th percentile", num),
+    col!(1, p999_us, "µs", "op latency 99.9th percentile", num),
+    col!(1, generated_ops, "ops", "ops generated by clients", num),
+    col!(1, completed_ops, "ops", "ops answered", num),
+    col!(
+        1,
+        server_cpu_percent,
+        "% (100 = one core)",
+        "CPU of all server processes together, mean over the run",
+        float
+    ),
+    col!(
+        1,
+        client_cpu_percent,
+        "% (100 = one core)",
+        "same, for clients",
+        float
+    ),
+    col!(
+        1,
+        server_peak_rss_bytes,
+        "bytes",
+        "largest peak RSS of any server process",
+        num
+    ),
+    col!(
+        1,
+        client_peak_rss_bytes,
+        "bytes",
+        "largest peak RSS of any client process",
+        num
+    ),
+    col!(
+        1,
+        net_bytes_per_s,
+        "bytes/s",
+        "bytes read + written per second, summed over server processes",
+        float
+    ),
+    col!(
+        1,
+        tag,
+        "text",
+        "free label grouping runs (scaling charts, filters)",
+        text
+    ),
+    col!(
+        2,
+        series_id,
+        "text",
+        "the series of repeated trials the run belongs to \
+        (`run-cluster.sh --trials/--against/--ab`); empty for a single run",
+        text
+    ),
+    col!(
+        2,
+        config_hash,
+        "hex",
+        "hash of everything that can change performance (binaries, \
+        effective parameters, node counts, backend, host); equal hashes = same config",
+        text
+    ),
 ];
 
-/// Number of columns each schema version has (index = version - 1).
-pub(super) const COLUMNS_PER_VERSION: &[usize] = &[33];
+/// The column names in file order.
+pub static COLUMNS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| TABLE.iter().map(|c| c.name).collect());
+
+/// How many columns a row of schema `version` has (`None`: no such version).
+pub fn columns_in(version: u32) -> Option<usize> {
+    (1..=SCHEMA_VERSION)
+        .contains(&version)
+        .then(|| TABLE.iter().filter(|c| c.since <= version).count())
+}
+
+/// The column reference of `experiments/README.md`, made from [`TABLE`].
+pub fn column_docs() -> String {
+    let mut out = String::from(
+        "| # | column | since | unit / format | meaning |\n|---|--------|-------|---------------|---------|\n",
+    );
+    for (i, c) in TABLE.iter().enumerate() {
+        let doc = c.doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        out += &format!(
+            "| {} | `{}` | {} | {} | {doc} |\n",
+            i + 1,
+            c.name,
+            c.since,
+            c.unit
+        );
+    }
+    out
+}
+
 /// A count that each client of a run has (generator threads): written as
 /// one number when every client has the same (`4`, as older rows hold it),
 /// else one per client in node order (`4;2`). Empty = unknown.
@@ -141,7 +464,7 @@ impl<'de> Deserialize<'de> for PerClient {
 /// One row of `experiments/log.csv`. Numbers are `None` when unknown
 /// (written as an empty field). Units are in the names; see
 /// `experiments/README.md` for each column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     /// Version the row was written with; [`append_run`] always writes
     /// [`SCHEMA_VERSION`] whatever this says.
@@ -191,6 +514,12 @@ pub struct RunRecord {
     /// Bytes read plus written per second, summed over server processes.
     pub net_bytes_per_s: Option<f64>,
     pub tag: String,
+    /// The series of trials the run is part of (empty: a single run).
+    #[serde(default)]
+    pub series_id: String,
+    /// [`crate::identity::ConfigIdentity`] hash of the run's config.
+    #[serde(default)]
+    pub config_hash: String,
 }
 
 impl RunRecord {
@@ -200,164 +529,37 @@ impl RunRecord {
             schema_version: SCHEMA_VERSION,
             run_id: new_run_id(started),
             started_at: rfc3339_utc(started),
-            duration_s: None,
-            git_commit: String::new(),
-            git_dirty: None,
-            backend: String::new(),
-            hosts: String::new(),
-            servers: None,
-            clients: None,
-            threads: PerClient::default(),
-            connections: None,
-            batch: None,
-            window: None,
-            workload: String::new(),
-            theta: None,
-            preload: None,
-            seed: None,
-            note: String::new(),
-            status: RunStatus::Ok,
-            total_ops_per_s: None,
-            client_ops_per_s: None,
-            p50_us: None,
-            p99_us: None,
-            p999_us: None,
-            generated_ops: None,
-            completed_ops: None,
-            server_cpu_percent: None,
-            client_cpu_percent: None,
-            server_peak_rss_bytes: None,
-            client_peak_rss_bytes: None,
-            net_bytes_per_s: None,
-            tag: String::new(),
+            ..RunRecord::default()
         }
     }
 
     /// The row's fields in [`COLUMNS`] order, as written to the file.
     pub fn to_fields(&self) -> Vec<String> {
-        fn o<T: ToString>(v: &Option<T>) -> String {
-            v.as_ref().map(T::to_string).unwrap_or_default()
-        }
-        fn of(v: &Option<f64>) -> String {
-            // NaN or infinity is not a measurement: leave the field empty.
-            v.filter(|x| x.is_finite())
-                .map(|x| x.to_string())
-                .unwrap_or_default()
-        }
-        let failed = !self.status.is_ok();
-        // A failed run never carries a throughput number, whatever the caller set.
-        let tput = |v: &Option<f64>| if failed { String::new() } else { of(v) };
-        let status = match &self.status {
-            RunStatus::Ok => "ok".to_string(),
-            // Keep the reason on one line so tables and greps stay simple.
-            RunStatus::Failed(r) => format!("failed: {}", one_line(r)),
-        };
-        vec![
-            SCHEMA_VERSION.to_string(),
-            self.run_id.clone(),
-            self.started_at.clone(),
-            of(&self.duration_s),
-            self.git_commit.clone(),
-            o(&self.git_dirty),
-            self.backend.clone(),
-            self.hosts.clone(),
-            o(&self.servers),
-            o(&self.clients),
-            self.threads.to_string(),
-            o(&self.connections),
-            o(&self.batch),
-            o(&self.window),
-            self.workload.clone(),
-            of(&self.theta),
-            o(&self.preload),
-            o(&self.seed),
-            self.note.clone(),
-            status,
-            tput(&self.total_ops_per_s),
-            tput(&self.client_ops_per_s),
-            o(&self.p50_us),
-            o(&self.p99_us),
-            o(&self.p999_us),
-            o(&self.generated_ops),
-            o(&self.completed_ops),
-            of(&self.server_cpu_percent),
-            of(&self.client_cpu_percent),
-            o(&self.server_peak_rss_bytes),
-            o(&self.client_peak_rss_bytes),
-            of(&self.net_bytes_per_s),
-            self.tag.clone(),
-        ]
+        TABLE.iter().map(|c| (c.write)(self)).collect()
     }
 
-    /// Parses one row given by position; `fields` may be shorter than
-    /// [`COLUMNS`] (older schema). Errors name the column.
+    /// Parses one row given by position. A row has exactly the columns of
+    /// its schema version (older versions fewer); any other count is a torn
+    /// or foreign row, never data. Errors name the column.
     pub fn from_fields(fields: &[&str]) -> Result<Self, String> {
-        let get = |i: usize| fields.get(i).map(|s| s.trim()).unwrap_or("");
-        let text = |i: usize| fields.get(i).map(|s| s.to_string()).unwrap_or_default();
-        fn num<T: FromStr>(fields_i: &str, col: &str) -> Result<Option<T>, String> {
-            if fields_i.is_empty() {
-                Ok(None)
-            } else {
-                fields_i
-                    .parse()
-                    .map(Some)
-                    .map_err(|_| format!("column {col}: '{fields_i}' is not a valid number"))
-            }
+        let version: u32 = num(fields.first().copied().unwrap_or(""))
+            .ok()
+            .flatten()
+            .ok_or("column schema_version is not a number")?;
+        let expected = columns_in(version).ok_or_else(|| {
+            format!("schema_version {version} is not one this build knows (1 to {SCHEMA_VERSION})")
+        })?;
+        if fields.len() != expected {
+            return Err(format!(
+                "torn row: {} fields, but schema_version {version} has {expected}",
+                fields.len()
+            ));
         }
-        let n = |i: usize| -> Result<Option<u64>, String> { num(get(i), COLUMNS[i]) };
-        let n32 = |i: usize| -> Result<Option<u32>, String> { num(get(i), COLUMNS[i]) };
-        let f = |i: usize| -> Result<Option<f64>, String> { num(get(i), COLUMNS[i]) };
-        let schema_version: u32 =
-            num(get(0), COLUMNS[0])?.ok_or_else(|| "column schema_version is empty".to_string())?;
-        let git_dirty = match get(5) {
-            "" => None,
-            "true" | "1" | "yes" => Some(true),
-            "false" | "0" | "no" => Some(false),
-            other => return Err(format!("column git_dirty: '{other}' is not true/false")),
-        };
-        let run_id = text(1);
-        if run_id.trim().is_empty() {
-            return Err("column run_id is empty".to_string());
-        }
+        let mut r = RunRecord::default();
         // Fields parse in column order, so the first bad column is the one named.
-        let mut r = RunRecord {
-            schema_version,
-            run_id,
-            started_at: text(2),
-            duration_s: f(3)?,
-            git_commit: text(4),
-            git_dirty,
-            backend: text(6),
-            hosts: text(7),
-            servers: n32(8)?,
-            clients: n32(9)?,
-            threads: get(10)
-                .parse()
-                .map_err(|e| format!("column threads: {e}"))?,
-            connections: n32(11)?,
-            batch: n32(12)?,
-            window: n32(13)?,
-            // Rows from before the name was normalized read as one workload.
-            workload: crate::workload::Workload::canonical(&text(14)),
-            theta: f(15)?,
-            preload: n(16)?,
-            seed: n(17)?,
-            note: text(18),
-            status: get(19).parse().map_err(|e| format!("column status: {e}"))?,
-            total_ops_per_s: f(20)?,
-            client_ops_per_s: f(21)?,
-            p50_us: n(22)?,
-            p99_us: n(23)?,
-            p999_us: n(24)?,
-            generated_ops: n(25)?,
-            completed_ops: n(26)?,
-            server_cpu_percent: f(27)?,
-            client_cpu_percent: f(28)?,
-            server_peak_rss_bytes: n(29)?,
-            client_peak_rss_bytes: n(30)?,
-            net_bytes_per_s: f(31)?,
-            tag: text(32),
-        };
+        for (c, f) in TABLE.iter().zip(fields) {
+            (c.read)(&mut r, f).map_err(|e| format!("column {}: {e}", c.name))?;
+        }
         if !r.status.is_ok() {
             // Hand-edited logs: a failed run still shows no throughput.
             r.total_ops_per_s = None;

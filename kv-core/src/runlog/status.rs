@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 
 /// How a run ended. A failed run is recorded with its reason and never
 /// with a throughput figure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum RunStatus {
+    #[default]
     Ok,
     Failed(String),
 }

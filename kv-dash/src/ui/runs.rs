@@ -191,8 +191,8 @@ fn render_detail(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     if !r.note.is_empty() || !r.tag.is_empty() {
         lines.push(Line::from(format!(
             "note: {}  tag: {}",
-            r.note.replace('\n', " "),
-            r.tag
+            crate::browse::printable(&r.note),
+            crate::browse::printable(&r.tag)
         )));
     }
     if let Some(d) = &app.detail {
