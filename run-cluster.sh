@@ -470,7 +470,7 @@ check_histories() {
     # A passing run keeps its verdict and counts (check.txt), not its
     # histories, unless asked; a failing one keeps them as evidence.
     if [ "$rc" = 0 ] && [ "$KEEP_HISTORIES" = 0 ]; then
-        rm -f "${files[@]}"
+        rm -f "${files[@]}" "$LOG_DIR"/history-*.clock.json
         echo "(histories dropped: the run passed; --keep-histories keeps them)"
     fi
     return "$rc"

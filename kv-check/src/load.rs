@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use kv_core::clock::ClockLog;
 use kv_core::history::{Action, Header, HistoryError, HistoryReader, Outcome, ReadValue};
 use kv_core::value::ValueId;
 
@@ -163,6 +164,35 @@ pub struct Loaded {
     pub preload: Option<u64>,
     /// The run every header names (`None`: older files).
     pub run: Option<String>,
+    /// Histories of several hosts: each file's clock samples (by file
+    /// index), the ops mapped onto the reference clock and widened by ε.
+    /// `None` when every history is of one machine's clock.
+    pub clocks: Option<Vec<ClockLog>>,
+    /// What the widening cost, when there was one.
+    pub clock_report: Option<ClockReport>,
+}
+
+/// The uncertainty of a multi-host check and what it left of real-time order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClockReport {
+    pub epsilon_median_ns: u64,
+    pub epsilon_max_ns: u64,
+    /// Sampled precedence edges (an op completing before another, of
+    /// another client, on the same key, began) on the reference clock...
+    pub edges: u64,
+    /// ...and how many stay ordered after widening: the check's power.
+    pub edges_kept: u64,
+}
+
+impl ClockReport {
+    /// Share of real-time precedence kept (1 with no edges sampled).
+    pub fn power(&self) -> f64 {
+        if self.edges == 0 {
+            1.0
+        } else {
+            self.edges_kept as f64 / self.edges as f64
+        }
+    }
 }
 
 impl Loaded {
@@ -287,35 +317,56 @@ fn load_one<R: BufRead>(
 
 /// Merges per-file results (in file order) into one [`Loaded`], giving
 /// writers global indices.
-fn assemble(paths: Vec<PathBuf>, files: Vec<FileRecs>) -> Result<Loaded, InputError> {
+fn assemble(
+    paths: Vec<PathBuf>,
+    mut files: Vec<FileRecs>,
+    clocks: Vec<Option<ClockLog>>,
+) -> Result<Loaded, InputError> {
     let mut loaded = Loaded {
         recs: Vec::with_capacity(files.iter().map(|f| f.recs.len()).sum()),
         ..Loaded::default()
     };
     let mut clients: FxMap<u32, usize> = FxMap::default();
-    // CLOCK_MONOTONIC times only compare within one boot of one machine;
-    // checking across machines would compare unrelated clocks and give a
-    // verdict that means nothing. Files without a boot id are let through.
+    // CLOCK_MONOTONIC times only compare within one boot of one machine.
+    // Histories of several machines are checked only when each carries
+    // clock samples against one reference clock: then every op is mapped
+    // onto that clock and widened by its uncertainty. Otherwise the verdict
+    // would compare unrelated clocks, so none is given. Files without a
+    // boot id (older writers) are let through.
     let mut first_boot: Option<(usize, &str)> = None;
+    let mut other_boot: Option<(usize, &str)> = None;
     for (i, file) in files.iter().enumerate() {
         let Some(boot) = file.header.boot.as_deref() else {
             continue;
         };
         match first_boot {
             None => first_boot = Some((i, boot)),
-            Some((j, other)) if other != boot => {
-                return Err(InputError {
-                    path: paths[i].clone(),
-                    message: format!(
-                        "recorded on another machine (boot id {boot}) than {} (boot id {other}): \
-                         their CLOCK_MONOTONIC times cannot be compared; run check mode with \
-                         every client on one host",
-                        paths[j].display()
-                    ),
-                });
-            }
+            Some((_, b)) if b != boot && other_boot.is_none() => other_boot = Some((i, boot)),
             Some(_) => {}
         }
+    }
+    if let (Some((j, other)), Some((i, boot))) = (first_boot, other_boot) {
+        let one_reference = clocks.iter().all(Option::is_some)
+            && clocks
+                .iter()
+                .flatten()
+                .all(|c| Some(&c.reference) == clocks[0].as_ref().map(|c| &c.reference));
+        if !one_reference {
+            return Err(InputError {
+                path: paths[i].clone(),
+                message: format!(
+                    "recorded on another machine (boot id {boot}) than {} (boot id {other}): \
+                     their CLOCK_MONOTONIC times cannot be compared without clock samples \
+                     against one reference (<history>.clock.json, written by kv-client in \
+                     check mode); run check mode with every client on one host",
+                    paths[j].display()
+                ),
+            });
+        }
+        let clocks: Vec<ClockLog> = clocks.into_iter().flatten().collect();
+        let report = map_to_reference(&mut files, &clocks);
+        loaded.clocks = Some(clocks);
+        loaded.clock_report = Some(report);
     }
     (loaded.run, loaded.preload) = one_run(&paths, &files)?;
     let mut writer_index: FxMap<(u32, u32), usize> = FxMap::default();
@@ -462,7 +513,14 @@ pub fn load_files(paths: &[PathBuf], threads: usize) -> Result<Loaded, InputErro
             }
         }
     }
-    assemble(paths.to_vec(), files)
+    let mut clocks = Vec::with_capacity(paths.len());
+    for p in paths {
+        clocks.push(ClockLog::read(p).map_err(|message| InputError {
+            path: p.clone(),
+            message,
+        })?);
+    }
+    assemble(paths.to_vec(), files, clocks)
 }
 
 /// Loads in-memory histories (name, text): for tests and tools.
@@ -478,5 +536,100 @@ pub fn load_texts(texts: &[(&str, &str)]) -> Result<Loaded, InputError> {
             message,
         })?);
     }
-    assemble(paths, files)
+    let clocks = vec![None; paths.len()];
+    assemble(paths, files, clocks)
+}
+
+/// Loads in-memory histories with their clock samples (tests).
+pub fn load_texts_with_clocks(
+    texts: &[(&str, &str, Option<ClockLog>)],
+) -> Result<Loaded, InputError> {
+    let plain: Vec<(&str, &str)> = texts.iter().map(|(n, t, _)| (*n, *t)).collect();
+    let paths: Vec<PathBuf> = plain.iter().map(|(name, _)| PathBuf::from(name)).collect();
+    let mut files = Vec::with_capacity(texts.len());
+    for (i, (_, text)) in plain.iter().enumerate() {
+        let parsed = HistoryReader::new(text.as_bytes())
+            .map_err(|e: HistoryError| e.to_string())
+            .and_then(|r| load_one(i, r, text.len() / MIN_ROW_BYTES));
+        files.push(parsed.map_err(|message| InputError {
+            path: paths[i].clone(),
+            message,
+        })?);
+    }
+    assemble(paths, files, texts.iter().map(|t| t.2.clone()).collect())
+}
+
+/// Keys sampled for the power estimate: one in this many.
+const POWER_KEY_SAMPLE: u64 = 8;
+/// Ops sampled for the power estimate at most.
+const POWER_MAX_OPS: usize = 1 << 20;
+
+/// Maps every op of `files` onto the reference clock and widens it to
+/// [invoke − ε, complete + ε] (file i by `clocks[i]`). Returns ε's median
+/// and max and the share of sampled real-time precedence that survives.
+fn map_to_reference(files: &mut [FileRecs], clocks: &[ClockLog]) -> ClockReport {
+    let to_time = |ns: i128| time(ns.clamp(0, i128::from(u64::MAX)) as u64);
+    let mut eps: Vec<u64> = Vec::new();
+    // (key, file, invoke, complete, ε invoke, ε complete) on the reference clock, unwidened.
+    let mut sample: Vec<(u64, usize, i128, i128, u64, u64)> = Vec::new();
+    // Every key of a small history; one in POWER_KEY_SAMPLE of a large one.
+    let total: usize = files.iter().map(|f| f.recs.len()).sum();
+    let every = if total <= POWER_MAX_OPS {
+        1
+    } else {
+        POWER_KEY_SAMPLE
+    };
+    for (f, (file, clock)) in files.iter_mut().zip(clocks).enumerate() {
+        let clock = clock.mapper();
+        for r in file.recs.iter_mut() {
+            // Rec times are ns + 1 (0 is "the beginning").
+            let Some(inv) = clock.map(r.invoke.saturating_sub(1)) else {
+                continue;
+            };
+            let cmp = (r.complete != NEVER)
+                .then(|| clock.map(r.complete.saturating_sub(1)))
+                .flatten();
+            if eps.len() < POWER_MAX_OPS {
+                eps.push(inv.epsilon_ns);
+            }
+            if r.key % every == 0 && sample.len() < POWER_MAX_OPS {
+                if let Some(c) = cmp {
+                    sample.push((
+                        r.key,
+                        f,
+                        inv.reference_ns,
+                        c.reference_ns,
+                        inv.epsilon_ns,
+                        c.epsilon_ns,
+                    ));
+                }
+            }
+            let invoke = to_time(inv.reference_ns - i128::from(inv.epsilon_ns));
+            let complete = match cmp {
+                Some(c) => to_time(c.reference_ns + i128::from(c.epsilon_ns)).max(invoke),
+                None => NEVER,
+            };
+            *r = Rec::new(r.key, r.value(), r.is_get(), invoke, complete, r.loc);
+        }
+    }
+    eps.sort_unstable();
+    // Adjacent ops of a key by invoke, of different clients: ordered
+    // before widening, and still after?
+    sample.sort_unstable_by_key(|s| (s.0, s.2));
+    let (mut edges, mut kept) = (0, 0);
+    for w in sample.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if a.0 == b.0 && a.1 != b.1 && a.3 < b.2 {
+            edges += 1;
+            if a.3 + i128::from(a.5) < b.2 - i128::from(b.4) {
+                kept += 1;
+            }
+        }
+    }
+    ClockReport {
+        epsilon_median_ns: eps.get(eps.len() / 2).copied().unwrap_or(0),
+        epsilon_max_ns: eps.last().copied().unwrap_or(0),
+        edges,
+        edges_kept: kept,
+    }
 }

@@ -229,10 +229,15 @@ fn run(
             summary.ops
         );
     }
+    let clocks = loaded.clock_report.map(|c| report::clock_line(&c));
+    let with_clocks = |text: String| match &clocks {
+        Some(line) => format!("{text}\n{line}"),
+        None => text,
+    };
     Ok(match &summary.first {
         None => Ending {
             code: PASS,
-            text: report::pass_line(&summary, histories.len()),
+            text: with_clocks(report::pass_line(&summary, histories.len())),
             to_stdout: true,
         },
         Some(v) => {
@@ -251,7 +256,7 @@ fn run(
             }
             Ending {
                 code: FAIL,
-                text,
+                text: with_clocks(text),
                 to_stdout: true,
             }
         }

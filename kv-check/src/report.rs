@@ -8,7 +8,30 @@ use std::fmt::Write;
 use kv_core::history::{Action, HistoryOp, HistoryReader, Outcome, ReadValue};
 
 use crate::check::{Initial, OpRef, Summary, Violation};
-use crate::load::{InputError, Loaded, Loc, Time, Value, BEGINNING};
+use crate::load::{ClockReport, InputError, Loaded, Loc, Time, Value, BEGINNING};
+
+/// Below this share of real-time order kept, a multi-host check is weak.
+pub const LOW_POWER: f64 = 0.5;
+
+/// `clocks: ε median 41 us, max 230 us; real-time order kept for 97.1% of
+/// 10234 sampled precedence edges`, and a warning when that share is low.
+pub fn clock_line(c: &ClockReport) -> String {
+    let us = |ns: u64| format!("{:.0} us", ns as f64 / 1e3);
+    let mut line = format!(
+        "clocks: histories of several hosts, mapped onto one reference clock; \
+         ε median {}, max {}; real-time order kept for {:.1}% of {} sampled precedence edges",
+        us(c.epsilon_median_ns),
+        us(c.epsilon_max_ns),
+        c.power() * 100.0,
+        c.edges
+    );
+    if c.power() < LOW_POWER {
+        line += "\nwarning: the clock uncertainty hides most real-time order, so the check \
+                 can miss stale reads (low power); sample over a faster network or run \
+                 check mode on one host";
+    }
+    line
+}
 
 /// `PASS: N ops on K keys (histories: F files)`.
 pub fn pass_line(summary: &Summary, files: usize) -> String {

@@ -109,18 +109,42 @@ pub fn witness_html(
         *lane = n;
     }
     ops.sort_by_key(|(c, op, _, _)| (*c, op.thread, op.invoke_ns));
-    let t0 = ops.iter().map(|o| o.1.invoke_ns).min().unwrap_or(0);
-    let t1 = ops
+    // Times on the checker's clock: the reference clock with ε for
+    // histories of several hosts, else the one machine's clock.
+    let maps: Option<Vec<kv_core::clock::ClockMap>> = loaded
+        .clocks
+        .as_ref()
+        .map(|c| c.iter().map(|c| c.mapper()).collect());
+    let at = |file: usize, t: u64| -> (i128, u64) {
+        match maps.as_ref().and_then(|m| m[file].map(t)) {
+            Some(m) => (m.reference_ns, m.epsilon_ns),
+            None => (i128::from(t), 0),
+        }
+    };
+    // (invoke, ε, completion and ε unless unknown) per op.
+    type Span = ((i128, u64), Option<(i128, u64)>);
+    let spans: Vec<Span> = ops
         .iter()
-        .map(|o| match o.1.outcome {
-            Outcome::Unknown => o.1.invoke_ns,
-            _ => o.1.complete_ns.max(o.1.invoke_ns),
+        .map(|(_, op, _, loc)| {
+            let inv = at(loc.file(), op.invoke_ns);
+            let cmp = (op.outcome != Outcome::Unknown)
+                .then(|| at(loc.file(), op.complete_ns.max(op.invoke_ns)));
+            (inv, cmp)
         })
+        .collect();
+    let t0 = spans
+        .iter()
+        .map(|(i, _)| i.0 - i128::from(i.1))
+        .min()
+        .unwrap_or(0);
+    let t1 = spans
+        .iter()
+        .map(|(i, c)| c.map_or(i.0, |c| c.0 + i128::from(c.1)))
         .max()
         .unwrap_or(t0)
         .max(t0 + 1);
     let span = (t1 - t0) as f64 * 1.1;
-    let x = |t: u64| LEFT + (t.saturating_sub(t0)) as f64 / span * (WIDTH - LEFT - 10.0);
+    let x = |t: i128| LEFT + (t - t0).max(0) as f64 / span * (WIDTH - LEFT - 10.0);
     let height = 40.0 + LANE * lanes.len() as f64;
 
     let mut svg = format!(
@@ -136,15 +160,14 @@ pub fn witness_html(
             y + LANE - 2.0
         );
     }
-    for (client, op, hot, loc) in &ops {
+    for ((client, op, hot, loc), (inv, cmp)) in ops.iter().zip(&spans) {
         let lane = lanes[&(*client, op.thread)];
         let y = 24.0 + LANE * lane as f64;
-        let unknown = op.outcome == Outcome::Unknown;
-        let x0 = x(op.invoke_ns);
-        let x1 = if unknown {
-            WIDTH - 10.0
-        } else {
-            x(op.complete_ns).max(x0 + 2.0)
+        let unknown = cmp.is_none();
+        let x0 = x(inv.0);
+        let x1 = match cmp {
+            None => WIDTH - 10.0,
+            Some(c) => x(c.0).max(x0 + 2.0),
         };
         let class = match (hot, matches!(op.action, Action::Put(_)), unknown) {
             (true, _, _) => "op conflict",
@@ -153,9 +176,26 @@ pub fn witness_html(
             (false, false, _) => "op get",
         };
         let where_ = format!("{}:{}", loaded.paths[loc.file()].display(), loc.line());
+        // ε as whiskers: how far each end may really lie.
+        let mid = y + (LANE - 10.0) / 2.0;
+        let mut whiskers = String::new();
+        if inv.1 > 0 {
+            let _ = write!(
+                whiskers,
+                r#"<line class="eps" x1="{:.1}" x2="{x0:.1}" y1="{mid:.0}" y2="{mid:.0}"/>"#,
+                x(inv.0 - i128::from(inv.1))
+            );
+        }
+        if let Some(c) = cmp.filter(|c| c.1 > 0) {
+            let _ = write!(
+                whiskers,
+                r#"<line class="eps" x1="{x1:.1}" x2="{:.1}" y1="{mid:.0}" y2="{mid:.0}"/>"#,
+                x(c.0 + i128::from(c.1))
+            );
+        }
         let _ = write!(
             svg,
-            r#"<g class="{class}"><title>{}   {}</title><rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{:.0}" rx="3"/><text x="{:.1}" y="{:.0}">{}</text></g>"#,
+            r#"<g class="{class}"><title>{}   {}</title>{whiskers}<rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{:.0}" rx="3"/><text x="{:.1}" y="{:.0}">{}</text></g>"#,
             esc(&op_line(*client, op)),
             esc(&where_),
             x1 - x0,
@@ -196,6 +236,13 @@ pub fn witness_html(
     } else {
         String::new()
     };
+    let clock_note = match loaded.clock_report {
+        Some(c) => format!(
+            "Histories of several hosts: times are on the reference clock, each end widened by its clock uncertainty ε (whiskers; median {} ns, max {} ns).",
+            c.epsilon_median_ns, c.epsilon_max_ns
+        ),
+        None => "Clock uncertainty ε: 0 (all histories on one clock).".to_string(),
+    };
     let initial_note = if initial_involved {
         "<p>The key's initial value (a virtual put before every op) is part of the conflict.</p>"
     } else {
@@ -209,14 +256,14 @@ body {{ font-family: sans-serif; margin: 1.5em; max-width: 1040px; }}
 .op rect {{ fill: #c8d8ec; stroke: #4a6f9c; }} .op.put rect {{ fill: #d8ecc8; stroke: #5c8c3c; }}
 .op.unknown rect {{ fill: #eee; stroke: #999; stroke-dasharray: 4 3; }}
 .op.conflict rect {{ fill: #f6c1bd; stroke: #b3261e; stroke-width: 2; }}
-.op text {{ font-size: 11px; }} .lane, .axis {{ font-size: 11px; fill: #444; }} .grid {{ stroke: #eee; }}
+.op text {{ font-size: 11px; }} .lane, .axis {{ font-size: 11px; fill: #444; }} .grid {{ stroke: #eee; }} .eps {{ stroke: #333; stroke-width: 1.5; }}
 table {{ border-collapse: collapse; font-size: 12px; margin-top: 1em; }} td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
 tr.conflict td {{ background: #fbe3e1; }}
 </style></head><body>
 <h1>FAIL: key {key}</h1>
 <p class="why">{}</p>
 {initial_note}
-<p>Bars run from an op's invoke to its completion (a dashed bar: no reply, it may have happened any time after its invoke). Red: the ops that conflict. Grey lanes: {} other ops of this key near them ({} shown at most). Clock uncertainty ε: 0 (all histories on one clock).</p>
+<p>Bars run from an op's invoke to its completion (a dashed bar: no reply, it may have happened any time after its invoke). Red: the ops that conflict. Grey lanes: {} other ops of this key near them ({} shown at most). {clock_note}</p>
 {svg}
 {table}
 {more}

@@ -575,3 +575,71 @@ fn text_and_binary_histories_agree() {
     assert_eq!(out_m.replace(".hist", ".csv"), out_t);
     assert!(out_b.contains("c2.hist:4"), "{out_b}");
 }
+
+/// Issue 17: the stale-read history of `two_clients`, as if written on two
+/// hosts (different boot ids) whose clocks agree, with clock samples of
+/// round trip `rtt_ns`: ε = rtt/2 (plus drift).
+fn two_hosts(dir: &TempDir, rtt_ns: u64) -> Vec<PathBuf> {
+    use kv_core::clock::{ClockLog, ClockSample};
+    use kv_core::history::Header;
+    let paths = two_clients(dir, true);
+    for (i, p) in paths.iter().enumerate() {
+        // Rewrite with another boot id per host.
+        let ops = kv_core::history::read_history(p).unwrap();
+        let header = Header {
+            client: i as u32 + 1,
+            boot: Some(format!("00000000-0000-0000-0000-00000000000{i}")),
+            preload: None,
+            run: None,
+        };
+        let mut w = HistoryWriter::create(p, &header).unwrap();
+        for op in &ops.ops {
+            w.record(op).unwrap();
+        }
+        w.finish().unwrap();
+        ClockLog {
+            reference: "ref-boot/1".into(),
+            samples: vec![ClockSample {
+                send_ns: 100_000 - rtt_ns / 2,
+                recv_ns: 100_000 + rtt_ns / 2,
+                reference_ns: 100_000,
+            }],
+        }
+        .write(p)
+        .unwrap();
+    }
+    paths
+}
+
+#[test]
+fn clock_uncertainty_widens_ops_and_low_power_is_reported() {
+    // Tight clocks (ε = 5 ns): the stale read is still a violation.
+    let dir = TempDir::new("hosts-tight");
+    let (code, out, err) = kv_check(&os(&two_hosts(&dir, 10)));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("FAIL: key 5: stale read"), "{out}");
+    assert!(
+        out.contains("\nclocks: ") && out.contains("ε median 0 us"),
+        "{out}"
+    );
+    // ε = 5 us, larger than the gaps between the ops: no real-time order
+    // is left, so nothing is a violation, and the check says it is weak.
+    let dir = TempDir::new("hosts-loose");
+    let (code, out, err) = kv_check(&os(&two_hosts(&dir, 10_000)));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("PASS"), "{out}");
+    assert!(out.contains("real-time order kept for 0.0% of"), "{out}");
+    assert!(
+        out.contains("warning: the clock uncertainty hides most real-time order"),
+        "{out}"
+    );
+    // Samples against two different references are refused.
+    let dir = TempDir::new("hosts-two-refs");
+    let paths = two_hosts(&dir, 10);
+    let mut other = kv_core::clock::ClockLog::read(&paths[1]).unwrap().unwrap();
+    other.reference = "another-server/2".into();
+    other.write(&paths[1]).unwrap();
+    let (code, _, err) = kv_check(&os(&paths));
+    assert_eq!(code, 2);
+    assert!(err.contains("recorded on another machine"), "{err}");
+}

@@ -13,6 +13,24 @@ const CHECK: &str = env!("CARGO_BIN_EXE_kv-check");
 /// against a server preloaded with all 1M records (every key starts `init`):
 /// the hot keys see many concurrent puts and gets.
 fn run_clients(addr: &str, dir: &Path) -> Vec<PathBuf> {
+    run_clients_env(addr, dir, &[&[], &[]])
+}
+
+/// Test-only skew: client 0 plays a host whose clock is 5 ms ahead, client
+/// 1 one 3 ms behind, each with its own boot id.
+const SKEWED: [&[(&str, &str)]; 2] = [
+    &[
+        ("KVLAB_TEST_CLOCK_SKEW_NS", "5000000"),
+        ("KVLAB_TEST_BOOT_ID", "00000000-0000-0000-0000-00000000000a"),
+    ],
+    &[
+        ("KVLAB_TEST_CLOCK_SKEW_NS", "-3000000"),
+        ("KVLAB_TEST_BOOT_ID", "00000000-0000-0000-0000-00000000000b"),
+    ],
+];
+
+/// Two check-mode clients, client `i` with environment `env[i]`.
+fn run_clients_env(addr: &str, dir: &Path, env: &[&[(&str, &str)]; 2]) -> Vec<PathBuf> {
     let children: Vec<(Child, PathBuf)> = (0..2)
         .map(|id| {
             let hist = dir.join(format!("history-{id}.hist"));
@@ -38,6 +56,7 @@ fn run_clients(addr: &str, dir: &Path) -> Vec<PathBuf> {
                 .args(["--seed", &(100 + 10 * id).to_string()])
                 .arg("--check")
                 .arg(&hist)
+                .envs(env[id].iter().copied())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -358,4 +377,74 @@ fn a_server_dying_mid_run_leaves_unknown_puts_and_an_end_line() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Issue 17: clients on "hosts" with clocks 5 ms ahead and 3 ms behind
+/// (test-only skew, different boot ids) against a correct server: the
+/// histories are mapped onto the server's clock and pass, with ε reported.
+#[test]
+fn skewed_hosts_pass_against_a_correct_server_with_epsilon_reported() {
+    let server = ServerProc::start(&[]);
+    let dir = TempDir::new("check-skew-ok");
+    let hist = run_clients_env(&server.addr, &dir.0, &SKEWED);
+    for h in &hist {
+        assert!(
+            kv_core::clock::clock_path(h).exists(),
+            "no clock samples beside {}",
+            h.display()
+        );
+    }
+    let out = check(&hist);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("PASS"), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("clocks: "))
+        .expect(&stdout);
+    assert!(
+        line.contains("ε median ") && line.contains("sampled precedence edges"),
+        "{line}"
+    );
+    // Without the samples the same histories are refused, as before.
+    for h in &hist {
+        std::fs::remove_file(kv_core::clock::clock_path(h)).unwrap();
+    }
+    let out = check(&hist);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("recorded on another machine"));
+}
+
+/// The same skewed hosts against the stale-read server: still caught, with
+/// a witness page on the reference clock.
+#[test]
+fn skewed_hosts_still_catch_stale_reads() {
+    let server =
+        ServerProc::start_with_env(&faulty_server(), &[], &[("KVLAB_FAULT", "stale-reads")]);
+    let dir = TempDir::new("check-skew-stale");
+    let hist = run_clients_env(&server.addr, &dir.0, &SKEWED);
+    let out = Command::new(CHECK)
+        .args(&hist)
+        .arg("--witness-dir")
+        .arg(&dir.0)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.starts_with("FAIL: key "), "{stdout}");
+    assert!(stdout.contains("\nclocks: "), "{stdout}");
+    let page = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("witness: "))
+        .expect(&stdout);
+    let html = std::fs::read_to_string(page).unwrap();
+    assert!(
+        html.contains("times are on the reference clock"),
+        "clock note"
+    );
+    assert!(html.contains(r#"class="eps""#), "ε whiskers");
 }

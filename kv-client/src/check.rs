@@ -11,8 +11,12 @@ use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
-use kv_core::history::{run_id_of, Action, Header, HistoryOp, HistoryWriter, Outcome, ReadValue};
-use kv_core::rpc::{OpResult, ServerInfo};
+use kv_core::clock::{ClockLog, ClockSample};
+use kv_core::history::{
+    monotonic_ns, run_id_of, Action, Header, HistoryOp, HistoryWriter, Outcome, ReadValue,
+};
+use kv_core::rpc::{KvClient, OpResult, ServerInfo};
+use kv_core::transport::context_with_timeout;
 use kv_core::value::{unique_value, ValueId};
 use kv_core::workload::{key_text, OpKind};
 
@@ -204,6 +208,84 @@ impl CheckSink {
     }
 }
 
+/// Samples the offset of this process's history clock to the reference
+/// server's clock ([`kv_core::clock`]): `n` pings, each one sample.
+pub async fn sample_clock(
+    reference: &KvClient,
+    n: usize,
+    timeout: std::time::Duration,
+) -> Result<Vec<ClockSample>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let send_ns = monotonic_ns();
+        let info = reference
+            .ping(context_with_timeout(timeout))
+            .await
+            .context("clock sample: the reference server did not answer ping")?;
+        out.push(ClockSample {
+            send_ns,
+            recv_ns: monotonic_ns(),
+            reference_ns: info.clock_ns,
+        });
+    }
+    Ok(out)
+}
+
+/// The reference clock's name: the server's boot and lifetime.
+pub fn reference_name(info: &ServerInfo) -> String {
+    format!("{}/{:016x}", info.boot, info.instance)
+}
+
+/// Clock samples taken through a run: at start, every second, at the end.
+/// Kept beside the history so kv-check can map ops of other hosts.
+pub struct ClockTrace {
+    reference: KvClient,
+    log: Mutex<ClockLog>,
+    timeout: std::time::Duration,
+}
+
+impl ClockTrace {
+    /// Samples at start: the tightest of 8 round trips bounds the start.
+    pub async fn start(
+        reference: KvClient,
+        info: &ServerInfo,
+        timeout: std::time::Duration,
+    ) -> Result<Self> {
+        let samples = sample_clock(&reference, 8, timeout).await?;
+        Ok(ClockTrace {
+            reference,
+            log: Mutex::new(ClockLog {
+                reference: reference_name(info),
+                samples,
+            }),
+            timeout,
+        })
+    }
+
+    /// One sample; a failed one is skipped (the run's own RPCs report a
+    /// dead server; fewer samples only widen ε).
+    pub async fn sample(&self, n: usize) {
+        if let Ok(s) = sample_clock(&self.reference, n, self.timeout).await {
+            self.log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .samples
+                .extend(s);
+        }
+    }
+
+    /// Writes the samples beside `history`.
+    pub fn write(&self, history: &Path) -> Result<()> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        log.write(history).with_context(|| {
+            format!(
+                "cannot write clock samples {}",
+                kv_core::clock::clock_path(history).display()
+            )
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +429,8 @@ mod tests {
             limits: Default::default(),
             preload,
             instance,
+            clock_ns: 0,
+            boot: String::new(),
         };
         let f = RunFacts::of_servers(&[info(10, 1), info(10, 2)]).unwrap();
         assert_eq!(f.preload, 10);

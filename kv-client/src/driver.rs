@@ -26,7 +26,7 @@ use kv_core::workload::{key_text, thread_seed, OpKind, WorkloadSpec};
 use kv_server::store::Store;
 use tokio::sync::Semaphore;
 
-use crate::check::{BatchTrace, CheckSink, RunFacts};
+use crate::check::{BatchTrace, CheckSink, ClockTrace, RunFacts};
 use crate::config::{Config, Load, OpenLoop, Target};
 use crate::schedule::Schedule;
 
@@ -275,6 +275,27 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
         }
         None => None,
     };
+    // Check mode over RPC: the history clock's offset to the first server's.
+    let clock = match (&cfg.check, &*sink) {
+        (Some(_), Sink::Rpc(servers)) => {
+            let first = &servers[0];
+            let trace =
+                ClockTrace::start(first.clients[0].clone(), &first.info, cfg.rpc_timeout).await?;
+            Some(Arc::new(trace))
+        }
+        _ => None,
+    };
+    let sampler = clock.clone().map(|c| {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            while !shared.finished.load(Ordering::Relaxed) {
+                tick.tick().await;
+                c.sample(1).await;
+            }
+        })
+    });
     let cfg = Arc::new(cfg);
     let start = Instant::now();
     let deadline = start + cfg.duration;
@@ -308,6 +329,13 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
     }
     let elapsed = start.elapsed();
     shared.finished.store(true, Ordering::Relaxed);
+    if let Some(s) = sampler {
+        s.abort();
+    }
+    if let (Some(c), Some(path)) = (&clock, &cfg.check) {
+        c.sample(8).await;
+        c.write(path)?;
+    }
     if let Some(check) = check {
         check.finish()?;
     }

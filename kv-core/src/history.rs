@@ -64,10 +64,17 @@ const CLOCK: &str = "CLOCK_MONOTONIC";
 pub const COLUMNS: &str = "thread,seq,kind,key,value,invoke_ns,complete_ns,outcome";
 const END_PREFIX: &str = "# end ops=";
 
-/// Nanoseconds of `CLOCK_MONOTONIC`: the clock of every history timestamp.
-/// Shared by all processes of one machine, so their ops can be ordered.
+/// The clock of every history timestamp: [`raw_monotonic_ns`], shifted by
+/// the test-only skew ([`crate::clock::ENV_TEST_SKEW_NS`], 0 unless set).
 #[inline]
 pub fn monotonic_ns() -> u64 {
+    raw_monotonic_ns().saturating_add_signed(crate::clock::test_skew_ns())
+}
+
+/// Nanoseconds of `CLOCK_MONOTONIC`, shared by all processes of one
+/// machine, so their ops can be ordered.
+#[inline]
+pub fn raw_monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -219,10 +226,15 @@ pub struct Header {
 
 impl Header {
     /// A header for this machine, without preload or run (tools, tests).
+    /// The boot id is the test-only [`crate::clock::ENV_TEST_BOOT_ID`]
+    /// when set (one machine playing several hosts).
     pub fn local(client: u32) -> Self {
+        let test_boot = std::env::var(crate::clock::ENV_TEST_BOOT_ID)
+            .ok()
+            .filter(|b| !b.is_empty() && b.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
         Header {
             client,
-            boot: boot_id(),
+            boot: test_boot.or_else(boot_id),
             preload: None,
             run: None,
         }

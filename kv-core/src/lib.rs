@@ -3,6 +3,7 @@
 //! key sharding, limits, stats/latency types, and the experiments log
 //! and per-run folder layout (`runlog`).
 
+pub mod clock;
 pub mod commit_history;
 pub mod error;
 pub mod folded;

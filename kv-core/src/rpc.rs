@@ -60,6 +60,11 @@ pub struct ServerInfo {
     /// Drawn at random when the server starts: names this server's
     /// lifetime, so check-mode histories can tell runs apart.
     pub instance: u64,
+    /// The server's CLOCK_MONOTONIC when it answered: check-mode clients
+    /// sample their offset to it ([`crate::clock`]).
+    pub clock_ns: u64,
+    /// The server machine's boot id (empty when unreadable).
+    pub boot: String,
 }
 
 #[tarpc::service]

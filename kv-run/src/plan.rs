@@ -282,26 +282,6 @@ fn parse_probe(text: &str, host: &str) -> Result<Probe> {
     Ok(Probe { addr, cores, boot })
 }
 
-/// Check mode compares the clients' CLOCK_MONOTONIC times, which only
-/// means something when every client runs on one machine (one boot).
-fn clients_share_a_clock(names: &[String], boots: &[Option<String>]) -> Result<()> {
-    let mut first: Option<(&str, &str)> = None;
-    for (name, boot) in names.iter().zip(boots) {
-        let Some(boot) = boot.as_deref() else {
-            continue;
-        };
-        match first {
-            None => first = Some((name, boot)),
-            Some((other, b)) if b != boot => bail!(
-                "--check needs every client on one machine: {other} and {name} run on \
-                 different machines, whose CLOCK_MONOTONIC times cannot be compared"
-            ),
-            Some(_) => {}
-        }
-    }
-    Ok(())
-}
-
 fn free_local_ports(n: usize) -> Result<Vec<u16>> {
     // Hold every listener until all are bound so the ports are distinct.
     let listeners: Vec<TcpListener> = (0..n)
@@ -418,13 +398,6 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                 .iter()
                 .map(|h| probe_remote(h, cfg))
                 .collect::<Result<_>>()?;
-            if a.check {
-                let servers = a.servers as usize;
-                let names: Vec<String> = (servers..total).map(|i| format!("node{i}")).collect();
-                let boots: Vec<Option<String>> =
-                    probes[servers..].iter().map(|p| p.boot.clone()).collect();
-                clients_share_a_clock(&names, &boots)?;
-            }
             let binds = probes.iter().map(|p| p.addr.clone()).collect();
             let cores = probes.iter().map(|p| p.cores).collect();
             (used, binds, cores)
@@ -706,18 +679,6 @@ mod tests {
         let p = parse_probe("addr=\ncores=2\nboot=\n", "n1").unwrap();
         assert_eq!((p.addr.as_str(), p.boot), ("n1", None));
         assert!(parse_probe("addr=1.2.3.4\n", "n1").is_err());
-
-        let names: Vec<String> = ["node1", "node2", "node3"].map(String::from).to_vec();
-        let same = [Some("a".to_string()), None, Some("a".to_string())];
-        assert!(clients_share_a_clock(&names, &same).is_ok());
-        let split = [Some("a".to_string()), None, Some("b".to_string())];
-        let err = clients_share_a_clock(&names, &split)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("--check needs every client on one machine: node1 and node3"),
-            "{err}"
-        );
     }
 
     #[test]

@@ -687,8 +687,9 @@ fn cloudlab_backend_runs_on_named_nodes() {
         "{out}"
     );
 
-    // With --check: the two clients run on two hosts that share one kernel
-    // (one boot id), so their histories compare, fetched back and checked.
+    // With --check: the two clients run on two hosts (here they share one
+    // kernel); each history comes back with its clock samples against the
+    // first server and is checked.
     let o = net
         .run_cluster(&tmp.0)
         .env("PATH", &path)

@@ -130,6 +130,8 @@ impl Kv for KvService {
             limits: self.0.limits.clone(),
             preload: self.0.store.preload(),
             instance: self.0.instance,
+            clock_ns: kv_core::history::raw_monotonic_ns(),
+            boot: kv_core::history::boot_id().unwrap_or_default(),
         }
     }
 
