@@ -24,8 +24,12 @@ Usage: $0 [options] [server_count] [client_count] [server_args] [client_args]
 
 Options (before the positional arguments):
   --secs N           seconds of load per client (default 30; a --secs in client_args wins)
-  --backend B        local | cloudlab | hosts (default: hosts with --hosts-file,
-                     cloudlab when geni-get exists, else local)
+  --backend B        local | cloudlab | hosts | emulated (default: hosts with --hosts-file,
+                     emulated with --emulate, cloudlab when geni-get exists, else local)
+  --emulate cpus=C[,rtt=R][,rate=B]
+                     emulated cluster on this machine (root): each node in its own
+                     network namespace and CPU-quota cgroup, C CPUs each, link rate B
+                     (e.g. 1gbit); rtt needs netem (docs/run-cluster.md)
   --hosts-file FILE  SSH hosts, one 'host' or 'user@host[:sshport]' a line, '#' comments
   --ssh-config FILE  ssh client config used for every ssh/scp (ssh -F; env KVLAB_SSH_CONFIG)
   --remote-dir DIR   per-run directory on remote hosts (default /tmp/kvlab;
@@ -102,6 +106,7 @@ CHECK=0
 KEEP_HISTORIES=0
 READY_TIMEOUT=60
 SWEEP_RATE=""
+EMULATE=""
 SLO_US=""
 TRIALS=1
 AGAINST=""
@@ -112,7 +117,7 @@ ALL_ARGS=("$@")
 need() { [ "$#" -ge 2 ] || die_usage "$1 needs a value"; }
 while [ "$#" -gt 0 ]; do
     case "$1" in
-        --secs | --backend | --hosts-file | --ssh-config | --remote-dir | --base-port | --note | --tag | --ready-timeout)
+        --secs | --backend | --hosts-file | --ssh-config | --remote-dir | --base-port | --note | --tag | --ready-timeout | --emulate)
             if [ "$#" -ge 2 ]; then PASS_OPTS+=("$1" "$2"); fi ;;
         --no-build | --no-dash | --no-profile | --check | --keep-histories) PASS_OPTS+=("$1") ;;
     esac
@@ -128,6 +133,7 @@ while [ "$#" -gt 0 ]; do
         --tag) need "$@"; TAG="$2"; shift 2 ;;
         --ready-timeout) need "$@"; READY_TIMEOUT="$2"; shift 2 ;;
         --sweep-rate) need "$@"; SWEEP_RATE="$2"; shift 2 ;;
+        --emulate) need "$@"; EMULATE="$2"; shift 2 ;;
         --slo-us) need "$@"; SLO_US="$2"; shift 2 ;;
         --trials) need "$@"; TRIALS="$2"; shift 2 ;;
         --against) need "$@"; AGAINST="$2"; shift 2 ;;
@@ -161,6 +167,8 @@ if [ -n "$AGAINST" ] && [ "${#AB[@]}" -gt 0 ]; then die_usage "--against and --a
 if [ -z "$BACKEND" ]; then
     if [ -n "$HOSTS_FILE" ]; then
         BACKEND=hosts
+    elif [ -n "$EMULATE" ]; then
+        BACKEND=emulated
     elif command -v geni-get >/dev/null 2>&1; then
         BACKEND=cloudlab
     else
@@ -170,9 +178,18 @@ fi
 case "$BACKEND" in
     local | cloudlab) ;;
     hosts) [ -n "$HOSTS_FILE" ] || die_usage "--backend hosts needs --hosts-file FILE" ;;
-    *) die_usage "--backend must be local, cloudlab or hosts, got '$BACKEND'" ;;
+    emulated) [ -n "$EMULATE" ] || die_usage "--backend emulated needs --emulate cpus=C" ;;
+    *) die_usage "--backend must be local, cloudlab, hosts or emulated, got '$BACKEND'" ;;
 esac
-if [ "$BACKEND" = local ]; then
+if [ -n "$EMULATE" ] && [ "$BACKEND" != emulated ]; then die_usage "--emulate needs the emulated backend, not --backend $BACKEND"; fi
+if [ "$BACKEND" = emulated ]; then
+    # Namespaces, cgroups, tc: scripts/emulate.sh. Root, netns, cgroups
+    # (and netem for rtt=) are checked here, before anything starts.
+    # shellcheck source=scripts/emulate.sh
+    . "$ROOT/scripts/emulate.sh"
+    emu_preflight
+fi
+if [ "$BACKEND" = local ] || [ "$BACKEND" = emulated ]; then
     SERVER_COUNT="${SERVER_COUNT:-1}"
     CLIENT_COUNT="${CLIENT_COUNT:-1}"
 fi
@@ -253,6 +270,10 @@ plan_args=(plan --backend "$BACKEND" --secs "$SECS" --log-dir "$LOG_DIR" --bin-d
 [ "$PROFILE" = 1 ] && plan_args+=(--profile)
 [ "$CHECK" = 1 ] && plan_args+=(--check)
 for a in ${ALL_ARGS[@]+"${ALL_ARGS[@]}"}; do plan_args+=("--script-arg=$a"); done
+if [ "$BACKEND" = emulated ]; then
+    emu_names
+    plan_args+=(--emulate "$EMULATE" --emulate-prefix "$EMU_PREFIX" --emulate-subnet "$EMU_SUBNET")
+fi
 
 # Filled by the plan (one entry per node, servers first).
 RUN_ID="" SERVER_HOSTS="" RUN_SECS=""
@@ -296,7 +317,9 @@ scp_cmd() {
 
 start_node() { # start_node I
     local i=$1 log="$LOG_DIR/${NODE_LOG[$1]}"
-    if [ -z "${NODE_SSH[i]}" ]; then
+    if [ "$BACKEND" = emulated ]; then
+        emu_start_node "$i" "$log"
+    elif [ -z "${NODE_SSH[i]}" ]; then
         (cd "$LOG_DIR" && eval "exec ${NODE_CMD[i]}") >"$log" 2>&1 </dev/null &
         PID[i]=$!
     else
@@ -411,6 +434,7 @@ finish() {
     for ((i = 0; i < N_NODES; i++)); do [ "${NODE_ROLE[i]}" = client ] && stop_nodes "$i"; done
     for ((i = 0; i < N_NODES; i++)); do [ "${NODE_ROLE[i]}" = server ] && servers+=("$i"); done
     stop_nodes ${servers[@]+"${servers[@]}"}
+    if [ "$BACKEND" = emulated ]; then emu_finish; fi
     if [ -z "$reason" ]; then
         for i in ${servers[@]+"${servers[@]}"}; do
             if [ "${STOP_STATUS[i]:-0}" != 0 ]; then
@@ -548,6 +572,7 @@ watch() {
 }
 
 # ---- run -----------------------------------------------------------------
+if [ "$BACKEND" = emulated ]; then emu_setup; fi
 RUN_T0=$EPOCHREALTIME
 for ((i = 0; i < N_NODES; i++)); do
     [ "${NODE_ROLE[i]}" = server ] && start_node "$i"

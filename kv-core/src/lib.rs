@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod commit_history;
+pub mod emulation;
 pub mod error;
 pub mod folded;
 pub mod history;

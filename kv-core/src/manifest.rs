@@ -22,7 +22,7 @@ pub struct Manifest {
     pub run_id: String,
     /// UTC, RFC 3339.
     pub started_at: String,
-    /// `local`, `cloudlab` or `hosts`.
+    /// `local`, `cloudlab`, `hosts` or `emulated`.
     pub backend: String,
     /// Load-generation time of every client, seconds.
     pub secs: f64,
@@ -45,6 +45,9 @@ pub struct Manifest {
     /// Every flag run-cluster.sh was given, for config.json.
     pub script_args: Vec<String>,
     pub nodes: Vec<Node>,
+    /// The emulated backend's resources and names (`--emulate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulate: Option<crate::emulation::Emulation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! here, each a subcommand of the `kv-run` binary.
 
 pub mod collect;
+pub mod emulate;
 pub mod manifest;
 pub mod plan;
 pub mod plot;

@@ -22,6 +22,9 @@ pub enum Backend {
     Local,
     Cloudlab,
     Hosts,
+    /// Every node in its own network namespace and CPU cgroup on this
+    /// machine (scripts/emulate.sh).
+    Emulated,
 }
 
 impl Backend {
@@ -30,6 +33,7 @@ impl Backend {
             Backend::Local => "local",
             Backend::Cloudlab => "cloudlab",
             Backend::Hosts => "hosts",
+            Backend::Emulated => "emulated",
         }
     }
 }
@@ -75,6 +79,15 @@ pub struct PlanArgs {
     pub note: String,
     #[arg(long, default_value = "")]
     pub tag: String,
+    /// `emulated` backend: `cpus=C[,rtt=R][,rate=B]`.
+    #[arg(long)]
+    pub emulate: Option<String>,
+    /// `emulated` backend: the run's name prefix (scripts/emulate.sh picks it).
+    #[arg(long, default_value = "")]
+    pub emulate_prefix: String,
+    /// `emulated` backend: the run's /24 as `A.B.C` (bridge .1, node i .(i+2)).
+    #[arg(long, default_value = "")]
+    pub emulate_subnet: String,
     /// Everything run-cluster.sh was given, recorded verbatim.
     #[arg(long = "script-arg", allow_hyphen_values = true)]
     pub script_args: Vec<String>,
@@ -316,6 +329,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         a.remote_dir
     );
     let total = (a.servers + a.clients) as usize;
+    let emulation = crate::emulate::plan_emulation(a, total as u32)?;
 
     let server_words = strip_flags(
         &words(&a.server_args),
@@ -360,6 +374,23 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                 vec!["127.0.0.1".into(); total],
                 vec![cores; total],
             )
+        }
+        Backend::Emulated => {
+            let e = emulation
+                .as_ref()
+                .context("--backend emulated needs --emulate")?;
+            let addrs = crate::emulate::node_addrs(e, total);
+            let hosts = addrs
+                .iter()
+                .map(|h| Host {
+                    ssh: None,
+                    ssh_port: None,
+                    host: h.clone(),
+                })
+                .collect();
+            // A node's cores are its quota, rounded up (client threads).
+            let cores = e.spec.cpus.ceil().max(1.0) as u32;
+            (hosts, addrs, vec![cores; total])
         }
         Backend::Cloudlab | Backend::Hosts => {
             let available: Vec<Host> = if a.backend == Backend::Cloudlab {
@@ -435,7 +466,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         .seed
         .filter(|_| info.seed_given)
         .unwrap_or_else(random_seed);
-    let remote = a.backend != Backend::Local;
+    let remote = !matches!(a.backend, Backend::Local | Backend::Emulated);
     let run_id = new_run_id(started);
     let ts_dir = a
         .log_dir
@@ -515,7 +546,11 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                 } else {
                     // Clients share the host's cores: one thread each when
                     // there are more clients than cores (see docs).
-                    let per_host = if remote { 1 } else { a.clients };
+                    let per_host = if a.backend == Backend::Local {
+                        a.clients
+                    } else {
+                        1
+                    };
                     (cores[i] / per_host).max(1)
                 };
                 first_threads.get_or_insert(threads);
@@ -583,6 +618,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         remote_dir: remote.then(|| a.remote_dir.clone()),
         script_args: a.script_args.clone(),
         nodes,
+        emulate: emulation,
     };
     ensure!(
         manifest.preloaded_keys().is_some(),

@@ -108,7 +108,11 @@ pub fn build_record(
     r.started_at = m.started_at.clone();
     r.duration_s = duration_s;
     (r.git_commit, r.git_dirty) = git_state(repo);
-    r.backend = m.backend.clone();
+    // Emulated runs carry their resources: `emulated cpus=0.2,...`.
+    r.backend = m
+        .emulate
+        .as_ref()
+        .map_or_else(|| m.backend.clone(), |e| e.backend_label());
     r.hosts = m.hosts().join(";");
     r.servers = Some(m.servers().count() as u32);
     r.clients = Some(m.clients().count() as u32);

@@ -72,6 +72,10 @@ pub fn identity_of(m: &Manifest, r: &RunRecord, repo: &Path) -> ConfigIdentity {
         .set("run.secs", m.secs)
         .set("run.profile", m.profile)
         .set("run.check", m.check);
+    if let Some(e) = &m.emulate {
+        // The resources, not the per-run names (prefix, subnet).
+        id.set("emulate", e.spec);
+    }
     for (role, prefix) in [(Role::Server, "server"), (Role::Client, "client")] {
         // Every node of a role gets the same user flags; threads may
         // differ per client and is set from each below.
