@@ -441,6 +441,7 @@ mod tests {
             remote_dir: None,
             script_args: Vec::new(),
             nodes,
+            emulate: None,
         }
     }
 
