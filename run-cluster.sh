@@ -30,6 +30,9 @@ Options (before the positional arguments):
                      emulated cluster on this machine (root): each node in its own
                      network namespace and CPU-quota cgroup, C CPUs each, link rate B
                      (e.g. 1gbit); rtt needs netem (docs/run-cluster.md)
+  --scale 1,2,4      with --emulate: scaling study, S servers + S clients per size,
+                     one series, chart of throughput vs servers with the ideal line;
+                     no counts then, only -- [server_args] [client_args]
   --hosts-file FILE  SSH hosts, one 'host' or 'user@host[:sshport]' a line, '#' comments
   --ssh-config FILE  ssh client config used for every ssh/scp (ssh -F; env KVLAB_SSH_CONFIG)
   --remote-dir DIR   per-run directory on remote hosts (default /tmp/kvlab;
@@ -107,6 +110,7 @@ KEEP_HISTORIES=0
 READY_TIMEOUT=60
 SWEEP_RATE=""
 EMULATE=""
+SCALE=""
 SLO_US=""
 TRIALS=1
 AGAINST=""
@@ -134,6 +138,7 @@ while [ "$#" -gt 0 ]; do
         --ready-timeout) need "$@"; READY_TIMEOUT="$2"; shift 2 ;;
         --sweep-rate) need "$@"; SWEEP_RATE="$2"; shift 2 ;;
         --emulate) need "$@"; EMULATE="$2"; shift 2 ;;
+        --scale) need "$@"; SCALE="$2"; shift 2 ;;
         --slo-us) need "$@"; SLO_US="$2"; shift 2 ;;
         --trials) need "$@"; TRIALS="$2"; shift 2 ;;
         --against) need "$@"; AGAINST="$2"; shift 2 ;;
@@ -150,6 +155,12 @@ while [ "$#" -gt 0 ]; do
 done
 [ "$#" -le 4 ] || die_usage "too many arguments"
 
+if [ -n "$SCALE" ]; then
+    # The study picks the counts: only the argument strings are given.
+    [ "$#" -le 2 ] || die_usage "--scale takes no counts, only [server_args] [client_args]"
+    [ -n "$EMULATE" ] || die_usage "--scale needs --emulate cpus=C (each size's CPU budget)"
+    set -- "" "" "$@"
+fi
 SERVER_COUNT="${1:-}"
 CLIENT_COUNT="${2:-}"
 SERVER_ARGS="${3:-}"
@@ -230,6 +241,15 @@ if [ -n "$SWEEP_RATE" ]; then
     [ -n "$SLO_US" ] && sweep+=(--slo-us "$SLO_US")
     # The options as given (the positionals are the last $# arguments).
     KVLAB_BIN_DIR="$BIN_DIR" exec "$KV_RUN" "${sweep[@]}" -- "${ALL_ARGS[@]:0:$((${#ALL_ARGS[@]} - $#))}"
+fi
+
+# ---- scaling study: kv-run scale runs this script once per size ------------
+if [ -n "$SCALE" ]; then
+    scale=(scale --sizes "$SCALE" --emulate "$EMULATE" --script "$ROOT/run-cluster.sh"
+        --experiments "${KVLAB_EXPERIMENTS_DIR:-$ROOT/experiments}"
+        "--server-args=$SERVER_ARGS" "--client-args=$CLIENT_ARGS")
+    # The options as given (the positionals are the last $# arguments).
+    KVLAB_BIN_DIR="$BIN_DIR" exec "$KV_RUN" "${scale[@]}" -- "${ALL_ARGS[@]:0:$((${#ALL_ARGS[@]} - $# + 2))}"
 fi
 
 # ---- trials: kv-run runs this script once per trial ----------------------

@@ -191,10 +191,16 @@ emu_setup() {
     ip link set "$p-br" up
     read -r -a EMU_CG_DIRS <<<"$(emu_cgroup_dirs "$p")"
     for d in "${EMU_CG_DIRS[@]}"; do mkdir -p "$d"; done
+    # The run's group gets the highest weight: on a busy machine the
+    # nodes still get their whole quota (their own cores, as on a real
+    # cluster); the quotas cap what they take from everything else.
     if [ "$EMU_CG" = v2 ]; then
         # Children of the run's group may only use cpu.max if it delegates cpu.
         grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
         echo +cpu >"${EMU_CG_DIRS[0]}/cgroup.subtree_control"
+        echo 10000 >"${EMU_CG_DIRS[0]}/cpu.weight"
+    else
+        echo 262144 >"${EMU_CG_DIRS[0]}/cpu.shares"
     fi
     for ((i = 0; i < N_NODES; i++)); do
         ns="$p-n$i" v="$p-v$i" addr="$EMU_SUBNET.$((i + 2))"

@@ -3,6 +3,7 @@
 //! readiness, live collection, the report and the experiment record are
 //! here, each a subcommand of the `kv-run` binary.
 
+pub mod balance;
 pub mod collect;
 pub mod emulate;
 pub mod manifest;
@@ -11,6 +12,7 @@ pub mod plot;
 pub mod ready;
 pub mod record;
 pub mod report;
+pub mod scale;
 pub mod shell;
 pub mod sweep;
 pub mod trials;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kv_run::manifest::Manifest;
-use kv_run::{collect, plan, ready, record, report, sweep, trials};
+use kv_run::{collect, plan, ready, record, report, scale, sweep, trials};
 
 /// Orchestration helpers for kvlab runs.
 #[derive(Debug, Parser)]
@@ -60,6 +60,8 @@ enum Cmd {
     PlotScaling(record::ScalingArgs),
     /// Latency–throughput curve: closed-loop max, then open-loop steps (run-cluster.sh --sweep-rate).
     Sweep(sweep::SweepArgs),
+    /// Scaling study: S servers + S clients per size, emulated (run-cluster.sh --emulate … --scale 1,2,4).
+    Scale(scale::ScaleArgs),
     /// Run run-cluster.sh once per trial (A B A B for --against/--ab), then print the verdicts.
     Trials(trials::TrialsArgs),
 }
@@ -73,7 +75,13 @@ fn main() {
             std::process::exit(code);
         }
     };
-    let bad_config = matches!(cli.cmd, Cmd::Plan(_));
+    // A study's sizes and spec are checked before any run: bad ones are
+    // bad arguments (exit 2), like a plan's.
+    let bad_config = match &cli.cmd {
+        Cmd::Plan(_) => true,
+        Cmd::Scale(a) => scale::check(a).is_err(),
+        _ => false,
+    };
     if let Err(e) = run(cli) {
         eprintln!("kv-run: error: {e:#}");
         std::process::exit(if bad_config { 2 } else { 1 });
@@ -164,6 +172,12 @@ fn run(cli: Cli) -> Result<()> {
             let (svg, r) = sweep::sweep(&a)?;
             print!("{}", r.table());
             println!("curve: {}", svg.display());
+        }
+        Cmd::Scale(a) => {
+            let (svg, r) = scale::scale(&a)?;
+            println!();
+            print!("{}", r.table());
+            println!("chart: {}", svg.display());
         }
         Cmd::PlotScaling(a) => {
             let (out, table) = record::plot_scaling(&a)?;

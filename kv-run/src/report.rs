@@ -10,6 +10,8 @@ use kv_core::latency::{LatencyHistogram, LatencySummary};
 use kv_core::stats::median;
 use serde::{Deserialize, Serialize};
 
+use crate::balance::{ServerOps, ShardBalance};
+
 /// One server's line of the course report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerMedian {
@@ -46,6 +48,9 @@ pub struct Report {
     /// (exact); false when it is, per percentile, the maximum over clients
     /// (an upper bound; count and max are exact either way).
     pub latency_exact: bool,
+    /// Multi-server runs: ops per server and max/mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<ShardBalance>,
 }
 
 /// Files `<prefix><node>.log` in `dir`, sorted by node name.
@@ -97,10 +102,17 @@ pub fn merge_latency(all: &[LatencySummary]) -> Option<LatencySummary> {
 pub fn build(dir: &Path) -> Result<Report> {
     let mut servers = Vec::new();
     let mut total = 0.0;
+    let mut per_server = Vec::new();
     for (node, path) in logs(dir, "kvsserver-")? {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let m = median(&ops_lines(&text));
+        let lines = ops_lines(&text);
+        let m = median(&lines);
         total += m.unwrap_or(0.0);
+        // One line a second: their sum is the ops the server handled.
+        per_server.push(ServerOps {
+            node: node.clone(),
+            ops: lines.iter().sum(),
+        });
         servers.push(ServerMedian {
             node,
             median_ops_per_s: m,
@@ -146,6 +158,7 @@ pub fn build(dir: &Path) -> Result<Report> {
         latency_exact: exact.is_some(),
         op_latency: exact.or_else(|| merge_latency(&lat)),
         clients,
+        balance: ShardBalance::of(per_server),
     })
 }
 
@@ -162,6 +175,9 @@ impl Report {
         }
         writeln!(s).ok();
         writeln!(s, "total {:.0} op/s", self.total_ops_per_s).ok();
+        if let Some(b) = &self.balance {
+            writeln!(s, "{}", b.line()).ok();
+        }
         if self.clients.is_empty() {
             return s;
         }

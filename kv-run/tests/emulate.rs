@@ -161,6 +161,11 @@ fn emulated_two_plus_two_isolated_within_quota_and_leaves_nothing() {
     let out = child.wait_with_output().unwrap();
     let t = text(&out);
     assert!(out.status.success(), "{t}");
+    // Shard balance of the two servers.
+    assert!(
+        t.contains("ops per server node0 ") && t.contains("imbalance max/mean "),
+        "{t}"
+    );
     assert!(
         leftovers(&e.prefix).is_empty(),
         "{:?}",
@@ -348,4 +353,61 @@ fn refusals_are_one_line_before_anything_starts() {
         .map(|d| d.filter(|e| e.as_ref().unwrap().path().is_dir()).count())
         .unwrap_or(0);
     assert_eq!(runs, 0);
+}
+
+#[test]
+fn scale_study_runs_each_size_as_one_series() {
+    if !is_root() {
+        return;
+    }
+    let _g = serial();
+    let tmp = TempDir::new("emulate-scale");
+    let o = script(&tmp.0)
+        .args(&RUN_2_2[..4])
+        .args(["--secs", "1", "--scale", "2,1", "--", "--preload 1000"])
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let exp = tmp.0.join("experiments");
+    let json = std::fs::read_dir(&exp)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("scale-<series>.json");
+    assert!(json.with_extension("svg").exists(), "{t}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let pts = r["points"].as_array().unwrap();
+    let sizes: Vec<u64> = pts.iter().map(|p| p["servers"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, vec![1, 2], "smallest first");
+    assert!(pts[0]["imbalance"].is_null() && pts[1]["imbalance"].as_f64().unwrap() >= 1.0);
+    // One series: both rows carry it, S servers + S clients each.
+    let rows = read_log(&log_path(&exp)).unwrap();
+    assert_eq!(rows.len(), 2);
+    let series = r["series"].as_str().unwrap();
+    for (row, n) in rows.iter().zip([1, 2]) {
+        assert_eq!((row.servers, row.clients), (Some(n), Some(n)));
+        assert_eq!((row.tag.as_str(), row.series_id.as_str()), (series, series));
+        assert!(
+            row.backend.starts_with("emulated cpus=0.2"),
+            "{}",
+            row.backend
+        );
+    }
+    assert!(exp.join("series").join(format!("{series}.json")).exists());
+    assert!(t.contains("ideal") && t.contains("imbalance"), "{t}");
+
+    // Sizes whose CPU budget exceeds the cores: refused before any run.
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let too_big = ((cores as f64 / 0.4).floor() as usize + 1).to_string();
+    let o = script(&tmp.0)
+        .args(&RUN_2_2[..4])
+        .args(["--scale", &format!("1,{too_big}")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("--scale size {too_big}")), "{err}");
+    assert_eq!(read_log(&log_path(&exp)).unwrap().len(), 2, "nothing ran");
 }
