@@ -292,8 +292,11 @@ mod tests {
     use kv_core::history::read_history;
     use kv_core::value::preload_value;
 
+    /// Unique per call: tests run in parallel and may pass the same name.
     fn temp(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("kv-client-check-{}-{name}", std::process::id()))
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::env::temp_dir().join(format!("kv-client-check-{}-{n}-{name}", std::process::id()))
     }
 
     fn facts() -> RunFacts {

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod latency;
 pub mod limits;
 pub mod manifest;
+pub mod memory;
 pub mod process;
 pub mod profile;
 pub mod rpc;

@@ -22,6 +22,13 @@ pub struct Limits {
     pub max_in_flight_per_connection: usize,
     /// A connection that sends nothing for this long is closed.
     pub idle_timeout_ms: u64,
+    /// Bytes of replies one connection may have built and not yet written
+    /// before the server stops reading it (a peer that never reads).
+    pub max_reply_buffer_bytes: usize,
+    /// Bytes all connections together may hold in buffers and unwritten
+    /// replies; beyond it batches and gets are refused and large frames
+    /// wait (docs/reliability.md has the worst case).
+    pub memory_budget_bytes: usize,
 }
 
 impl Default for Limits {
@@ -36,11 +43,20 @@ impl Default for Limits {
             max_connections: 1024,
             max_in_flight_per_connection: 256,
             idle_timeout_ms: 60_000,
+            // Two full frames: a window of 8 batches of 1024 128-byte
+            // values needs ~1.2 MB.
+            max_reply_buffer_bytes: 16 << 20,
+            memory_budget_bytes: 512 << 20,
         }
     }
 }
 
 impl Limits {
+    /// The largest reply a batch may build: one frame.
+    pub fn max_reply_bytes(&self) -> usize {
+        self.max_frame_bytes
+    }
+
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
     }
@@ -88,4 +104,53 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// Most worker or generator threads a flag may ask for: far beyond any core
+/// count, far below what makes thread creation itself the problem.
+pub const MAX_THREADS: usize = 1024;
+
+/// Server RSS per preloaded 128-byte record, measured (244 MB for 1M,
+/// docs/performance.md), rounded up.
+pub const PRELOAD_BYTES_PER_RECORD: u64 = 256;
+
+/// Refuses a preload whose table would not fit in the memory available now
+/// (MemAvailable in /proc/meminfo; unchecked where that cannot be read).
+pub fn check_preload(flag: &str, records: u64) -> Result<(), String> {
+    let need = records.saturating_mul(PRELOAD_BYTES_PER_RECORD);
+    let Some(avail) = mem_available_bytes() else {
+        return Ok(());
+    };
+    if need > avail {
+        return Err(format!(
+            "{flag} {records} needs about {} MB ({PRELOAD_BYTES_PER_RECORD} bytes per record) but only {} MB are available",
+            need >> 20,
+            avail >> 20
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a thread count above [`MAX_THREADS`].
+pub fn check_threads(flag: &str, n: usize) -> Result<(), String> {
+    if n == 0 {
+        return Err(format!("{flag} must be at least 1"));
+    }
+    if n > MAX_THREADS {
+        return Err(format!("{flag} must be at most {MAX_THREADS}"));
+    }
+    Ok(())
+}
+
+fn mem_available_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

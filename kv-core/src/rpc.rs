@@ -46,6 +46,13 @@ pub enum KvError {
     ValueTooLarge { len: usize, max: usize },
     #[error("empty key")]
     EmptyKey,
+    /// The gets' values would not fit in one frame. The batch's puts were
+    /// all applied (the effect of the whole batch); no value is returned.
+    #[error("reply would exceed the frame limit of {max} bytes (send fewer gets of large values per batch); the batch's puts were applied")]
+    ReplyTooLarge { max: usize },
+    /// The server's memory budget is spent by buffered replies and frames.
+    #[error("server busy: {held} bytes held, memory budget {budget} bytes; retry later")]
+    Overloaded { held: usize, budget: usize },
 }
 
 /// What `ping` tells a client about the server.

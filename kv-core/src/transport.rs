@@ -5,24 +5,23 @@
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bincode::Options;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
+use futures::{Sink, Stream};
 
 use tarpc::serde_transport::{self, Transport};
 use tarpc::tokio_serde::formats::Bincode;
-use tarpc::tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tarpc::tokio_util::codec::{Decoder, Encoder, Framed, LengthDelimitedCodec};
 use tarpc::{ClientMessage, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use crate::memory::{ConnMemory, Weigh};
 use crate::rpc::{KvClient, KvRequest, KvResponse, StatsClient, StatsRequest, StatsResponse};
-
-/// Server side of one connection of a service with these request/response
-/// types, over TCP unless `S` says otherwise.
-pub type ServerTransport<Req, Resp, S = TcpStream> =
-    Transport<S, ClientMessage<Req>, Response<Resp>, ServerCodec<Req, Resp>>;
 
 /// The furthest ahead a request's deadline may be. tarpc turns the relative
 /// deadline on the wire into `Instant::now() + d` (which panics on overflow)
@@ -31,14 +30,13 @@ pub type ServerTransport<Req, Resp, S = TcpStream> =
 /// refused as invalid data instead, which closes the connection.
 pub const MAX_DEADLINE_AHEAD: Duration = Duration::from_secs(24 * 3600);
 
-/// Bincode exactly as the client writes it, plus the deadline check above.
-pub struct ServerCodec<Req, Resp>(PhantomData<fn() -> (Req, Resp)>);
+/// Partial frames up to this size are always read, even with the process
+/// budget spent, so small requests (ping, stats) are still answered.
+pub const SMALL_FRAME_BYTES: usize = 64 << 10;
 
-impl<Req, Resp> Default for ServerCodec<Req, Resp> {
-    fn default() -> Self {
-        Self(PhantomData)
-    }
-}
+/// After a frame, a read buffer larger than this is given back, so an idle
+/// connection that once sent a big batch does not keep its capacity.
+const KEEP_READ_BUFFER_BYTES: usize = 64 << 10;
 
 /// The leading fields of a `ClientMessage` as bincode lays them out: the
 /// variant, then (for a request) the deadline, relative to now.
@@ -65,28 +63,176 @@ pub fn check_deadline(frame: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-impl<Req, Resp> tarpc::tokio_serde::Deserializer<ClientMessage<Req>> for ServerCodec<Req, Resp>
+/// The server's framing: a 4-byte big-endian length, then bincode exactly
+/// as the client writes it (tokio-serde's `Bincode`). Unlike tokio-util's
+/// `LengthDelimitedCodec`, a header does not reserve the announced length:
+/// the read buffer grows as bytes arrive, so a 4-byte header commits no
+/// memory. Encoded replies are released from the connection's count.
+pub struct ServerCodec<Req, Resp> {
+    max_frame_bytes: usize,
+    memory: Arc<ConnMemory>,
+    _types: PhantomData<fn() -> (Req, Resp)>,
+}
+
+impl<Req, Resp> Decoder for ServerCodec<Req, Resp>
 where
     Req: for<'de> serde::Deserialize<'de>,
 {
+    type Item = ClientMessage<Req>;
     type Error = std::io::Error;
 
-    fn deserialize(self: Pin<&mut Self>, src: &BytesMut) -> std::io::Result<ClientMessage<Req>> {
-        check_deadline(src)?;
+    fn decode(&mut self, src: &mut BytesMut) -> std::io::Result<Option<ClientMessage<Req>>> {
+        let Some(head) = src.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > self.max_frame_bytes {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "frame of {len} bytes exceeds the limit of {}",
+                    self.max_frame_bytes
+                ),
+            ));
+        }
+        if src.len() < 4 + len {
+            // No reserve here: FramedRead grows the buffer as bytes arrive.
+            return Ok(None);
+        }
+        src.advance(4);
+        let frame = src.split_to(len);
+        if src.is_empty() && src.capacity() > KEEP_READ_BUFFER_BYTES {
+            *src = BytesMut::new();
+        }
+        check_deadline(&frame)?;
         let codec = std::pin::pin!(Bincode::<ClientMessage<Req>, Response<Resp>>::default());
-        tarpc::tokio_serde::Deserializer::deserialize(codec, src)
+        tarpc::tokio_serde::Deserializer::deserialize(codec, &frame).map(Some)
     }
 }
 
-impl<Req, Resp> tarpc::tokio_serde::Serializer<Response<Resp>> for ServerCodec<Req, Resp>
+impl<Req, Resp> Encoder<Response<Resp>> for ServerCodec<Req, Resp>
 where
-    Resp: serde::Serialize,
+    Resp: serde::Serialize + Weigh,
 {
     type Error = std::io::Error;
 
-    fn serialize(self: Pin<&mut Self>, item: &Response<Resp>) -> std::io::Result<Bytes> {
+    fn encode(&mut self, item: Response<Resp>, dst: &mut BytesMut) -> std::io::Result<()> {
+        let weight = item.message.weight();
         let codec = std::pin::pin!(Bincode::<ClientMessage<Req>, Response<Resp>>::default());
-        tarpc::tokio_serde::Serializer::serialize(codec, item)
+        let bytes = tarpc::tokio_serde::Serializer::serialize(codec, &item)?;
+        drop(item);
+        self.memory.release_reply(weight);
+        if bytes.len() > self.max_frame_bytes {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "reply of {} bytes exceeds the frame limit of {}",
+                    bytes.len(),
+                    self.max_frame_bytes
+                ),
+            ));
+        }
+        dst.reserve(4 + bytes.len());
+        dst.put_u32(bytes.len() as u32);
+        dst.extend_from_slice(&bytes);
+        Ok(())
+    }
+}
+
+/// Server side of one connection: the framed stream, plus the byte
+/// accounting. It stops reading while the connection's unwritten replies
+/// exceed their limit (a peer that does not read its replies stops being
+/// read), or, for a large partial frame, while the process budget is spent;
+/// writing goes on meanwhile, which frees the bytes.
+pub struct ServerTransport<Req, Resp, S = TcpStream> {
+    framed: Framed<S, ServerCodec<Req, Resp>>,
+    memory: Arc<ConnMemory>,
+}
+
+impl<Req, Resp, S> ServerTransport<Req, Resp, S> {
+    fn count_buffers(&self) {
+        self.memory.set_buffers(
+            self.framed.read_buffer().capacity() + self.framed.write_buffer().capacity(),
+        );
+    }
+}
+
+impl<Req, Resp, S> Stream for ServerTransport<Req, Resp, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    Req: for<'de> serde::Deserialize<'de>,
+{
+    type Item = std::io::Result<ClientMessage<Req>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let reading_big = self.framed.read_buffer().len() > SMALL_FRAME_BYTES;
+        if !self.memory.may_read(cx.waker(), reading_big) {
+            return Poll::Pending;
+        }
+        let r = Pin::new(&mut self.framed).poll_next(cx);
+        self.count_buffers();
+        r
+    }
+}
+
+impl<Req, Resp, S> Sink<Response<Resp>> for ServerTransport<Req, Resp, S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    Resp: serde::Serialize + Weigh,
+{
+    type Error = std::io::Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.framed).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Response<Resp>) -> std::io::Result<()> {
+        let r = Pin::new(&mut self.framed).start_send(item);
+        self.count_buffers();
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = Pin::new(&mut self.framed).poll_flush(cx);
+        self.count_buffers();
+        r
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.framed).poll_close(cx)
+    }
+}
+
+/// A tarpc `Serve` that counts each reply it builds against its
+/// connection until the codec encodes it.
+#[derive(Clone)]
+pub struct Metered<S> {
+    inner: S,
+    memory: Arc<ConnMemory>,
+}
+
+impl<S> Metered<S> {
+    pub fn new(inner: S, memory: Arc<ConnMemory>) -> Self {
+        Self { inner, memory }
+    }
+}
+
+impl<S> tarpc::server::Serve for Metered<S>
+where
+    S: tarpc::server::Serve,
+    S::Resp: Weigh,
+{
+    type Req = S::Req;
+    type Resp = S::Resp;
+
+    async fn serve(
+        self,
+        ctx: tarpc::context::Context,
+        req: S::Req,
+    ) -> Result<S::Resp, tarpc::ServerError> {
+        let reply = self.inner.serve(ctx, req).await;
+        self.memory.hold_reply(reply.weight());
+        reply
     }
 }
 type ClientTransport<Req, Resp> = Transport<
@@ -106,10 +252,11 @@ fn framed<S: AsyncRead + AsyncWrite>(
     Framed::new(stream, codec)
 }
 
-/// Wraps an accepted connection.
+/// Wraps an accepted connection, counting its bytes in `memory`.
 pub fn server_transport<Req, Resp>(
     stream: TcpStream,
     max_frame_bytes: usize,
+    memory: Arc<ConnMemory>,
 ) -> ServerTransport<Req, Resp>
 where
     Req: for<'de> serde::Deserialize<'de>,
@@ -117,7 +264,7 @@ where
 {
     // Nagle would hold back small replies behind delayed ACKs.
     let _ = stream.set_nodelay(true);
-    server_transport_over(stream, max_frame_bytes)
+    server_transport_over(stream, max_frame_bytes, memory)
 }
 
 /// The same framing and codec over any byte stream (an in-memory
@@ -126,13 +273,22 @@ where
 pub fn server_transport_over<S, Req, Resp>(
     stream: S,
     max_frame_bytes: usize,
+    memory: Arc<ConnMemory>,
 ) -> ServerTransport<Req, Resp, S>
 where
     S: AsyncRead + AsyncWrite,
     Req: for<'de> serde::Deserialize<'de>,
     Resp: serde::Serialize,
 {
-    serde_transport::new(framed(stream, max_frame_bytes), ServerCodec::default())
+    let codec = ServerCodec {
+        max_frame_bytes,
+        memory: memory.clone(),
+        _types: PhantomData,
+    };
+    ServerTransport {
+        framed: Framed::new(stream, codec),
+        memory,
+    }
 }
 
 /// Client-side options that shape every connection.

@@ -72,6 +72,13 @@ struct Args {
     /// Seconds a connection may stay silent (or not read replies) before it is closed.
     #[arg(long, default_value_t = Limits::default().idle_timeout_ms / 1000)]
     idle_timeout_secs: u64,
+    /// Bytes of replies one connection may leave unread before the server stops reading it.
+    #[arg(long, default_value_t = Limits::default().max_reply_buffer_bytes)]
+    max_reply_buffer_bytes: usize,
+    /// Bytes all connections together may hold in buffers and unwritten
+    /// replies; beyond it gets and batches are refused ("server busy").
+    #[arg(long, default_value_t = Limits::default().memory_budget_bytes)]
+    memory_budget_bytes: usize,
 }
 
 impl Args {
@@ -84,6 +91,8 @@ impl Args {
             ("--max-connections", self.max_connections),
             ("--max-in-flight", self.max_in_flight),
             ("--idle-timeout-secs", self.idle_timeout_secs as usize),
+            ("--max-reply-buffer-bytes", self.max_reply_buffer_bytes),
+            ("--memory-budget-bytes", self.memory_budget_bytes),
         ] {
             anyhow::ensure!(v > 0, "{name} must be at least 1");
         }
@@ -109,6 +118,8 @@ impl Args {
             max_connections: self.max_connections,
             max_in_flight_per_connection: self.max_in_flight,
             idle_timeout_ms: self.idle_timeout_secs * 1000,
+            max_reply_buffer_bytes: self.max_reply_buffer_bytes,
+            memory_budget_bytes: self.memory_budget_bytes,
         })
     }
 }
@@ -123,9 +134,10 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let limits = args.limits()?;
+    kv_core::limits::check_preload("--preload", args.preload).map_err(anyhow::Error::msg)?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(w) = args.workers {
-        anyhow::ensure!(w > 0, "--workers must be at least 1");
+        kv_core::limits::check_threads("--workers", w).map_err(anyhow::Error::msg)?;
         rt.worker_threads(w);
     }
     let rt = rt

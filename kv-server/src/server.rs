@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use kv_core::memory::ConnMemory;
 use kv_core::rpc::Kv;
-use kv_core::transport::server_transport_over;
+use kv_core::transport::{server_transport_over, Metered};
 use tarpc::server::{BaseChannel, Channel};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -116,21 +117,23 @@ pub async fn serve_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = &state.limits;
-    // The reply buffer bounds what a peer that never reads can pin in memory
-    // (sequential execution admits one request at a time). tarpc's Config
-    // is #[non_exhaustive]: it can only be changed after Default.
+    // Replies are bounded in bytes by the transport (it stops reading while
+    // this connection's unwritten replies exceed max_reply_buffer_bytes);
+    // the count here only caps tarpc's queue. tarpc's Config is
+    // #[non_exhaustive]: it can only be changed after Default.
     #[allow(clippy::field_reassign_with_default)]
     let config = {
         let mut c = tarpc::server::Config::default();
         c.pending_response_buffer = limits.max_in_flight_per_connection.max(1);
         c
     };
+    let memory = ConnMemory::new(state.memory.clone(), limits.max_reply_buffer_bytes);
     let channel = BaseChannel::new(
         config,
-        server_transport_over(stream, limits.max_frame_bytes),
+        server_transport_over(stream, limits.max_frame_bytes, memory.clone()),
     );
     let mut requests = channel.requests();
-    let serve = KvService(state.clone()).serve();
+    let serve = Metered::new(KvService(state.clone()).serve(), memory);
     let idle = limits.idle_timeout();
     loop {
         // Only the wait for the next request races shutdown: a request that

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use kv_core::limits::Limits;
+use kv_core::memory::ProcessMemory;
 use kv_core::process::ProcessSample;
 use kv_core::rpc::{Kv, KvError, Op, OpResult, ServerInfo};
 use kv_core::stats::{Role, ShardedCounter, StatsSnapshot};
@@ -34,11 +35,14 @@ pub struct ServerState {
     pub instance: u64,
     /// Set once shutdown begins; reported in stats.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Bytes held by all connections, against `limits.memory_budget_bytes`.
+    pub memory: Arc<ProcessMemory>,
 }
 
 impl ServerState {
     pub fn new(store: Store, limits: Limits) -> Self {
         Self {
+            memory: ProcessMemory::new(limits.memory_budget_bytes),
             store,
             limits,
             counters: Counters::default(),
@@ -65,6 +69,17 @@ impl ServerState {
             open_loop: None,
             finished: self.draining.load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Refuses new work that builds replies once the process budget is spent.
+    fn check_budget(&self) -> Result<(), KvError> {
+        if self.memory.spent() {
+            return Err(KvError::Overloaded {
+                held: self.memory.held(),
+                budget: self.memory.budget(),
+            });
+        }
+        Ok(())
     }
 
     fn refuse<T>(&self, e: KvError) -> Result<T, KvError> {
@@ -96,16 +111,24 @@ impl Kv for KvService {
         if let Err(e) = s.limits.check_batch(&ops) {
             return s.refuse(e);
         }
-        let (results, applied) = s.store.apply(ops);
+        if let Err(e) = s.check_budget() {
+            return s.refuse(e);
+        }
+        let (results, applied) = s.store.apply(ops, s.limits.max_reply_bytes());
         s.counters.gets.add(applied.gets);
         s.counters.puts.add(applied.puts);
         s.counters.batches.add(1);
-        Ok(results)
+        match results {
+            Some(r) => Ok(r),
+            None => s.refuse(KvError::ReplyTooLarge {
+                max: s.limits.max_reply_bytes(),
+            }),
+        }
     }
 
     async fn get(self, _: Context, key: Bytes) -> Result<Option<Bytes>, KvError> {
         let s = &self.0;
-        if let Err(e) = s.limits.check_key(&key) {
+        if let Err(e) = s.limits.check_key(&key).and(s.check_budget()) {
             return s.refuse(e);
         }
         s.counters.gets.add(1);

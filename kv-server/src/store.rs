@@ -126,27 +126,49 @@ impl Store {
         }
     }
 
-    /// Applies `ops` in order and returns one result per op, in order.
-    pub fn apply(&self, ops: Vec<Op>) -> (Vec<OpResult>, Applied) {
+    /// Applies `ops` in order and returns one result per op, in order, or
+    /// `None` when the reply would exceed `max_reply_bytes`
+    /// ([`kv_core::memory::reply_bytes`]). The size is checked as the reply
+    /// is built: from the first get that would overflow it, no value is
+    /// copied any more (one batch of big gets never builds more than one
+    /// frame), but every put is still applied, so the effect is the whole
+    /// batch's either way.
+    pub fn apply(&self, ops: Vec<Op>, max_reply_bytes: usize) -> (Option<Vec<OpResult>>, Applied) {
+        use kv_core::memory::{REPLY_HEADER_BYTES, RESULT_OVERHEAD_BYTES};
         let mut applied = Applied::default();
-        let results = ops
-            .into_iter()
-            .map(|op| match op {
+        let mut results = Vec::with_capacity(ops.len());
+        let mut reply = REPLY_HEADER_BYTES + ops.len() * RESULT_OVERHEAD_BYTES;
+        let mut overflow = reply > max_reply_bytes;
+        for op in ops {
+            match op {
                 Op::Get { key } => {
                     applied.gets += 1;
-                    OpResult::Value(self.get(&key))
+                    if overflow {
+                        continue;
+                    }
+                    let value = self.get(&key);
+                    reply += value.as_ref().map_or(0, |v| v.len());
+                    if reply > max_reply_bytes {
+                        overflow = true;
+                        results = Vec::new();
+                        continue;
+                    }
+                    results.push(OpResult::Value(value));
                 }
                 Op::Put { key, value } => {
                     applied.puts += 1;
                     self.put(&key, value);
+                    if overflow {
+                        continue;
+                    }
                     #[cfg(feature = "fault-stale-reads")]
-                    return self.stale.put_reply();
+                    results.push(self.stale.put_reply());
                     #[cfg(not(feature = "fault-stale-reads"))]
-                    OpResult::Stored
+                    results.push(OpResult::Stored);
                 }
-            })
-            .collect();
-        (results, applied)
+            }
+        }
+        (if overflow { None } else { Some(results) }, applied)
     }
 }
 
@@ -161,20 +183,23 @@ mod tests {
         assert_eq!(store.get(b"7"), Some(preload_value(b"7")));
         assert_eq!(store.get(b"10"), None);
         let k = Bytes::from_static(b"3");
-        let (res, applied) = store.apply(vec![
-            Op::Put {
-                key: k.clone(),
-                value: Bytes::from_static(b"a"),
-            },
-            Op::Get { key: k.clone() },
-            Op::Put {
-                key: k.clone(),
-                value: Bytes::from_static(b"b"),
-            },
-            Op::Get { key: k },
-        ]);
+        let (res, applied) = store.apply(
+            vec![
+                Op::Put {
+                    key: k.clone(),
+                    value: Bytes::from_static(b"a"),
+                },
+                Op::Get { key: k.clone() },
+                Op::Put {
+                    key: k.clone(),
+                    value: Bytes::from_static(b"b"),
+                },
+                Op::Get { key: k },
+            ],
+            1 << 20,
+        );
         assert_eq!(
-            res,
+            res.unwrap(),
             vec![
                 OpResult::Stored,
                 OpResult::Value(Some(Bytes::from_static(b"a"))),
@@ -183,5 +208,24 @@ mod tests {
             ]
         );
         assert_eq!(applied, Applied { gets: 2, puts: 2 });
+    }
+
+    #[test]
+    fn a_reply_past_the_bound_is_refused_but_its_puts_apply() {
+        let store = Store::with_capacity(4);
+        let big = Bytes::from(vec![1u8; 1000]);
+        let k = |s: &'static str| Bytes::from_static(s.as_bytes());
+        store.put(b"a", big.clone());
+        let mut ops: Vec<Op> = (0..10).map(|_| Op::Get { key: k("a") }).collect();
+        ops.push(Op::Put {
+            key: k("b"),
+            value: big.clone(),
+        });
+        let (res, applied) = store.apply(ops.clone(), 5_000);
+        assert_eq!(res, None);
+        assert_eq!(applied, Applied { gets: 10, puts: 1 });
+        assert_eq!(store.get(b"b"), Some(big));
+        let (res, _) = store.apply(ops, 20_000);
+        assert_eq!(res.map(|r| r.len()), Some(11));
     }
 }
