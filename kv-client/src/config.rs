@@ -184,10 +184,16 @@ impl TryFrom<&Args> for Config {
         let theta: Theta = a.theta.parse()?;
         let workload: Workload = a.workload.parse()?;
         let threads = match a.threads {
-            Some(t) => positive("--threads", t)?,
+            Some(t) => {
+                kv_core::limits::check_threads("--threads", t).map_err(anyhow::Error::msg)?;
+                t
+            }
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         let target = if a.in_process {
+            // Checked before any allocation: a preload that cannot fit
+            // would otherwise grow until the OOM killer ends it.
+            kv_core::limits::check_preload("--preload", a.preload).map_err(anyhow::Error::msg)?;
             Target::InProcess { preload: a.preload }
         } else {
             Target::Servers(parse_hosts(&a.hosts)?)
@@ -281,6 +287,8 @@ mod tests {
             &["--theta", "1.2"][..],
             &["--workload", "YCSB-Q"],
             &["--threads", "0"],
+            &["--threads", "100000"],
+            &["--in-process", "--preload", "99999999999"],
             &["--hosts", "nohost"],
             &["--hosts", "a:1,b:notaport"],
             &["--secs", "0"],

@@ -362,6 +362,16 @@ fn bad_flags_give_one_line_errors() {
     assert_one_line_error(&["--workload", "YCSB-Z"], "unknown workload 'YCSB-Z'");
     assert_one_line_error(&["--threads", "0"], "--threads must be at least 1");
     assert_one_line_error(&["--hosts", "localhost"], "malformed host 'localhost'");
+    // Upper bounds, refused before any thread or allocation (issue 14 item 6:
+    // these started 100,000 threads, or grew to 24 GB and were OOM-killed).
+    assert_one_line_error(
+        &["--threads", "100000", "--in-process"],
+        "--threads must be at most 1024",
+    );
+    assert_one_line_error(
+        &["--in-process", "--preload", "99999999999"],
+        "--preload 99999999999 needs about",
+    );
 }
 
 #[test]

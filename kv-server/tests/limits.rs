@@ -90,3 +90,53 @@ fn zero_limits_are_rejected_with_one_line() {
     assert_eq!(err.trim_end().lines().count(), 1);
     assert!(err.contains("--max-batch-ops must be at least 1"), "{err}");
 }
+
+/// Every upper-bound flag is refused at start with one line and exit 1,
+/// before a thread starts or a record is loaded (issue 14 item 6).
+#[test]
+fn upper_bound_flags_are_refused_with_one_line() {
+    for (args, needle) in [
+        (
+            &["--workers", "100000"][..],
+            "--workers must be at most 1024",
+        ),
+        (
+            &["--preload", "99999999999"],
+            "--preload 99999999999 needs about",
+        ),
+        (
+            &["--max-connections", "99999999"],
+            "--max-connections must be at most",
+        ),
+        (
+            &["--max-in-flight", "99999999"],
+            "--max-in-flight must be at most",
+        ),
+        (
+            &["--max-frame-bytes", "99999999999"],
+            "--max-frame-bytes must be at most",
+        ),
+        (
+            &["--idle-timeout-secs", "99999999999"],
+            "--idle-timeout-secs must be at most",
+        ),
+    ] {
+        let start = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_kv-server"))
+            .args(["--port", "0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        // Refused up front, not after preloading or spawning.
+        assert!(out.stdout.is_empty(), "{args:?} started serving");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{args:?} took {:?}",
+            start.elapsed()
+        );
+    }
+}
