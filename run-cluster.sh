@@ -25,7 +25,7 @@ Usage: $0 [options] [server_count] [client_count] [server_args] [client_args]
 Options (before the positional arguments):
   --secs N           seconds of load per client (default 30; a --secs in client_args wins)
   --backend B        local | cloudlab | hosts | emulated (default: hosts with --hosts-file,
-                     emulated with --emulate, cloudlab when geni-get exists, else local)
+                     emulated with --emulate, cloudlab when tmcc or geni-get exists, else local)
   --emulate cpus=C[,rtt=R][,rate=B]
                      emulated cluster on this machine (root): each node in its own
                      network namespace and CPU-quota cgroup, C CPUs each, link rate B
@@ -38,6 +38,11 @@ Options (before the positional arguments):
   --remote-dir DIR   per-run directory on remote hosts (default /tmp/kvlab;
                      absolute, letters, digits and / . _ - only)
   --base-port N      remote backends: node i listens on N+i (default 8080)
+  --preflight        remote backends: discover and probe the nodes (reachable, same
+                     binaries, free ports, clock offset, cores), print the table, exit
+  --copy             copy binaries to the nodes even when they share this directory
+  --known-hosts FILE cloudlab: host keys accepted on first use go to FILE
+                     (default: known_hosts in the run's log directory)
   --no-build         do not build; use binaries in the bin dir as they are
   --no-dash          plain progress lines instead of the kv-dash live view
   --no-profile       do not ask servers and clients for pprof profiles
@@ -79,6 +84,7 @@ Examples:
   $0 --trials 5 --against HEAD~1 1 3       # did my change help? (A = HEAD~1, B = this tree)
   $0 --trials 5 --ab "--batch 1024" "--batch 64" 1 3
   $0 4 4                                   # on CloudLab (node0..node7)
+  $0 --preflight                           # CloudLab: check every node, start nothing
 
 Exit status: 0 ok, 1 the run failed (named node and log tail printed; recorded
 as failed), 2 bad arguments, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP
@@ -100,6 +106,9 @@ HOSTS_FILE=""
 SSH_CONFIG="${KVLAB_SSH_CONFIG:-}"
 REMOTE_DIR=/tmp/kvlab
 BASE_PORT=8080
+PREFLIGHT=0
+COPY=0
+KNOWN_HOSTS=""
 BUILD=1
 DASH=1
 PROFILE=1
@@ -121,9 +130,9 @@ ALL_ARGS=("$@")
 need() { [ "$#" -ge 2 ] || die_usage "$1 needs a value"; }
 while [ "$#" -gt 0 ]; do
     case "$1" in
-        --secs | --backend | --hosts-file | --ssh-config | --remote-dir | --base-port | --note | --tag | --ready-timeout | --emulate)
+        --secs | --backend | --hosts-file | --ssh-config | --remote-dir | --base-port | --note | --tag | --ready-timeout | --emulate | --known-hosts)
             if [ "$#" -ge 2 ]; then PASS_OPTS+=("$1" "$2"); fi ;;
-        --no-build | --no-dash | --no-profile | --check | --keep-histories) PASS_OPTS+=("$1") ;;
+        --no-build | --no-dash | --no-profile | --check | --keep-histories | --copy) PASS_OPTS+=("$1") ;;
     esac
     case "$1" in
         -h | --help | -help | help) usage; exit 0 ;;
@@ -133,6 +142,9 @@ while [ "$#" -gt 0 ]; do
         --ssh-config) need "$@"; SSH_CONFIG="$2"; shift 2 ;;
         --remote-dir) need "$@"; REMOTE_DIR="$2"; shift 2 ;;
         --base-port) need "$@"; BASE_PORT="$2"; shift 2 ;;
+        --known-hosts) need "$@"; KNOWN_HOSTS="$2"; shift 2 ;;
+        --preflight) PREFLIGHT=1; shift ;;
+        --copy) COPY=1; shift ;;
         --note) need "$@"; NOTE="$2"; shift 2 ;;
         --tag) need "$@"; TAG="$2"; shift 2 ;;
         --ready-timeout) need "$@"; READY_TIMEOUT="$2"; shift 2 ;;
@@ -180,7 +192,7 @@ if [ -z "$BACKEND" ]; then
         BACKEND=hosts
     elif [ -n "$EMULATE" ]; then
         BACKEND=emulated
-    elif command -v geni-get >/dev/null 2>&1; then
+    elif [ -x /usr/local/etc/emulab/tmcc ] || command -v tmcc >/dev/null 2>&1 || command -v geni-get >/dev/null 2>&1; then
         BACKEND=cloudlab
     else
         BACKEND=local
@@ -232,6 +244,32 @@ if [ "$CHECK" = 1 ] && [ ! -x "$BIN_DIR/kv-check" ]; then
     die_usage "$BIN_DIR/kv-check not found: build first (cargo build --release -p kv-check) or drop --no-build"
 fi
 
+LOG_ROOT="${KVLAB_LOG_ROOT:-$ROOT/logs}"
+mkdir -p "$LOG_ROOT"
+LOG_ROOT="$(cd "$LOG_ROOT" && pwd)" # absolute: nodes that share it use the same path
+
+# Options every plan gets (the run's, and --preflight's).
+common_plan_args() {
+    PLAN_COMMON=(--backend "$BACKEND" --bin-dir "$NODE_BIN_DIR" --remote-dir "$REMOTE_DIR"
+        --base-port "$BASE_PORT" --share-dir "$LOG_ROOT")
+    [ -n "$SERVER_COUNT" ] && PLAN_COMMON+=(--servers "$SERVER_COUNT")
+    [ -n "$CLIENT_COUNT" ] && PLAN_COMMON+=(--clients "$CLIENT_COUNT")
+    [ -n "$HOSTS_FILE" ] && PLAN_COMMON+=(--hosts-file "$HOSTS_FILE")
+    [ -n "$SSH_CONFIG" ] && PLAN_COMMON+=(--ssh-config "$SSH_CONFIG")
+    [ -n "$KNOWN_HOSTS" ] && PLAN_COMMON+=(--known-hosts "$KNOWN_HOSTS")
+    [ "$COPY" = 1 ] && PLAN_COMMON+=(--copy)
+    return 0
+}
+
+# ---- preflight only: probe the nodes, print the table, start nothing ------
+if [ "$PREFLIGHT" = 1 ]; then
+    common_plan_args
+    rc=0
+    "$KV_RUN" plan --preflight "${PLAN_COMMON[@]}" --log-dir "$LOG_ROOT/preflight" \
+        "--server-args=$SERVER_ARGS" "--client-args=$CLIENT_ARGS" || rc=$?
+    exit "$rc"
+fi
+
 # ---- rate sweep: kv-run sweep runs this script once per step ---------------
 if [ -n "$SWEEP_RATE" ]; then
     sweep=(sweep --rate "$SWEEP_RATE" --script "$ROOT/run-cluster.sh"
@@ -264,9 +302,7 @@ if [ "$TRIALS" -gt 1 ] || [ -n "$AGAINST" ] || [ "${#AB[@]}" -gt 0 ]; then
 fi
 
 # ---- log directory -------------------------------------------------------
-LOG_ROOT="${KVLAB_LOG_ROOT:-$ROOT/logs}"
 EXP_DIR="${KVLAB_EXPERIMENTS_DIR:-$ROOT/experiments}"
-mkdir -p "$LOG_ROOT"
 TS="$(date +%Y%m%d-%H%M%S)"
 LOG_DIR="$LOG_ROOT/$TS"
 n=1
@@ -280,13 +316,9 @@ mkdir -p "$LOG_DIR/pids"
 MANIFEST="$LOG_DIR/cluster.json"
 
 # ---- plan ----------------------------------------------------------------
-plan_args=(plan --backend "$BACKEND" --secs "$SECS" --log-dir "$LOG_DIR" --bin-dir "$NODE_BIN_DIR"
-    --remote-dir "$REMOTE_DIR" --base-port "$BASE_PORT" --note "$NOTE" --tag "$TAG"
+common_plan_args
+plan_args=(plan "${PLAN_COMMON[@]}" --secs "$SECS" --log-dir "$LOG_DIR" --note "$NOTE" --tag "$TAG"
     "--server-args=$SERVER_ARGS" "--client-args=$CLIENT_ARGS")
-[ -n "$SERVER_COUNT" ] && plan_args+=(--servers "$SERVER_COUNT")
-[ -n "$CLIENT_COUNT" ] && plan_args+=(--clients "$CLIENT_COUNT")
-[ -n "$HOSTS_FILE" ] && plan_args+=(--hosts-file "$HOSTS_FILE")
-[ -n "$SSH_CONFIG" ] && plan_args+=(--ssh-config "$SSH_CONFIG")
 [ "$PROFILE" = 1 ] && plan_args+=(--profile)
 [ "$CHECK" = 1 ] && plan_args+=(--check)
 for a in ${ALL_ARGS[@]+"${ALL_ARGS[@]}"}; do plan_args+=("--script-arg=$a"); done
@@ -296,11 +328,16 @@ if [ "$BACKEND" = emulated ]; then
 fi
 
 # Filled by the plan (one entry per node, servers first).
-RUN_ID="" SERVER_HOSTS="" RUN_SECS=""
+RUN_ID="" SERVER_HOSTS="" RUN_SECS="" NODES_MODE_LINE=""
 NODE_NAME=() NODE_ROLE=() NODE_LOG=() NODE_SSH=() NODE_SSH_PORT=() NODE_RDIR=() NODE_BIN=() NODE_CMD=()
-if ! plan_text="$("$KV_RUN" "${plan_args[@]}")"; then
+NODE_SHARED=() # 1: the node sees this directory (runs in place, logs land here)
+SSH_OPTS=(-o BatchMode=yes)
+# 2: bad arguments; 1: preflight found problems (one line each, above).
+plan_rc=0
+plan_text="$("$KV_RUN" "${plan_args[@]}")" || plan_rc=$?
+if [ "$plan_rc" != 0 ]; then
     rm -rf "$LOG_DIR"
-    exit 2
+    exit "$plan_rc"
 fi
 eval "$plan_text"
 N_NODES=${#NODE_NAME[@]}
@@ -309,6 +346,7 @@ echo "Run $RUN_ID: backend $BACKEND, $N_NODES nodes"
 for ((i = 0; i < N_NODES; i++)); do
     echo "  ${NODE_NAME[i]} ${NODE_ROLE[i]}${NODE_SSH[i]:+ on ${NODE_SSH[i]}}"
 done
+[ -z "$NODES_MODE_LINE" ] || echo "$NODES_MODE_LINE"
 echo "Server args: $SERVER_ARGS"
 echo "Client args: $CLIENT_ARGS"
 echo "Logs will be in $LOG_DIR"
@@ -323,14 +361,14 @@ FINISHED=0
 RUN_T0="" # set when the first node starts: duration_s counts from there
 
 ssh_cmd() { # ssh_cmd I: fills SSH with the ssh command for node I
-    SSH=(ssh -o BatchMode=yes)
+    SSH=(ssh "${SSH_OPTS[@]}")
     if [ -n "$SSH_CONFIG" ]; then SSH+=(-F "$SSH_CONFIG"); fi
     if [ -n "${NODE_SSH_PORT[$1]}" ]; then SSH+=(-p "${NODE_SSH_PORT[$1]}"); fi
     SSH+=("${NODE_SSH[$1]}")
 }
 
 scp_cmd() {
-    SCP=(scp -q -o BatchMode=yes)
+    SCP=(scp -q "${SSH_OPTS[@]}")
     if [ -n "$SSH_CONFIG" ]; then SCP+=(-F "$SSH_CONFIG"); fi
     if [ -n "${NODE_SSH_PORT[$1]}" ]; then SCP+=(-P "${NODE_SSH_PORT[$1]}"); fi
 }
@@ -345,15 +383,17 @@ start_node() { # start_node I
     else
         ssh_cmd "$i"
         scp_cmd "$i"
-        "${SSH[@]}" "mkdir -p '${NODE_RDIR[i]}'"
-        "${SCP[@]}" "$NODE_BIN_DIR/${NODE_BIN[i]}" "${NODE_SSH[i]}:${NODE_RDIR[i]}/"
+        if [ "${NODE_SHARED[i]}" != 1 ]; then
+            "${SSH[@]}" "mkdir -p '${NODE_RDIR[i]}'"
+            "${SCP[@]}" "$NODE_BIN_DIR/${NODE_BIN[i]}" "${NODE_SSH[i]}:${NODE_RDIR[i]}/"
+        fi
         "${SSH[@]}" "${NODE_CMD[i]}" >"$LOG_DIR/ssh-${NODE_NAME[i]}.log" 2>&1 </dev/null &
         PID[i]=$!
         EXITED[i]=0 # from here on, a failure stops this session too
         local tries=0
         RPID[i]=""
         while [ -z "${RPID[i]}" ] && [ "$tries" -lt 100 ]; do
-            RPID[i]="$("${SSH[@]}" "cat '${NODE_RDIR[i]}/pid' 2>/dev/null" || true)"
+            RPID[i]="$("${SSH[@]}" "cat '${NODE_RDIR[i]}/pid-${NODE_NAME[i]}' 2>/dev/null" || true)"
             [ -n "${RPID[i]}" ] || sleep 0.1
             tries=$((tries + 1))
         done
@@ -428,8 +468,9 @@ fetch_remote() {
     local i
     for ((i = 0; i < N_NODES; i++)); do
         [ -n "${NODE_SSH[i]}" ] || continue
+        [ "${NODE_SHARED[i]}" != 1 ] || continue # its files are already here
         ssh_cmd "$i"
-        "${SSH[@]}" "cd '${NODE_RDIR[i]}' && tar cf - --exclude=./kv-server --exclude=./kv-client --exclude=./pid ." 2>/dev/null |
+        "${SSH[@]}" "cd '${NODE_RDIR[i]}' && tar cf - --exclude=./kv-server --exclude=./kv-client --exclude='./pid-*' ." 2>/dev/null |
             tar xf - -C "$LOG_DIR" 2>/dev/null ||
             echo "warning: could not fetch files of ${NODE_NAME[i]} from ${NODE_SSH[i]}" >&2
     done
@@ -529,6 +570,7 @@ tail_log() {
 
 fetch_one_log() {
     [ -n "${NODE_SSH[$1]}" ] || return 0
+    [ "${NODE_SHARED[$1]}" != 1 ] || return 0
     ssh_cmd "$1"
     "${SSH[@]}" "cat '${NODE_RDIR[$1]}/${NODE_LOG[$1]}'" >"$LOG_DIR/${NODE_LOG[$1]}" 2>/dev/null || true
 }

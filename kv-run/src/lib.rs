@@ -4,11 +4,13 @@
 //! here, each a subcommand of the `kv-run` binary.
 
 pub mod balance;
+pub mod cloudlab;
 pub mod collect;
 pub mod emulate;
 pub mod manifest;
 pub mod plan;
 pub mod plot;
+pub mod preflight;
 pub mod ready;
 pub mod record;
 pub mod report;

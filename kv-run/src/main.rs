@@ -84,7 +84,9 @@ fn main() {
     };
     if let Err(e) = run(cli) {
         eprintln!("kv-run: error: {e:#}");
-        std::process::exit(if bad_config { 2 } else { 1 });
+        // A preflight problem is the environment's, not the arguments'.
+        let env_problem = e.downcast_ref::<kv_run::preflight::Failed>().is_some();
+        std::process::exit(if bad_config && !env_problem { 2 } else { 1 });
     }
 }
 

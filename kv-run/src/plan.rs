@@ -42,10 +42,12 @@ impl Backend {
 pub struct PlanArgs {
     #[arg(long, value_enum)]
     pub backend: Backend,
+    /// Default on remote backends: half the nodes (at least one).
     #[arg(long)]
-    pub servers: u32,
+    pub servers: Option<u32>,
+    /// Default on remote backends: the nodes the servers leave.
     #[arg(long)]
-    pub clients: u32,
+    pub clients: Option<u32>,
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub server_args: String,
     #[arg(long, default_value = "", allow_hyphen_values = true)]
@@ -71,6 +73,20 @@ pub struct PlanArgs {
     /// ssh client config file (`ssh -F`), e.g. for test keys.
     #[arg(long)]
     pub ssh_config: Option<PathBuf>,
+    /// CloudLab: the known_hosts file host keys are accepted into
+    /// (default: `known_hosts` in the log directory, one per run).
+    #[arg(long)]
+    pub known_hosts: Option<PathBuf>,
+    /// Remote backends: the directory a node must see for the run to use
+    /// this checkout in place (default: the log directory's parent).
+    #[arg(long)]
+    pub share_dir: Option<PathBuf>,
+    /// Copy binaries to every node even when it sees this directory.
+    #[arg(long)]
+    pub copy: bool,
+    /// Only discover and probe the nodes, print the table, write nothing.
+    #[arg(long)]
+    pub preflight: bool,
     #[arg(long)]
     pub profile: bool,
     #[arg(long)]
@@ -137,32 +153,6 @@ pub fn parse_hosts_file(text: &str) -> Result<Vec<Host>> {
     Ok(out)
 }
 
-/// Number of nodes in this CloudLab experiment, from `geni-get -a`.
-fn cloudlab_node_count() -> Result<usize> {
-    let out = Command::new("geni-get")
-        .arg("-a")
-        .output()
-        .context("cannot run geni-get (is this a CloudLab node?)")?;
-    ensure!(out.status.success(), "geni-get -a failed");
-    Ok(geni_host_count(&String::from_utf8_lossy(&out.stdout)))
-}
-
-/// Distinct `<host name="...">` entries of a `geni-get -a` manifest (whose
-/// quotes may come escaped as `\"`), as the course's script counts them.
-fn geni_host_count(text: &str) -> usize {
-    let mut names: Vec<&str> = text
-        .split("<host name=")
-        .skip(1)
-        .filter_map(|s| {
-            let s = s.trim_start_matches(['\\', '"']);
-            Some(&s[..s.find(['\\', '"'])?])
-        })
-        .collect();
-    names.sort();
-    names.dedup();
-    names.len()
-}
-
 /// Drops `--flag V` / `--flag=V` (or a bare `--flag` when `takes_value` is
 /// false) for each named flag; run-cluster sets those itself.
 fn strip_flags(words: &[String], flags: &[(&str, bool)]) -> Vec<String> {
@@ -225,76 +215,6 @@ fn supports(bin: &Path, flag: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn ssh_base(cfg: Option<&Path>, port: Option<u16>) -> Vec<String> {
-    let mut v = vec!["ssh".to_string(), "-o".into(), "BatchMode=yes".into()];
-    if let Some(c) = cfg {
-        v.push("-F".into());
-        v.push(c.display().to_string());
-    }
-    if let Some(p) = port {
-        v.push("-p".into());
-        v.push(p.to_string());
-    }
-    v
-}
-
-/// What one ssh call learns of a host before the run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Probe {
-    /// The address its own name resolves to there (what servers bind).
-    addr: String,
-    cores: u32,
-    /// Its kernel's boot id: which hosts share one CLOCK_MONOTONIC.
-    boot: Option<String>,
-}
-
-/// Asks a remote host for the address it knows `host` by, its core count
-/// and its boot id.
-fn probe_remote(h: &Host, cfg: Option<&Path>) -> Result<Probe> {
-    let target = h.ssh.as_deref().unwrap_or(&h.host);
-    let script = format!(
-        "echo \"addr=$(getent ahostsv4 {} | awk 'NR==1{{print $1}}')\"; echo \"cores=$(nproc)\"; \
-         echo \"boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)\"",
-        shell::quote(&h.host)
-    );
-    let mut argv = ssh_base(cfg, h.ssh_port);
-    argv.push(target.to_string());
-    argv.push(script);
-    let out = Command::new(&argv[0])
-        .args(&argv[1..])
-        .output()
-        .with_context(|| format!("cannot run ssh to {target}"))?;
-    if !out.status.success() {
-        bail!(
-            "ssh to {target} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    parse_probe(&text, &h.host)
-        .with_context(|| format!("unexpected answer from {target}: {text:?}"))
-}
-
-/// Reads `addr=`, `cores=` and `boot=` lines (shell startup noise around
-/// them is ignored). An empty address (getent found nothing) means the
-/// host's name as given.
-fn parse_probe(text: &str, host: &str) -> Result<Probe> {
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix('='))
-            .map(str::trim)
-    };
-    let cores = field("cores")
-        .and_then(|c| c.parse().ok())
-        .context("no core count")?;
-    let addr = match field("addr") {
-        Some(a) if !a.is_empty() => a.to_string(),
-        _ => host.to_string(),
-    };
-    let boot = field("boot").filter(|b| !b.is_empty()).map(str::to_string);
-    Ok(Probe { addr, cores, boot })
-}
-
 fn free_local_ports(n: usize) -> Result<Vec<u16>> {
     // Hold every listener until all are bound so the ports are distinct.
     let listeners: Vec<TcpListener> = (0..n)
@@ -315,10 +235,123 @@ fn random_seed() -> u64 {
     h.finish() % 1_000_000_000
 }
 
+/// The hosts a remote backend may use, and where that list came from.
+fn available_hosts(a: &PlanArgs) -> Result<(Vec<Host>, String)> {
+    if a.backend == Backend::Cloudlab {
+        let d = crate::cloudlab::discover()?;
+        // Before anything starts, the user sees how many nodes and whence.
+        eprintln!("{}", d.line());
+        for n in &d.notes {
+            eprintln!("{n}");
+        }
+        let hosts = d
+            .nodes
+            .iter()
+            .map(|n| Host {
+                ssh: Some(n.clone()),
+                ssh_port: None,
+                host: n.clone(),
+            })
+            .collect();
+        Ok((hosts, d.source))
+    } else {
+        let file = a
+            .hosts_file
+            .as_deref()
+            .context("--backend hosts needs --hosts-file FILE")?;
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read hosts file {}", file.display()))?;
+        Ok((
+            parse_hosts_file(&text)?,
+            format!("hosts file {}", file.display()),
+        ))
+    }
+}
+
+/// Server and client counts: as given, else half the nodes each.
+fn counts(a: &PlanArgs, available: usize) -> (u32, u32) {
+    let half = (available as u32 / 2).max(1);
+    let servers = a.servers.unwrap_or(half);
+    let clients = a
+        .clients
+        .unwrap_or_else(|| (available as u32).saturating_sub(servers).max(1));
+    (servers, clients)
+}
+
+/// What a remote plan learned of its hosts: the facts per node and the
+/// bash (SSH options) the script needs to reach them the same way.
+struct Remote {
+    report: crate::preflight::Report,
+    ssh_opts: Vec<String>,
+}
+
+/// Remote backends: discovery, then the preflight of the nodes to use.
+/// `Ok(None)` from a `--preflight` run (nothing more to do).
+fn remote_preflight(a: &PlanArgs, used: &[Host], source: String, ports: &[u16]) -> Result<Remote> {
+    let run_kh = a.log_dir.join("known_hosts");
+    let tmp_kh;
+    let kh: &Path = match (&a.known_hosts, a.preflight) {
+        (Some(k), _) => k,
+        (None, false) => &run_kh,
+        (None, true) => {
+            // Preflight alone writes no run folder: a throwaway file.
+            tmp_kh = std::env::temp_dir().join(format!(
+                "kvlab-preflight-{}-known_hosts",
+                std::process::id()
+            ));
+            &tmp_kh
+        }
+    };
+    let ssh_opts = crate::preflight::ssh_options(a.backend, a.ssh_config.as_deref(), kh);
+    let targets: Vec<crate::preflight::Target> = used
+        .iter()
+        .enumerate()
+        .map(|(i, h)| crate::preflight::Target {
+            name: format!("node{i}"),
+            host: h,
+            port: ports[i],
+        })
+        .collect();
+    let share_dir = a
+        .share_dir
+        .clone()
+        .or_else(|| a.log_dir.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let share = crate::preflight::ShareCheck {
+        dir: &share_dir,
+        bin_dir: &a.bin_dir,
+        // Shared paths go into remote shell commands: no quoting surprises.
+        force_copy: a.copy || !plain_path(&a.log_dir) || !plain_path(&a.bin_dir),
+    };
+    let known = (a.backend == Backend::Cloudlab).then_some(kh);
+    let report = crate::preflight::run(a.backend, source, &targets, &ssh_opts, known, &share)?;
+    if a.preflight && a.known_hosts.is_none() {
+        let _ = std::fs::remove_file(kh);
+    }
+    eprintln!("Preflight ({} nodes):", targets.len());
+    eprint!("{}", report.table());
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    for p in &report.problems {
+        eprintln!("problem: {p}");
+    }
+    if !report.problems.is_empty() {
+        return Err(crate::preflight::Failed(report.problems.len()).into());
+    }
+    Ok(Remote { report, ssh_opts })
+}
+
+/// An absolute path of letters, digits and `/ . _ -` (safe unquoted).
+fn plain_path(p: &Path) -> bool {
+    let s = p.display().to_string();
+    s.starts_with('/')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+}
+
 /// Plans the run, writes `<log_dir>/cluster.json` and returns the bash text.
 pub fn plan(a: &PlanArgs) -> Result<String> {
-    ensure!(a.servers >= 1, "server_count must be a positive integer");
-    ensure!(a.clients >= 1, "client_count must be a positive integer");
     // It is pasted into remote shell commands: allow no quoting surprises.
     ensure!(
         a.remote_dir.starts_with('/')
@@ -328,7 +361,17 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         "--remote-dir must be an absolute path of letters, digits and / . _ - (got {:?})",
         a.remote_dir
     );
-    let total = (a.servers + a.clients) as usize;
+    let remote_hosts = match a.backend {
+        Backend::Local | Backend::Emulated => None,
+        Backend::Cloudlab | Backend::Hosts => Some(available_hosts(a)?),
+    };
+    let (servers, clients) = match &remote_hosts {
+        None => (a.servers.unwrap_or(1), a.clients.unwrap_or(1)),
+        Some((h, _)) => counts(a, h.len()),
+    };
+    ensure!(servers >= 1, "server_count must be a positive integer");
+    ensure!(clients >= 1, "client_count must be a positive integer");
+    let total = (servers + clients) as usize;
     let emulation = crate::emulate::plan_emulation(a, total as u32)?;
 
     let server_words = strip_flags(
@@ -359,92 +402,6 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
     };
     ensure!(secs.is_finite() && secs > 0.0, "--secs must be positive");
 
-    // Hosts for node i, and the address it binds / is reached at.
-    let cfg = a.ssh_config.as_deref();
-    let (hosts, binds, cores): (Vec<Host>, Vec<String>, Vec<u32>) = match a.backend {
-        Backend::Local => {
-            let local = Host {
-                ssh: None,
-                ssh_port: None,
-                host: "127.0.0.1".into(),
-            };
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-            (
-                vec![local; total],
-                vec!["127.0.0.1".into(); total],
-                vec![cores; total],
-            )
-        }
-        Backend::Emulated => {
-            let e = emulation
-                .as_ref()
-                .context("--backend emulated needs --emulate")?;
-            let addrs = crate::emulate::node_addrs(e, total);
-            let hosts = addrs
-                .iter()
-                .map(|h| Host {
-                    ssh: None,
-                    ssh_port: None,
-                    host: h.clone(),
-                })
-                .collect();
-            // A node's cores are its quota, rounded up (client threads).
-            let cores = e.spec.cpus.ceil().max(1.0) as u32;
-            (hosts, addrs, vec![cores; total])
-        }
-        Backend::Cloudlab | Backend::Hosts => {
-            let available: Vec<Host> = if a.backend == Backend::Cloudlab {
-                let n = cloudlab_node_count()?;
-                (0..n)
-                    .map(|i| Host {
-                        ssh: Some(format!("node{i}")),
-                        ssh_port: None,
-                        host: format!("node{i}"),
-                    })
-                    .collect()
-            } else {
-                let file = a
-                    .hosts_file
-                    .as_deref()
-                    .context("--backend hosts needs --hosts-file FILE")?;
-                let text = std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read hosts file {}", file.display()))?;
-                parse_hosts_file(&text)?
-            };
-            if total > available.len() {
-                bail!(
-                    "requested {total} nodes (servers: {}, clients: {}) but only {} are available ({})",
-                    a.servers,
-                    a.clients,
-                    available.len(),
-                    if a.backend == Backend::Cloudlab {
-                        format!("node0 to node{}", available.len().saturating_sub(1))
-                    } else {
-                        "lines of the hosts file".to_string()
-                    }
-                );
-            }
-            let used: Vec<Host> = available.into_iter().take(total).collect();
-            let probes: Vec<Probe> = used
-                .iter()
-                .map(|h| probe_remote(h, cfg))
-                .collect::<Result<_>>()?;
-            let binds = probes.iter().map(|p| p.addr.clone()).collect();
-            let cores = probes.iter().map(|p| p.cores).collect();
-            (used, binds, cores)
-        }
-    };
-    let ports: Vec<u16> = match a.backend {
-        Backend::Local => free_local_ports(total)?,
-        _ => (0..total)
-            .map(|i| {
-                a.base_port
-                    .checked_add(i as u16)
-                    .context("--base-port too high for this many nodes")
-            })
-            .collect::<Result<_>>()?,
-    };
-
     let server_bin = a.bin_dir.join("kv-server");
     let client_bin = a.bin_dir.join("kv-client");
     for b in [&server_bin, &client_bin] {
@@ -453,6 +410,94 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
             "{} not found (build first, or set KVLAB_BIN_DIR)",
             b.display()
         );
+    }
+
+    // Hosts for node i, and the address it binds / is reached at.
+    let mut remote_plan: Option<Remote> = None;
+    let (hosts, binds, cores, ports): (Vec<Host>, Vec<String>, Vec<u32>, Vec<u16>) =
+        match remote_hosts {
+            None if a.backend == Backend::Emulated => {
+                let e = emulation
+                    .as_ref()
+                    .context("--backend emulated needs --emulate")?;
+                let addrs = crate::emulate::node_addrs(e, total);
+                let hosts = addrs
+                    .iter()
+                    .map(|h| Host {
+                        ssh: None,
+                        ssh_port: None,
+                        host: h.clone(),
+                    })
+                    .collect();
+                // A node's cores are its quota, rounded up (client threads).
+                let cores = e.spec.cpus.ceil().max(1.0) as u32;
+                let ports = (0..total)
+                    .map(|i| {
+                        a.base_port
+                            .checked_add(i as u16)
+                            .context("--base-port too high for this many nodes")
+                    })
+                    .collect::<Result<_>>()?;
+                (hosts, addrs, vec![cores; total], ports)
+            }
+            None => {
+                let local = Host {
+                    ssh: None,
+                    ssh_port: None,
+                    host: "127.0.0.1".into(),
+                };
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+                (
+                    vec![local; total],
+                    vec!["127.0.0.1".into(); total],
+                    vec![cores; total],
+                    free_local_ports(total)?,
+                )
+            }
+            Some((available, source)) => {
+                if total > available.len() {
+                    bail!(
+                        "requested {total} nodes (servers: {servers}, clients: {clients}) but only {} are available ({})",
+                        available.len(),
+                        if a.backend == Backend::Cloudlab {
+                            format!("node0 to node{}", available.len().saturating_sub(1))
+                        } else {
+                            "lines of the hosts file".to_string()
+                        }
+                    );
+                }
+                // A preflight with no counts looks at every node.
+                let n = if a.preflight && a.servers.is_none() {
+                    available.len()
+                } else {
+                    total
+                };
+                let used: Vec<Host> = available.into_iter().take(n).collect();
+                let ports: Vec<u16> = (0..n)
+                    .map(|i| {
+                        a.base_port
+                            .checked_add(i as u16)
+                            .context("--base-port too high for this many nodes")
+                    })
+                    .collect::<Result<_>>()?;
+                let r = remote_preflight(a, &used, source, &ports)?;
+                if a.preflight {
+                    eprintln!("{}", r.report.mode_line(&a.log_dir, &a.remote_dir));
+                    eprintln!("Preflight passed: nothing started.");
+                    return Ok(String::new());
+                }
+                let binds = r.report.nodes.iter().map(|f| f.addr.clone()).collect();
+                let cores = r.report.nodes.iter().map(|f| f.cores).collect();
+                remote_plan = Some(r);
+                (used, binds, cores, ports)
+            }
+        };
+    if a.preflight {
+        eprintln!(
+            "Preflight: local backend, nothing to reach over ssh ({} cores here).",
+            cores.first().copied().unwrap_or(1)
+        );
+        return Ok(String::new());
     }
     let server_profiles = a.profile && supports(&server_bin, "--profile");
     let client_profiles = a.profile && supports(&client_bin, "--profile");
@@ -467,6 +512,9 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         .filter(|_| info.seed_given)
         .unwrap_or_else(random_seed);
     let remote = !matches!(a.backend, Backend::Local | Backend::Emulated);
+    let remote_facts: &[crate::preflight::Facts] = remote_plan
+        .as_ref()
+        .map_or(&[], |r| r.report.nodes.as_slice());
     let run_id = new_run_id(started);
     let ts_dir = a
         .log_dir
@@ -474,7 +522,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| run_id.clone());
 
-    let server_addrs: Vec<String> = (0..a.servers as usize)
+    let server_addrs: Vec<String> = (0..servers as usize)
         .map(|i| format!("{}:{}", binds[i], ports[i]))
         .collect();
     let mut nodes = Vec::new();
@@ -482,13 +530,20 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
     let mut first_threads = None;
     for i in 0..total {
         let name = format!("node{i}");
-        let role = if i < a.servers as usize {
+        let role = if i < servers as usize {
             Role::Server
         } else {
             Role::Client
         };
-        let remote_dir = remote.then(|| format!("{}/{}/{}", a.remote_dir, ts_dir, name));
-        let program = if remote {
+        // A node that sees this directory runs our binaries where they
+        // are and writes its files straight into the log directory.
+        let shared = remote_facts.get(i).is_some_and(|f| f.shared);
+        let remote_dir = if shared {
+            Some(a.log_dir.display().to_string())
+        } else {
+            remote.then(|| format!("{}/{}/{}", a.remote_dir, ts_dir, name))
+        };
+        let program = if remote && !shared {
             format!(
                 "./{}",
                 if role == Role::Server {
@@ -540,14 +595,14 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                 argv.extend(server_words.iter().cloned());
             }
             Role::Client => {
-                let id = i as u32 - a.servers;
+                let id = i as u32 - servers;
                 let threads = if info.threads_given {
                     info.args.threads.unwrap_or(1) as u32
                 } else {
                     // Clients share the host's cores: one thread each when
                     // there are more clients than cores (see docs).
                     let per_host = if a.backend == Backend::Local {
-                        a.clients
+                        clients
                     } else {
                         1
                     };
@@ -625,7 +680,22 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
         "server_args: --preload needs a number of records"
     );
     manifest.write(&a.log_dir.join(MANIFEST_FILE))?;
-    Ok(bash_text(&manifest))
+    let mut text = bash_text(&manifest);
+    let shared: Vec<String> = (0..total)
+        .map(|i| u8::from(remote_facts.get(i).is_some_and(|f| f.shared)).to_string())
+        .collect();
+    text += &shell::array("NODE_SHARED", &shared);
+    text.push('\n');
+    if let Some(r) = &remote_plan {
+        // Which mode ran (shared or copy) and what each node answered.
+        r.report.write(&a.log_dir.join("preflight.json"))?;
+        text += &shell::array("SSH_OPTS", &r.ssh_opts);
+        text += &format!(
+            "\nNODES_MODE_LINE={}\n",
+            shell::quote(&r.report.mode_line(&a.log_dir, &a.remote_dir))
+        );
+    }
+    Ok(text)
 }
 
 /// The plan as bash arrays, one entry per node in manifest order.
@@ -667,17 +737,24 @@ pub fn bash_text(m: &Manifest) -> String {
     out.join("\n")
 }
 
+/// The file a remote node's wrapper writes its PID to, in its directory
+/// (per node: shared nodes have one directory).
+pub fn pid_file(node: &str) -> String {
+    format!("pid-{node}")
+}
+
 /// What the shell runs for a node: the argv locally; on a remote host a
-/// wrapper that starts it in its directory, records its PID in `pid` and
+/// wrapper that starts it in its directory, records its PID in `pid-<node>` and
 /// waits for it, so the ssh session ends with the process's exit status.
 pub fn command_line(n: &Node) -> String {
     let argv = shell::join(&n.argv);
     match &n.remote_dir {
         None => argv,
         Some(dir) => format!(
-            "cd {} && {{ {argv} > {} 2>&1 < /dev/null & echo $! > pid; wait $!; }}",
+            "cd {} && {{ {argv} > {} 2>&1 < /dev/null & echo $! > {}; wait $!; }}",
             shell::quote(dir),
-            shell::quote(&n.log)
+            shell::quote(&n.log),
+            shell::quote(&pid_file(&n.name))
         ),
     }
 }
@@ -698,35 +775,6 @@ mod tests {
         assert_eq!(h[2].host, "gamma");
         assert!(parse_hosts_file("a b\n").is_err());
         assert!(parse_hosts_file("h:notaport\n").is_err());
-    }
-
-    #[test]
-    fn probe_answers_and_the_check_mode_clock_rule() {
-        let p = parse_probe("motd line\naddr=10.0.0.2\ncores=8\nboot=ab-12\n", "n1").unwrap();
-        assert_eq!(
-            p,
-            Probe {
-                addr: "10.0.0.2".into(),
-                cores: 8,
-                boot: Some("ab-12".into())
-            }
-        );
-        // getent found nothing, no boot id: the name as given, no clock domain.
-        let p = parse_probe("addr=\ncores=2\nboot=\n", "n1").unwrap();
-        assert_eq!((p.addr.as_str(), p.boot), ("n1", None));
-        assert!(parse_probe("addr=1.2.3.4\n", "n1").is_err());
-    }
-
-    #[test]
-    fn counts_geni_hosts_like_the_course() {
-        let text = r#"<rspec><node client_id=\"node0\"><host name=\"node0.exp.cloudlab.us\"/></node>
-            <node><host name=\"node1.exp.cloudlab.us\"/></node><host name=\"node1.exp.cloudlab.us\"/>"#;
-        assert_eq!(geni_host_count(text), 2);
-        assert_eq!(
-            geni_host_count(r#"<host name="a"/><host name="b"/><host name="c"/>"#),
-            3
-        );
-        assert_eq!(geni_host_count("no hosts"), 0);
     }
 
     #[test]

@@ -324,8 +324,11 @@ fn bad_arguments_print_usage_and_exit_2() {
 
 #[test]
 fn script_is_shellcheck_clean() {
+    // -x from the repo: follow the scripts it sources (scripts/emulate.sh).
     let o = Command::new("shellcheck")
-        .arg(repo().join("run-cluster.sh"))
+        .arg("-x")
+        .arg("run-cluster.sh")
+        .current_dir(repo())
         .output()
         .expect("shellcheck not installed: run scripts/install-test-deps.sh");
     assert!(o.status.success(), "{}", text(&o));
@@ -339,14 +342,21 @@ fn sh(argv: &[&str]) {
     assert!(o.status.success(), "{argv:?}: {}", text(&o));
 }
 
-/// Test hosts, each with its own sshd and a key pair made for the test.
-/// Preferably network namespaces `kvlabtest-<pid>-<net>-<i>`: 0 is the hub (a
-/// bridge at 192.0.2.1, where the script runs), 1..=n are hosts
-/// 192.0.2.(10+i), each with a veth into the hub. Where namespaces are not
-/// available (or KVLAB_TEST_NO_NETNS is set): sshd instances on 127.0.0.(10+i)
-/// at free ports. With namespaces, every namespace also gets an /etc/hosts
-/// (`/etc/netns/<ns>/hosts`, which `ip netns exec` mounts over /etc/hosts)
-/// naming host i `node<i-1>`, as on a CloudLab experiment. Everything is
+/// Test hosts, each with its own sshd and host key (user key and host keys
+/// made for the test). Preferably network namespaces
+/// `kvlabtest-<pid>-<net>-<i>` (the pid and a per-process counter keep the
+/// names of this run apart from any other run's, and from the emulate
+/// backend's namespaces): 0 is the hub (a bridge at 192.0.2.1, where the
+/// script runs), 1..=n are hosts 192.0.2.(10+i), each with a veth into the
+/// hub. Where namespaces cannot be created (or KVLAB_TEST_NO_NETNS is set):
+/// sshd instances on 127.0.0.(10+i) at free ports, and the fallback says so
+/// on stderr; with KVLAB_REQUIRE_NETNS set (CI, where the machine has
+/// them) the fallback is a failure instead. With namespaces, every
+/// namespace also gets an /etc/hosts (`/etc/netns/<ns>/hosts`, which `ip
+/// netns exec` mounts over /etc/hosts) naming host i `node<i-1>`, as on a
+/// CloudLab experiment. Hosts see this machine's files (a shared home, as
+/// on CloudLab) unless `hide` is given: then each sshd runs in its own
+/// mount namespace with an empty tmpfs over that directory. Everything is
 /// removed on drop: sshd by PID, then the namespaces (which takes their
 /// links with them) and their /etc/netns folders.
 struct TestNet {
@@ -358,6 +368,8 @@ struct TestNet {
     hosts: Vec<String>,
     /// Addresses the nodes bind, one per host.
     addrs: Vec<String>,
+    dir: PathBuf,
+    hide: Option<PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -368,40 +380,62 @@ fn free_port() -> u16 {
         .port()
 }
 
+const SSHD: &str = "/usr/sbin/sshd";
+
+fn keygen(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(path.with_extension("pub"));
+    sh(&[
+        "ssh-keygen",
+        "-q",
+        "-t",
+        "ed25519",
+        "-N",
+        "",
+        "-f",
+        path.to_str().unwrap(),
+    ]);
+}
+
 impl TestNet {
-    fn create(hosts: usize, dir: &Path) -> Option<TestNet> {
-        let sshd_bin = Path::new("/usr/sbin/sshd");
-        if !sshd_bin.exists() {
-            return None;
-        }
+    fn create(hosts: usize, dir: &Path) -> TestNet {
+        Self::create_hiding(hosts, dir, None)
+    }
+
+    /// Like `create`; the hosts do not see `hide` (a directory).
+    fn create_hiding(hosts: usize, dir: &Path, hide: Option<&Path>) -> TestNet {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} missing: install openssh-server (scripts/install-test-deps.sh)"
+        );
         let mut net = TestNet {
             names: Vec::new(),
             netns: false,
             sshd: Vec::new(),
             hosts: Vec::new(),
             addrs: Vec::new(),
+            dir: dir.to_path_buf(),
+            hide: hide.map(Path::to_path_buf),
         };
-        let netns = std::env::var_os("KVLAB_TEST_NO_NETNS").is_none() && net.try_namespaces(hosts);
-        net.netns = netns;
-        // Keys: one for the user, one for the hosts.
-        let key = dir.join("id");
-        let host_key = dir.join("host_key");
-        for k in [&key, &host_key] {
-            sh(&[
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-f",
-                k.to_str()?,
-            ]);
+        let why_not = if std::env::var_os("KVLAB_TEST_NO_NETNS").is_some() {
+            Some("KVLAB_TEST_NO_NETNS is set".to_string())
+        } else {
+            net.try_namespaces(hosts).err()
+        };
+        net.netns = why_not.is_none();
+        if let Some(why) = why_not {
+            // Visible, so a CI log says which kind of test ran.
+            eprintln!("SSH test hosts: loopback sshd instead of network namespaces ({why})");
+            assert!(
+                std::env::var_os("KVLAB_REQUIRE_NETNS").is_none(),
+                "KVLAB_REQUIRE_NETNS is set but network namespaces are unavailable: {why}"
+            );
         }
-        std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).ok()?;
-        std::fs::create_dir_all("/run/sshd").ok()?; // sshd's privilege separation dir
+        keygen(&dir.join("id"));
+        std::fs::copy(dir.join("id.pub"), dir.join("authorized_keys")).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap(); // sshd's privilege separation dir
         for i in 1..=hosts {
-            let (addr, port) = if netns {
+            let (addr, port) = if net.netns {
                 let ns = net.names[i].clone();
                 let hub = net.names[0].clone();
                 let veth = format!("vh{i}");
@@ -413,50 +447,28 @@ impl TestNet {
                 sh(&[
                     "ip", "-n", &hub, "link", "set", &veth, "master", "br0", "up",
                 ]);
-                sh(&[
-                    "ip",
-                    "-n",
-                    &ns,
-                    "addr",
-                    "add",
-                    &format!("{addr}/24"),
-                    "dev",
-                    "eth0",
-                ]);
+                let cidr = format!("{addr}/24");
+                sh(&["ip", "-n", &ns, "addr", "add", &cidr, "dev", "eth0"]);
                 sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
                 (addr, 22)
             } else {
                 (format!("127.0.0.{}", 10 + i), free_port())
             };
-            let cfg = dir.join(format!("sshd_config_{i}"));
+            keygen(&net.host_key(i));
             std::fs::write(
-                &cfg,
+                dir.join(format!("sshd_config_{i}")),
                 format!(
                     "ListenAddress {addr}\nPort {port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\n\
                      PermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                      UsePAM no\nStrictModes no\nLogLevel ERROR\nSubsystem sftp internal-sftp\n",
-                    host_key.display(),
+                    net.host_key(i).display(),
                     dir.join("authorized_keys").display()
                 ),
             )
-            .ok()?;
-            let mut cmd = if netns {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", &net.names[i]]).arg(sshd_bin);
-                c
-            } else {
-                Command::new(sshd_bin)
-            };
-            let child = cmd
-                .args(["-D", "-e", "-f"])
-                .arg(&cfg)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.join(format!("sshd_{i}.log"))).ok()?)
-                .spawn()
-                .ok()?;
+            .unwrap();
+            let child = net.spawn_sshd(i);
             net.sshd.push(child);
-            net.hosts.push(if netns {
+            net.hosts.push(if net.netns {
                 addr.clone()
             } else {
                 format!("{addr}:{port}")
@@ -464,34 +476,84 @@ impl TestNet {
             net.addrs.push(addr);
         }
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+        // Lax host keys here; the CloudLab backend's own options (given on
+        // its command line, which wins over this file) must override them.
         std::fs::write(
             dir.join("ssh_config"),
             format!(
                 "Host *\n  User {user}\n  IdentityFile {}\n  UserKnownHostsFile /dev/null\n  \
                  StrictHostKeyChecking no\n  LogLevel ERROR\n  ConnectTimeout 5\n",
-                key.display()
+                dir.join("id").display()
             ),
         )
-        .ok()?;
-        Some(net)
+        .unwrap();
+        net
     }
 
-    /// Creates the hub and host namespaces; false (and nothing left) when
-    /// `ip netns` is not available here.
-    fn try_namespaces(&mut self, hosts: usize) -> bool {
+    fn host_key(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("host_key_{i}"))
+    }
+
+    /// Starts host i's sshd (in its namespace, and with `hide` hidden).
+    fn spawn_sshd(&self, i: usize) -> Child {
+        let mut cmd = if self.netns {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &self.names[i]]);
+            c
+        } else {
+            Command::new("env")
+        };
+        if let Some(h) = &self.hide {
+            // A private mount namespace: the tmpfs is seen by this sshd
+            // and its sessions only.
+            cmd.args([
+                "unshare",
+                "-m",
+                "sh",
+                "-c",
+                "mount -t tmpfs kvlabhide \"$0\" && exec \"$@\"",
+            ])
+            .arg(h);
+        }
+        cmd.args([SSHD, "-D", "-e", "-f"])
+            .arg(self.dir.join(format!("sshd_config_{i}")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join(format!("sshd_{i}.log"))).unwrap())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Host i gets a new host key (as a reinstalled node would).
+    fn change_host_key(&mut self, i: usize) {
+        let old = &mut self.sshd[i - 1];
+        let _ = old.kill();
+        let _ = old.wait();
+        keygen(&self.host_key(i));
+        self.sshd[i - 1] = self.spawn_sshd(i);
+    }
+
+    /// Creates the hub and host namespaces; the reason (and nothing left)
+    /// when `ip netns` is not available here.
+    fn try_namespaces(&mut self, hosts: usize) -> Result<(), String> {
         // Tests run in parallel in this process: each net gets its own names.
         static NETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let net = NETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for i in 0..=hosts {
             let name = format!("kvlabtest-{}-{net}-{i}", std::process::id());
-            let ok = Command::new("ip")
-                .args(["netns", "add", &name])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                self.remove_namespaces();
-                return false;
+            let o = Command::new("ip").args(["netns", "add", &name]).output();
+            match o {
+                Ok(o) if o.status.success() => {}
+                other => {
+                    self.remove_namespaces();
+                    return Err(match other {
+                        Ok(o) => format!(
+                            "ip netns add failed: {}",
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        ),
+                        Err(e) => format!("cannot run ip: {e}"),
+                    });
+                }
             }
             self.names.push(name.clone());
             sh(&["ip", "-n", &name, "link", "set", "lo", "up"]);
@@ -518,7 +580,7 @@ impl TestNet {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("hosts"), format!("{base}\n{nodes}")).unwrap();
         }
-        true
+        Ok(())
     }
 
     fn remove_namespaces(&mut self) {
@@ -591,12 +653,88 @@ impl Drop for TestNet {
     }
 }
 
+/// The run's preflight record (`preflight.json` in its log folder).
+fn preflight_json(tmp: &Path) -> serde_json::Value {
+    let p = tmp.join("logs/latest/preflight.json");
+    serde_json::from_str(
+        &std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())),
+    )
+    .unwrap()
+}
+
+/// Names of the files under `dir` (recursively), or none when it does not exist.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.map_while(Result::ok) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(e.path());
+            } else {
+                out.push(e.path().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A stand-in for a CloudLab node's tools, on a PATH of its own: `tmcc`
+/// answering `hostnames` for `tmcc_nodes` nodes (Emulab's line format, one
+/// line per node and link) unless `None`, and `geni-get` answering `-a`
+/// with a manifest of `geni_nodes` hosts (quotes escaped, as geni-get
+/// prints them). Returns the PATH to run the script with.
+fn fake_cloudlab_tools(tmp: &Path, tmcc_nodes: Option<usize>, geni_nodes: usize) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let fake = tmp.join("fakebin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let mut tools = Vec::new();
+    if let Some(n) = tmcc_nodes {
+        let lines: String = (0..n)
+            .map(|i| {
+                format!(
+                    "NAME=node{i}-link-0 IP=10.10.1.{} ALIASES='node{i}-0 node{i}'\\n",
+                    i + 1
+                )
+            })
+            .collect();
+        tools.push((
+            "tmcc",
+            format!("#!/bin/sh\n[ \"$1\" = hostnames ] || exit 1\nprintf \"{lines}\"\n"),
+        ));
+    }
+    let hosts: String = (0..geni_nodes)
+        .map(|i| {
+            format!(
+                "<node client_id=\\\\\"node{i}\\\\\"><host name=\\\\\"node{i}.kvlab.test\\\\\"/></node>"
+            )
+        })
+        .collect();
+    tools.push((
+        "geni-get",
+        format!("#!/bin/sh\n[ \"$1\" = -a ] || exit 1\necho '<rspec>{hosts}</rspec>'\n"),
+    ));
+    for (name, body) in tools {
+        let p = fake.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    format!(
+        "{}:{}",
+        fake.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The hosts backend over ssh, nodes that do not see this directory (copy
+/// mode: binaries copied, files fetched back), and its strict host keys.
 #[test]
 fn ssh_backend_runs_across_hosts() {
     let tmp = TempDir::new("ssh");
-    let net = TestNet::create(3, &tmp.0).expect(
-        "cannot start test sshd hosts (is openssh-server installed? scripts/install-test-deps.sh)",
-    );
+    std::fs::create_dir_all(tmp.0.join("logs")).unwrap();
+    let net = TestNet::create_hiding(3, &tmp.0, Some(&tmp.0.join("logs")));
     std::fs::write(
         tmp.0.join("hosts"),
         format!(
@@ -619,6 +757,7 @@ fn ssh_backend_runs_across_hosts() {
     assert!(total > 0.0, "{out}");
     assert!(out.contains("node0 median"), "{out}");
     assert!(out.contains("clients 2 combined"), "{out}");
+    assert!(out.contains("Nodes do not see this directory"), "{out}");
     let m = latest_manifest(&tmp.0);
     assert_eq!(m.backend, "hosts");
     let binds: Vec<&str> = m.nodes.iter().map(|n| n.bind.as_str()).collect();
@@ -629,46 +768,77 @@ fn ssh_backend_runs_across_hosts() {
     }
     assert_no_process_left(&m);
     check_run_files(&tmp.0, &m);
+    assert_eq!(preflight_json(&tmp.0)["mode"], "copy");
+    // Copy mode put each node's binary in its own remote directory.
+    let copied = files_under(&tmp.0.join("remote"));
+    for (n, bin) in [
+        ("node0", "kv-server"),
+        ("node1", "kv-client"),
+        ("node2", "kv-client"),
+    ] {
+        assert!(
+            copied.iter().any(|f| f.ends_with(&format!("/{n}/{bin}"))),
+            "{n}/{bin} not in {copied:?}"
+        );
+    }
     let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, RunStatus::Ok);
     assert_eq!(rows[0].hosts, net.addrs.join(";"));
+
+    // Strict host keys stay on this backend: keys this ssh config has never
+    // seen fail the preflight with one hint line, nothing started.
+    let strict = tmp.0.join("ssh_config_strict");
+    std::fs::write(
+        &strict,
+        format!(
+            "Host *\n  IdentityFile {}\n  UserKnownHostsFile {}\n  LogLevel ERROR\n  ConnectTimeout 5\n",
+            tmp.0.join("id").display(),
+            tmp.0.join("empty_known_hosts").display()
+        ),
+    )
+    .unwrap();
+    let o = net
+        .run_cluster(&tmp.0)
+        .arg("--ssh-config")
+        .arg(&strict)
+        .arg("--hosts-file")
+        .arg(tmp.0.join("hosts"))
+        .args(["--secs", "1", "1", "1"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let hints: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("problem: ") && l.contains("host key verification failed"))
+        .collect();
+    assert_eq!(hints.len(), 2, "{out}");
+    assert!(
+        hints[0].contains("not in your known_hosts") && hints[0].contains("true`"),
+        "{out}"
+    );
+    assert!(!out.contains("Started "), "{out}");
+    let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
+    assert_eq!(rows.len(), 1, "a refused preflight is not a run");
     drop(net);
 }
 
-/// CloudLab as the course's script finds it: `geni-get` on PATH, nodes
-/// named node0..nodeN that resolve on every node. A stand-in `geni-get`
-/// answers `-a` with a manifest of three hosts; the names resolve through
-/// each namespace's /etc/hosts. No backend flag: detection picks CloudLab.
+/// CloudLab as the course's script finds it, with the nodes seeing this
+/// directory but files hidden from them (copy mode), and check mode: tools
+/// on PATH, nodes named node0..nodeN that resolve on every node. No backend
+/// flag: detection picks CloudLab.
 #[test]
 fn cloudlab_backend_runs_on_named_nodes() {
     let tmp = TempDir::new("cloudlab");
-    let net = TestNet::create(3, &tmp.0).expect(
-        "cannot start test sshd hosts (is openssh-server installed? scripts/install-test-deps.sh)",
-    );
+    std::fs::create_dir_all(tmp.0.join("logs")).unwrap();
+    let net = TestNet::create_hiding(3, &tmp.0, Some(&tmp.0.join("logs")));
     assert!(
         net.netns,
         "this test needs network namespaces (ip netns, as root): CloudLab node names resolve per namespace"
     );
-    let fake = tmp.0.join("fakebin");
-    std::fs::create_dir_all(&fake).unwrap();
-    let geni = fake.join("geni-get");
-    // Quotes escaped, as geni-get prints them.
-    std::fs::write(
-        &geni,
-        "#!/bin/sh\n[ \"$1\" = -a ] || exit 1\n\
-         echo '<rspec><node client_id=\\\"node0\\\"><host name=\\\"node0.kvlab.test\\\"/></node>\\n\
-         <node client_id=\\\"node1\\\"><host name=\\\"node1.kvlab.test\\\"/></node>\\n\
-         <node client_id=\\\"node2\\\"><host name=\\\"node2.kvlab.test\\\"/></node></rspec>'\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&geni, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        fake.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    // geni-get only (no tmcc): the fallback source.
+    let path = fake_cloudlab_tools(&tmp.0, None, 3);
     net.wait_for_sshd(&tmp.0.join("ssh_config"));
 
     // More nodes than the experiment has: refused up front, naming them.
@@ -679,11 +849,15 @@ fn cloudlab_backend_runs_on_named_nodes() {
         .output()
         .unwrap();
     let out = text(&o);
-    assert_ne!(o.status.code(), Some(0), "{out}");
+    assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(
         out.contains(
             "requested 4 nodes (servers: 1, clients: 3) but only 3 are available (node0 to node2)"
         ),
+        "{out}"
+    );
+    assert!(
+        out.contains("CloudLab nodes from `geni-get -a`: 3 (node0 node1 node2)"),
         "{out}"
     );
 
@@ -705,6 +879,7 @@ fn cloudlab_backend_runs_on_named_nodes() {
     );
     let m = latest_manifest(&tmp.0);
     assert_eq!(m.backend, "cloudlab");
+    assert_eq!(preflight_json(&tmp.0)["mode"], "copy");
     let hosts: Vec<&str> = m.nodes.iter().map(|n| n.host.as_str()).collect();
     assert_eq!(hosts, ["node0", "node1", "node2"]);
     // Each node binds the address its name resolves to there.
@@ -734,5 +909,182 @@ fn cloudlab_backend_runs_on_named_nodes() {
     assert_eq!(rows.len(), 1, "the refused run is not a row");
     assert_eq!(rows[0].status, RunStatus::Ok);
     assert_eq!(rows[0].backend, "cloudlab");
+    drop(net);
+}
+
+/// The course's headline command rehearsed: an 8-node experiment whose
+/// `tmcc hostnames` lists 8 while `geni-get -a` comes back truncated to 6,
+/// host keys nobody has seen (accepted on first use into the run's own
+/// known_hosts), a shared home (the run must not copy), `--preflight`, a
+/// busy port and a changed host key refused. `./run-cluster.sh 1 7` must
+/// use all 8 nodes. Kept short: 1 s of load, no profiles.
+#[test]
+fn cloudlab_rehearsal_one_server_seven_clients() {
+    let tmp = TempDir::new("rehearsal");
+    let mut net = TestNet::create(8, &tmp.0);
+    assert!(
+        net.netns,
+        "this test needs network namespaces (ip netns, as root): CloudLab node names resolve per namespace"
+    );
+    let path = fake_cloudlab_tools(&tmp.0, Some(8), 6);
+    net.wait_for_sshd(&tmp.0.join("ssh_config"));
+    let kh = tmp.0.join("kept_known_hosts");
+
+    let o = net
+        .run_cluster(&tmp.0)
+        .env("PATH", &path)
+        .arg("--known-hosts")
+        .arg(&kh)
+        .args(["--no-profile", "--secs", "1", "1", "7", "--preload 1000"])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("hostnames`: 8 (node0 node1 node2 node3 node4 node5 node6 node7)"),
+        "{out}"
+    );
+    assert!(out.contains("Nodes see this directory"), "{out}");
+    assert!(stdout.contains("clients 7 combined"), "{out}");
+    assert!(total_of(&stdout).is_some_and(|t| t > 0.0), "{out}");
+    let m = latest_manifest(&tmp.0);
+    assert_eq!(m.backend, "cloudlab");
+    let hosts: Vec<String> = m.nodes.iter().map(|n| n.host.clone()).collect();
+    let want: Vec<String> = (0..8).map(|i| format!("node{i}")).collect();
+    assert_eq!(hosts, want);
+    assert_eq!(m.clients().count(), 7);
+    assert_no_process_left(&m);
+    for n in &m.nodes {
+        assert!(
+            pid_gone(n.remote_pid.expect("remote pid")),
+            "{} still running",
+            n.name
+        );
+    }
+    // Every node wrote its log straight into the log folder (1 s is too
+    // short for the charts check_run_files expects).
+    let run = RunDir::new(&tmp.0.join("experiments"), &m.run_id);
+    for n in &m.nodes {
+        assert!(
+            tmp.0.join("logs/latest").join(&n.log).exists(),
+            "{} missing",
+            n.log
+        );
+        assert!(
+            run.logs_dir().join(&n.log).exists(),
+            "{} not recorded",
+            n.log
+        );
+    }
+    assert!(run.logs_dir().join("preflight.json").exists());
+    let pf = preflight_json(&tmp.0);
+    assert_eq!(pf["mode"], "shared");
+    assert!(
+        pf["source"].as_str().unwrap().ends_with("tmcc hostnames"),
+        "{pf}"
+    );
+    // Shared: every node ran the binaries in place; nothing was copied.
+    assert!(
+        files_under(&tmp.0.join("remote")).is_empty(),
+        "copied: {:?}",
+        files_under(&tmp.0.join("remote"))
+    );
+    for n in &m.nodes {
+        assert!(n.argv[0].starts_with('/'), "{}: {:?}", n.name, n.argv);
+    }
+    // The nodes share this machine's kernel: the true clock offset is 0,
+    // so every estimate must lie within its own bound.
+    for f in pf["nodes"].as_array().unwrap() {
+        let (o, b) = (
+            f["clock_offset_ms"].as_f64().unwrap(),
+            f["clock_bound_ms"].as_f64().unwrap(),
+        );
+        assert!(o.abs() <= b + 0.01, "{f}");
+        assert_eq!(f["port_free"], true, "{f}");
+    }
+    // Unknown keys were accepted into the file given, one per node.
+    let keys = std::fs::read_to_string(&kh).unwrap();
+    assert_eq!(
+        keys.lines().filter(|l| !l.trim().is_empty()).count(),
+        8,
+        "{keys}"
+    );
+
+    // --preflight: the table, nothing started, no run recorded.
+    let o = net
+        .run_cluster(&tmp.0)
+        .env("PATH", &path)
+        .arg("--known-hosts")
+        .arg(&kh)
+        .arg("--preflight")
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("node") && l.contains(" same ("))
+        .collect();
+    assert_eq!(rows.len(), 8, "{out}");
+    assert!(out.contains("Preflight passed"), "{out}");
+
+    // A busy port on node3 and a changed host key on node5: one line each,
+    // exit 1, nothing started. The listener is a kv-server this test starts
+    // in node3's namespace on the port preflight will check.
+    let port = free_port();
+    let mut squatter = Command::new("ip")
+        .args(["netns", "exec", &net.names[4]])
+        .arg(bin_dir().join("kv-server"))
+        .args([
+            "--preload",
+            "0",
+            "--bind",
+            "0.0.0.0",
+            "--port",
+            &(port + 3).to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(squatter.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.starts_with(kv_testkit::SERVER_START), "{first}");
+    net.change_host_key(6);
+    net.wait_for_sshd(&tmp.0.join("ssh_config"));
+    let o = net
+        .run_cluster(&tmp.0)
+        .env("PATH", &path)
+        .arg("--known-hosts")
+        .arg(&kh)
+        .args(["--base-port", &port.to_string()])
+        .arg("--preflight")
+        .output()
+        .unwrap();
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let problems: Vec<&str> = out.lines().filter(|l| l.starts_with("problem: ")).collect();
+    assert_eq!(problems.len(), 2, "{out}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("problem: node3: port") && p.contains("in use")),
+        "{out}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("problem: node5 (node5): host key verification failed")),
+        "{out}"
+    );
+    let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
+    assert_eq!(rows.len(), 1, "preflights are not runs");
     drop(net);
 }
