@@ -133,7 +133,7 @@ pub async fn serve_connection<S>(
         server_transport_over(stream, limits.max_frame_bytes, memory.clone()),
     );
     let mut requests = channel.requests();
-    let serve = Metered::new(KvService(state.clone()).serve(), memory);
+    let serve = Metered::new(KvService(state.clone()).serve(), memory.clone());
     let idle = limits.idle_timeout();
     loop {
         // Only the wait for the next request races shutdown: a request that
@@ -174,9 +174,15 @@ pub async fn serve_connection<S>(
     // flushes the last replies).
     let until = Instant::now() + DRAIN_GRACE;
     let left = || until.saturating_duration_since(Instant::now());
-    while let Ok(Some(Ok(request))) =
-        tokio::time::timeout(DRAIN_QUIET.min(left()), requests.next()).await
-    {
+    loop {
+        let request = match tokio::time::timeout(DRAIN_QUIET.min(left()), requests.next()).await {
+            Ok(Some(Ok(request))) => request,
+            // Quiet, but replies are still unwritten: the transport is not
+            // reading until the peer takes them, so requests it already
+            // sent may be waiting behind them. Keep going within the grace.
+            Err(_) if memory.reply_bytes() > 0 && !left().is_zero() => continue,
+            _ => return,
+        };
         if tokio::time::timeout(left(), request.execute(serve.clone()))
             .await
             .is_err()

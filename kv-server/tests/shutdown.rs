@@ -4,16 +4,30 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kv_core::rpc::{Op, OpResult};
+use kv_core::rpc::{KvRequest, KvResponse, Op, OpResult};
+use tarpc::tokio_serde::Deserializer;
 
 /// How long a stopping server may take: the drain grace period plus slack
 /// for a loaded machine.
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
+
+/// Reads one length-prefixed reply frame and decodes it.
+fn read_reply(s: &mut TcpStream) -> tarpc::Response<KvResponse> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("reply header");
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).expect("reply body");
+    let mut codec =
+        tarpc::tokio_serde::formats::Bincode::<tarpc::Response<KvResponse>, ()>::default();
+    std::pin::Pin::new(&mut codec)
+        .deserialize(&bytes::BytesMut::from(&body[..]))
+        .expect("decode reply")
+}
 
 fn stop_with(sig: &str) {
     let mut server = Server::start(&["--preload", "1000", "--idle-timeout-secs", "30"]);
@@ -29,61 +43,116 @@ fn stop_with(sig: &str) {
             break;
         }
     }
-    let rt = rt();
-    let batches = 64u64;
-    let ops_per_batch = 1000u64;
-    let (results, signalled) = rt.block_on(async {
-        let c = client(&addr).await;
-        c.ping(ctx()).await.unwrap();
-        let calls: Vec<_> = (0..batches)
-            .map(|b| {
-                let c = c.clone();
-                let ops = (0..ops_per_batch)
-                    .map(|k| Op::Get {
-                        key: key((b * ops_per_batch + k) % 1000),
-                    })
-                    .collect();
-                tokio::spawn(async move { c.batch(ctx(), ops).await })
+    // The drained peer: 36 batches of 8,192 gets (1 MiB of reply each),
+    // not read until after the signal. The server stops reading it once
+    // 16 MiB of replies are unwritten, so batches are certainly still
+    // waiting when the signal comes (asserted from the server's counts).
+    let batches = 36u64;
+    let ops_per_batch = 8_192u64;
+    let mut drained = TcpStream::connect(&addr).unwrap();
+    let mut sent = Vec::new();
+    for b in 0..batches {
+        let ops = (0..ops_per_batch)
+            .map(|k| Op::Get {
+                key: key((b * ops_per_batch + k) % 1000),
             })
             .collect();
-        // Let the calls reach the wire, then stop the server while they run.
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        server.signal(sig);
-        let signalled = Instant::now();
-        let mut results = Vec::new();
-        for call in calls {
-            results.push(call.await.unwrap());
-        }
-        (results, signalled)
-    });
-    // Every batch in flight got its full, correct reply.
-    for r in &results {
-        let ops = r.as_ref().expect("in-flight batch lost").as_ref().unwrap();
-        assert_eq!(ops.len() as u64, ops_per_batch);
-        assert!(ops
-            .iter()
-            .all(|o| matches!(o, OpResult::Value(Some(v)) if v.len() == 128)));
+        sent.extend(batch_frame(b + 1, ops));
     }
-    // It stopped accepting.
-    std::thread::sleep(Duration::from_millis(100));
-    if let Ok(mut late) = TcpStream::connect(&addr) {
+    let writer = {
+        let mut w = drained.try_clone().unwrap();
+        std::thread::spawn(move || w.write_all(&sent).is_ok())
+    };
+    let rt = rt();
+    let observer = rt.block_on(client(&addr));
+    let executed = || rt.block_on(async { observer.stats(ctx()).await.unwrap().batches });
+    // Wait until it is stalled: some batches executed, the count standing still.
+    let start = Instant::now();
+    let mut before = executed();
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = executed();
+        if now > 0 && now == before {
+            break;
+        }
+        before = now;
         assert!(
-            closed_within(&mut late, Duration::from_secs(3)).is_some(),
-            "a connection made after {sig} was served"
+            start.elapsed() < Duration::from_secs(20),
+            "server never stalled"
         );
+    }
+    assert!(
+        before < batches,
+        "all {batches} batches ran before the signal: nothing to drain"
+    );
+    server.signal(sig);
+    let signalled = Instant::now();
+    // Every batch that was sent is answered in full, though most of them
+    // are executed after the signal.
+    let reader = std::thread::spawn(move || {
+        drained
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        for _ in 0..batches {
+            let r = read_reply(&mut drained);
+            let KvResponse::Batch(Ok(ops)) = r.message.expect("server error") else {
+                panic!("not a batch reply");
+            };
+            assert_eq!(ops.len() as u64, ops_per_batch);
+            assert!(ops
+                .iter()
+                .all(|o| matches!(o, OpResult::Value(Some(v)) if v.len() == 128)));
+        }
+    });
+    // Shutdown has begun (listener closed) once stats say finished.
+    let finished = rt.block_on(async {
+        loop {
+            let s = observer.stats(ctx()).await.expect("stats while draining");
+            if s.finished {
+                break true;
+            }
+            if signalled.elapsed() > Duration::from_secs(2) {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(
+        finished,
+        "server did not report draining within 2 s of {sig}"
+    );
+    reader
+        .join()
+        .expect("a batch sent before the signal was not answered");
+    assert!(writer.join().unwrap(), "the batches were not all sent");
+    // It stopped accepting: a late ping is never answered.
+    if let Ok(mut late) = TcpStream::connect(&addr) {
+        let ping = frame(&encode(&tarpc::ClientMessage::Request(tarpc::Request {
+            context: tarpc::context::current(),
+            id: 1,
+            message: KvRequest::Ping {},
+        })));
+        let _ = late.write_all(&ping);
+        late.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut b = [0u8; 1];
+        let answered = matches!(late.read(&mut b), Ok(n) if n > 0);
+        assert!(!answered, "a request sent after {sig} was answered");
     }
     let status = server
         .wait_exit(EXIT_LIMIT)
         .unwrap_or_else(|| panic!("server still running {EXIT_LIMIT:?} after {sig}"));
     let took = signalled.elapsed();
     assert!(status.success(), "exit status {status:?} after {sig}");
-    // Let the pipe reader catch up with the last lines.
-    std::thread::sleep(Duration::from_millis(200));
-    let out = server.stdout_text();
-    let last = out
-        .lines()
-        .find(|l| l.starts_with("kv-server stopped: "))
-        .unwrap_or_else(|| panic!("no final stats line:\n{out}"));
+    // The pipe reader may still be catching up with the last lines.
+    let end = Instant::now() + Duration::from_secs(5);
+    let last = loop {
+        let out = server.stdout_text();
+        if let Some(l) = out.lines().find(|l| l.starts_with("kv-server stopped: ")) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < end, "no final stats line:\n{out}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let gets: u64 = last["kv-server stopped: ".len()..]
         .split_whitespace()
         .next()
@@ -91,7 +160,7 @@ fn stop_with(sig: &str) {
         .parse()
         .unwrap();
     assert!(gets >= batches * ops_per_batch, "{last}");
-    eprintln!("{sig}: exited 0 after {took:?}; {last}");
+    eprintln!("{sig}: {before} of {batches} batches executed at the signal; exited 0 after {took:?}; {last}");
     drop((idle, deaf));
 }
 
