@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kv_client::config::{Args, Config, Load, Target};
 use kv_client::driver::{self, Shared};
 use kv_client::pace::PaceMonitor;
@@ -20,8 +20,16 @@ use kv_core::workload::{thread_seed, WorkloadSpec};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The command line with the course's single-dash long flags (`-port`)
+/// read as their `--` forms (kv_core::goflags).
+fn go_style_args() -> Vec<String> {
+    let cmd = Args::command();
+    let longs: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+    kv_core::goflags::go_style(std::env::args().collect(), &longs)
+}
+
 fn main() {
-    let args = Args::parse();
+    let args = Args::parse_from(go_style_args());
     match run(&args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

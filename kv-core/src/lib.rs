@@ -8,6 +8,7 @@ pub mod commit_history;
 pub mod emulation;
 pub mod error;
 pub mod folded;
+pub mod goflags;
 pub mod history;
 pub mod identity;
 pub mod latency;

@@ -189,8 +189,37 @@ pub(crate) struct ClientArgsInfo {
     secs_given: bool,
 }
 
+/// Argument words as the binary will read them: the course's single-dash
+/// long flags (`-workload YCSB-A`) given their two dashes, so they are
+/// validated, stripped and passed on like the `--` forms.
+fn go_words(cmd: &clap::Command, s: &str) -> Vec<String> {
+    let longs: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+    let mut w = vec![String::new()];
+    w.extend(words(s));
+    kv_core::goflags::go_style(w, &longs).split_off(1)
+}
+
+/// Server args with the course's single-dash flags (`-port 8080`) read as
+/// kv-server will read them; its long flags come from its `--help` (kv-run
+/// does not link the server).
+fn server_go_words(server: &Path, s: &str) -> Vec<String> {
+    let help = Command::new(server)
+        .arg("--help")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let longs: Vec<&str> = help
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[' || c == '<')
+        .filter_map(|w| w.strip_prefix("--"))
+        .filter(|n| n.len() >= 2 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .collect();
+    let mut w = vec![String::new()];
+    w.extend(words(s));
+    kv_core::goflags::go_style(w, &longs).split_off(1)
+}
+
 pub(crate) fn parse_client_args(client_args: &str) -> Result<ClientArgsInfo> {
-    let w = words(client_args);
+    let w = go_words(&ClientArgs::command(), client_args);
     let matches = ClientArgs::command()
         .try_get_matches_from(std::iter::once("kv-client".to_string()).chain(w.iter().cloned()))
         .map_err(|e| anyhow::anyhow!("client_args: {}", e.render().to_string().trim()))?;
@@ -375,10 +404,10 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
     let emulation = crate::emulate::plan_emulation(a, total as u32)?;
 
     let server_words = strip_flags(
-        &words(&a.server_args),
+        &server_go_words(&a.bin_dir.join("kv-server"), &a.server_args),
         &[("--port", true), ("--bind", true), ("--profile", true)],
     );
-    let user_client = words(&a.client_args);
+    let user_client = go_words(&ClientArgs::command(), &a.client_args);
     let info = parse_client_args(&a.client_args)?;
     let client_words = strip_flags(
         &user_client,

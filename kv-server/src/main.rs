@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kv_core::limits::Limits;
 use kv_core::shutdown::Shutdown;
 use kv_core::stats::{course_stats_block, Rates};
@@ -124,8 +124,16 @@ impl Args {
     }
 }
 
+/// The command line with the course's single-dash long flags (`-port`)
+/// read as their `--` forms (kv_core::goflags).
+fn go_style_args() -> Vec<String> {
+    let cmd = Args::command();
+    let longs: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
+    kv_core::goflags::go_style(std::env::args().collect(), &longs)
+}
+
 fn main() {
-    let args = Args::parse();
+    let args = Args::parse_from(go_style_args());
     if let Err(e) = run(args) {
         eprintln!("kv-server: error: {e:#}");
         std::process::exit(1);
