@@ -5,29 +5,16 @@
 mod common;
 
 use std::io::{Read, Write};
+
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
 use kv_core::rpc::{KvRequest, KvResponse, Op, OpResult};
-use tarpc::tokio_serde::Deserializer;
 
 /// How long a stopping server may take: the drain grace period plus slack
 /// for a loaded machine.
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
-
-/// Reads one length-prefixed reply frame and decodes it.
-fn read_reply(s: &mut TcpStream) -> tarpc::Response<KvResponse> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).expect("reply header");
-    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).expect("reply body");
-    let mut codec =
-        tarpc::tokio_serde::formats::Bincode::<tarpc::Response<KvResponse>, ()>::default();
-    std::pin::Pin::new(&mut codec)
-        .deserialize(&bytes::BytesMut::from(&body[..]))
-        .expect("decode reply")
-}
 
 fn stop_with(sig: &str) {
     let mut server = Server::start(&["--preload", "1000", "--idle-timeout-secs", "30"]);

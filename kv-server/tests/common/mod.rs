@@ -7,9 +7,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use kv_core::rpc::{KvClient, KvRequest, Op};
+use kv_core::rpc::{KvClient, KvRequest, KvResponse, Op};
 use kv_core::transport::{connect, context_with_timeout, ConnectOptions};
-use tarpc::tokio_serde::Serializer;
+use tarpc::tokio_serde::{Deserializer, Serializer};
 use tarpc::{ClientMessage, Request};
 
 pub use kv_testkit::{rss_bytes, signal, ServerProc as Server};
@@ -115,4 +115,17 @@ impl Rng {
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next_u64() as u8).collect()
     }
+}
+
+/// Reads one length-prefixed reply frame and decodes it.
+pub fn read_reply(s: &mut TcpStream) -> tarpc::Response<KvResponse> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("reply header");
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).expect("reply body");
+    let mut codec =
+        tarpc::tokio_serde::formats::Bincode::<tarpc::Response<KvResponse>, ()>::default();
+    std::pin::Pin::new(&mut codec)
+        .deserialize(&bytes::BytesMut::from(&body[..]))
+        .expect("decode reply")
 }
