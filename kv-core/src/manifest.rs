@@ -155,9 +155,13 @@ impl Manifest {
         let words: Vec<&str> = self.server_args.split_whitespace().collect();
         let mut value = None;
         for (i, w) in words.iter().enumerate() {
-            if *w == "--preload" {
+            // `-preload` too: the course's single-dash spelling (goflags).
+            if *w == "--preload" || *w == "-preload" {
                 value = Some(words.get(i + 1).copied().unwrap_or(""));
-            } else if let Some(v) = w.strip_prefix("--preload=") {
+            } else if let Some(v) = w
+                .strip_prefix("--preload=")
+                .or_else(|| w.strip_prefix("-preload="))
+            {
                 value = Some(v);
             }
         }

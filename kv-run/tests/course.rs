@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kv_core::runlog::{log_path, read_log};
 use kv_run::manifest::Manifest;
 use kv_testkit::{bin, TempDir, SERVER_START};
 
@@ -200,4 +201,8 @@ fn run_cluster_passes_course_style_args_through() {
         "{client:?}"
     );
     assert_eq!(m.secs, 1.0, "-secs in client_args wins like --secs");
+    // The record reads `-preload 1000` as the preload, like `--preload`.
+    assert_eq!(m.preloaded_keys(), Some(1000));
+    let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
+    assert_eq!(rows[0].preload, Some(1000));
 }
