@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scripts/emulate.sh: the emulated backend of run-cluster.sh (sourced).
 #
 # Every node gets its own network namespace <prefix>-n<i>, joined to the
@@ -48,7 +49,7 @@ emu_us() {
 
 # Bits per second of a rate like 1gbit, 100mbit, 500kbit.
 emu_bits() {
-    awk -v r="$(echo "$1" | tr 'A-Z' 'a-z')" 'BEGIN {
+    awk -v r="$(echo "$1" | tr '[:upper:]' '[:lower:]')" 'BEGIN {
         m = 1
         if (r ~ /gbit$/) { m = 1e9; sub(/gbit$/, "", r) } else if (r ~ /mbit$/) { m = 1e6; sub(/mbit$/, "", r) } else if (r ~ /kbit$/) { m = 1e3; sub(/kbit$/, "", r) } else sub(/bit$/, "", r)
         printf "%d", r * m }'
@@ -143,7 +144,7 @@ emu_remove() {
     local p=$1 ns l d pid left=0
     # Processes still in the run's cgroups or namespaces were started by it.
     for d in $(emu_cgroup_dirs "$p"); do
-        for pid in $(cat "$d"/n*/cgroup.procs 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
+        cat "$d"/n*/cgroup.procs 2>/dev/null | while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done
     done
     for ns in $(ip netns list 2>/dev/null | awk -v p="$p-" 'index($1, p) == 1 { print $1 }'); do
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
@@ -256,6 +257,7 @@ emu_start_node() {
         for d in "${EMU_CG_DIRS[@]}"; do echo "$BASHPID" >"$d/n$i/cgroup.procs"; done
         cd "$LOG_DIR" && eval "exec ip netns exec $EMU_PREFIX-n$i ${NODE_CMD[i]}"
     ) >"$log" 2>&1 </dev/null &
+    # shellcheck disable=SC2034 # run-cluster.sh's array of node PIDs
     PID[i]=$!
     EMU_T0[i]=$(date +%s%N)
 }

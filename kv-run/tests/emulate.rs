@@ -411,3 +411,58 @@ fn scale_study_runs_each_size_as_one_series() {
     assert!(err.contains(&format!("--scale size {too_big}")), "{err}");
     assert_eq!(read_log(&log_path(&exp)).unwrap().len(), 2, "nothing ran");
 }
+
+/// Where the kernel has netem: node-to-node round trips take at least
+/// the requested rtt. (The kvlab VM has no netem; there `rtt=` is
+/// refused, which `refusals_are_one_line_before_anything_starts` checks.)
+#[test]
+fn rtt_between_namespaces_is_at_least_the_requested_delay() {
+    if !is_root() {
+        return;
+    }
+    let netem = Command::new("unshare")
+        .args([
+            "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    if !netem {
+        eprintln!("skipped: no netem in this kernel (CONFIG_NET_SCH_NETEM)");
+        return;
+    }
+    let _g = serial();
+    let tmp = TempDir::new("emulate-rtt");
+    let mut args = RUN_2_2.to_vec();
+    args[1] = "cpus=0.2,rtt=2ms";
+    args[5] = "30";
+    let mut child = script(&tmp.0)
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let m = wait_all_started(&tmp.0, &mut child);
+    let e = m.emulate.clone().unwrap();
+    let ping = Command::new("ip")
+        .args(["netns", "exec", &format!("{}-n2", e.prefix)])
+        .args(["ping", "-c", "3", "-i", "0.2", "-q", &m.nodes[0].bind])
+        .output()
+        .unwrap();
+    signal(child.id(), "INT");
+    wait_timeout(&mut child, Duration::from_secs(60)).expect("stopped within 60 s");
+    let out = String::from_utf8_lossy(&ping.stdout);
+    // "rtt min/avg/max/mdev = 2.1/2.3/2.6/0.2 ms"
+    let min: f64 = out
+        .lines()
+        .find_map(|l| l.split(" = ").nth(1))
+        .and_then(|v| v.split('/').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no rtt line: {out}"));
+    assert!(min >= 2.0, "min rtt {min} ms < 2 ms: {out}");
+    assert!(
+        leftovers(&e.prefix).is_empty(),
+        "{:?}",
+        leftovers(&e.prefix)
+    );
+}
