@@ -24,6 +24,8 @@ Usage: $0 [options] [server_count] [client_count] [server_args] [client_args]
 
 Options (before the positional arguments):
   --secs N           seconds of load per client (default 30; a --secs in client_args wins)
+  --warmup S         seconds after load start left out of the steady-state figure
+                     (default 2; recorded as warmup_s; see docs/figures.md)
   --backend B        local | cloudlab | hosts | emulated (default: hosts with --hosts-file,
                      emulated with --emulate, cloudlab when tmcc or geni-get exists, else local)
   --emulate cpus=C[,rtt=R][,rate=B]
@@ -101,6 +103,7 @@ die_usage() {
 
 # ---- options -------------------------------------------------------------
 SECS=30
+WARMUP=2
 BACKEND=""
 HOSTS_FILE=""
 SSH_CONFIG="${KVLAB_SSH_CONFIG:-}"
@@ -130,13 +133,14 @@ ALL_ARGS=("$@")
 need() { [ "$#" -ge 2 ] || die_usage "$1 needs a value"; }
 while [ "$#" -gt 0 ]; do
     case "$1" in
-        --secs | --backend | --hosts-file | --ssh-config | --remote-dir | --base-port | --note | --tag | --ready-timeout | --emulate | --known-hosts)
+        --secs | --warmup | --backend | --hosts-file | --ssh-config | --remote-dir | --base-port | --note | --tag | --ready-timeout | --emulate | --known-hosts)
             if [ "$#" -ge 2 ]; then PASS_OPTS+=("$1" "$2"); fi ;;
         --no-build | --no-dash | --no-profile | --check | --keep-histories | --copy) PASS_OPTS+=("$1") ;;
     esac
     case "$1" in
         -h | --help | -help | help) usage; exit 0 ;;
         --secs) need "$@"; SECS="$2"; shift 2 ;;
+        --warmup) need "$@"; WARMUP="$2"; shift 2 ;;
         --backend) need "$@"; BACKEND="$2"; shift 2 ;;
         --hosts-file) need "$@"; HOSTS_FILE="$2"; shift 2 ;;
         --ssh-config) need "$@"; SSH_CONFIG="$2"; shift 2 ;;
@@ -183,6 +187,7 @@ for v in "$SERVER_COUNT:server_count" "$CLIENT_COUNT:client_count"; do
     fi
 done
 [[ "$SECS" =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--secs must be a positive number, got '$SECS'"
+[[ "$WARMUP" =~ ^[0-9]+([.][0-9]+)?$ ]] || die_usage "--warmup must be a number of seconds, got '$WARMUP'"
 [[ "$READY_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die_usage "--ready-timeout must be a positive integer"
 [[ "$TRIALS" =~ ^[1-9][0-9]*$ ]] || die_usage "--trials must be a positive integer, got '$TRIALS'"
 if [ -n "$AGAINST" ] && [ "${#AB[@]}" -gt 0 ]; then die_usage "--against and --ab cannot be combined"; fi
@@ -529,7 +534,7 @@ finish() {
     "$KV_RUN" report "$LOG_DIR" | tee "$LOG_DIR/report.txt"
     echo
     local rec=(record --manifest "$MANIFEST" --experiments "$EXP_DIR" --timeseries "$LOG_DIR/timeseries.csv"
-        --repo "${KVLAB_REPO:-$ROOT}")
+        --warmup "$WARMUP" --repo "${KVLAB_REPO:-$ROOT}")
     # duration_s is the run (first server started to all stopped), not the build.
     [ -n "$RUN_T0" ] && rec+=(--duration-s "$(awk -v a="$RUN_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')")
     [ -n "$reason" ] && rec+=(--failed "$reason")

@@ -26,6 +26,10 @@ struct Args {
     /// Seconds of load per kvlab run.
     #[arg(long, default_value_t = 10.0)]
     secs: f64,
+    /// Seconds after load start left out of a row's steady-state figure
+    /// (`kv_core::figures`, as run-cluster.sh --warmup).
+    #[arg(long, default_value_t = kv_core::figures::DEFAULT_WARMUP_S)]
+    warmup: f64,
     /// Runs per measurement (the figure is their median).
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -443,12 +447,28 @@ impl Recorder<'_> {
     }
 
     fn record_loopback(&self, r: &procs::LoopbackRun, w: Workload, what: &str) {
+        let rec = self.loopback_row(r, w, what);
+        self.append(&rec);
+    }
+
+    /// A loopback run's row: the figures from its series by the same
+    /// builder as run-cluster rows (`RunFigures::apply_to`).
+    fn loopback_row(&self, r: &procs::LoopbackRun, w: Workload, what: &str) -> RunRecord {
         let mut rec = self.row(&r.client, "local", w, what);
         if rec.status.is_ok() {
             rec.total_ops_per_s = r.server_median;
         }
+        kv_core::figures::RunFigures::of(
+            &r.series,
+            kv_core::figures::Window {
+                warmup_s: self.args.warmup,
+                secs: r.secs,
+            },
+        )
+        .apply_to(&mut rec);
+        // The process's own high-water mark beats 4 Hz samples of RSS.
         rec.server_peak_rss_bytes = Some(r.server_peak_rss);
-        self.append(&rec);
+        rec
     }
 
     fn record_plain(&self, backend: &str, what: &str, ops_per_s: f64) {
@@ -507,4 +527,75 @@ pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<
 
 pub fn exists(p: &Path) -> bool {
     p.exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kv_core::manifest::{Manifest, MANIFEST_VERSION};
+
+    /// One recorded series, two builders: a bench row and a run-cluster row
+    /// of the same config get the same steady-state figure from it.
+    #[test]
+    fn bench_and_run_cluster_rows_share_the_steady_figure() {
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../kv-core/tests/fixtures/series/ramp-stall-drain.csv");
+        let series = kv_core::runlog::read_timeseries(&fixture).unwrap();
+        let args = Args::parse_from(["kv-bench", "--warmup", "2"]);
+        let rec = Recorder {
+            args: &args,
+            tag: "t".into(),
+            git: "abc".into(),
+        };
+        let run = procs::LoopbackRun {
+            client: procs::ClientRun {
+                throughput: 2500.0,
+                elapsed_s: 8.5,
+                generated: 20_000,
+                completed: 20_000,
+                p50_us: 100,
+                p99_us: 900,
+                p999_us: 1000,
+                failure: None,
+            },
+            server_rss_after_preload: 1000,
+            server_peak_rss: 2000,
+            server_get_share: 0.95,
+            server_median: Some(1000.0),
+            series: series.clone(),
+            secs: 8.0,
+        };
+        let bench = rec.loopback_row(&run, Workload::B, "kvlab");
+
+        let m = Manifest {
+            version: MANIFEST_VERSION,
+            run_id: "20260101-000000-abcd".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            backend: "local".into(),
+            secs: 8.0,
+            seed: 1,
+            threads: 2,
+            server_args: String::new(),
+            client_args: String::new(),
+            note: String::new(),
+            tag: String::new(),
+            profile: false,
+            check: false,
+            bin_dir: String::new(),
+            remote_dir: None,
+            script_args: Vec::new(),
+            nodes: Vec::new(),
+        };
+        let empty = std::env::temp_dir().join(format!("kvbench-figures-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let report = kv_run::report::build(&empty).unwrap();
+        let cluster =
+            kv_run::record::build_record(&m, &report, &series, RunStatus::Ok, None, 2.0, &empty);
+        std::fs::remove_dir_all(&empty).unwrap();
+        // (median 1000 of server 0 + 2000 of server 1 over t = 5..10).
+        assert_eq!(bench.steady_ops_per_s, Some(3000.0));
+        assert_eq!(cluster.steady_ops_per_s, bench.steady_ops_per_s);
+        assert_eq!(cluster.server_cpu_percent, bench.server_cpu_percent);
+        assert_eq!(cluster.net_bytes_per_s, bench.net_bytes_per_s);
+    }
 }

@@ -1,6 +1,7 @@
 //! Starting, measuring and stopping the real kv-server and kv-client
 //! processes of one bench run. Every process is stopped by its PID.
 
+use kv_core::runlog::TimeseriesRow;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -221,6 +222,10 @@ pub struct LoopbackRun {
     pub server_get_share: f64,
     /// Median of the server's per-second ops/s (seconds with load).
     pub server_median: Option<f64>,
+    /// Per-second rows from the one stats poller (`kv_core::poller`).
+    pub series: Vec<TimeseriesRow>,
+    /// The client's load time.
+    pub secs: f64,
 }
 
 /// 1 server + 1 client over loopback. With `observe`, both processes
@@ -272,21 +277,23 @@ pub fn run_loopback(
         }
     });
     let stop = Arc::new(AtomicBool::new(false));
-    let poller = if observe {
-        let client_stats = stats_rx.recv_timeout(Duration::from_secs(30)).ok();
+    // The server is always polled (run-cluster does too): its series gives
+    // the row's steady figure. The client's stats only when observed.
+    let client_stats = if observe {
+        stats_rx.recv_timeout(Duration::from_secs(30)).ok()
+    } else {
+        None
+    };
+    let poller = {
         let stop = stop.clone();
         let server_addr = server.addr.clone();
         Some(std::thread::spawn(move || {
             poll_stats(&server_addr, client_stats.as_deref(), &stop)
         }))
-    } else {
-        None
     };
     let status = child.wait().context("waiting for kv-client")?;
     stop.store(true, Ordering::Relaxed);
-    if let Some(p) = poller {
-        let _ = p.join();
-    }
+    let series = poller.and_then(|p| p.join().ok()).unwrap_or_default();
     let _ = reader.join();
     let peak = server.rss("VmHWM:");
     let share = server.get_share();
@@ -303,33 +310,42 @@ pub fn run_loopback(
         server_peak_rss: peak,
         server_get_share: share,
         server_median,
+        series,
+        secs,
     })
 }
 
-/// Polls the server's and the client's stats 4 times a second until told to stop.
-fn poll_stats(server: &str, client: Option<&str>, stop: &AtomicBool) {
+/// Polls the server (and, when observed, the client) through the one
+/// stats poller until told to stop: one [`TimeseriesRow`] per node per
+/// second, as `kv-run collect` writes them, so a bench row's figures come
+/// from the same kind of series as a run-cluster row's.
+fn poll_stats(server: &str, client: Option<&str>, stop: &AtomicBool) -> Vec<TimeseriesRow> {
+    use kv_core::poller::{NodePoller, POLL_INTERVAL};
+    use kv_core::stats::Role;
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     else {
-        return;
+        return Vec::new();
     };
     rt.block_on(async {
-        let opts = kv_core::transport::ConnectOptions::default();
-        let Ok(s) = kv_core::transport::connect(server, &opts).await else {
-            return;
-        };
-        let c = match client {
-            Some(a) => kv_core::transport::connect_stats(a, &opts).await.ok(),
-            None => None,
-        };
-        while !stop.load(Ordering::Relaxed) {
-            let ctx = || kv_core::transport::context_with_timeout(Duration::from_millis(500));
-            let _ = s.stats(ctx()).await;
-            if let Some(c) = &c {
-                let _ = c.stats(ctx()).await;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        let mut nodes = vec![NodePoller::new("node0", Role::Server, server, true)];
+        if let Some(c) = client {
+            nodes.push(NodePoller::new("node1", Role::Client, c, true));
         }
-    });
+        let mut rows = Vec::new();
+        let start = std::time::Instant::now();
+        let mut next_second = 1u64;
+        while !stop.load(Ordering::Relaxed) {
+            futures::future::join_all(nodes.iter_mut().map(NodePoller::poll)).await;
+            let elapsed = start.elapsed().as_secs_f64();
+            if elapsed >= next_second as f64 {
+                let t_s = next_second as f64;
+                next_second = elapsed.floor() as u64 + 1;
+                rows.extend(nodes.iter_mut().filter_map(|n| n.row(t_s)));
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        rows
+    })
 }

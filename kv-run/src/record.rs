@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use kv_core::figures::{RunFigures, Window, DEFAULT_WARMUP_S};
 use kv_core::runlog::{
     append_run, node_medians, read_timeseries, write_json, write_timeseries, PerClient,
     ProfileKind, RunDir, RunRecord, RunStatus, RunSummary, TimeseriesRow,
 };
-use kv_core::stats::Role;
 use serde_json::json;
 
 use crate::manifest::{log_dir_of, Manifest};
@@ -34,6 +34,10 @@ pub struct RecordArgs {
     /// Wall time of the whole run, seconds.
     #[arg(long)]
     pub duration_s: Option<f64>,
+    /// Seconds after load start left out of the steady figure
+    /// (`kv_core::figures`).
+    #[arg(long, default_value_t = DEFAULT_WARMUP_S)]
+    pub warmup: f64,
     /// The repository whose commit ran (default: current directory).
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
@@ -62,38 +66,6 @@ fn git_state(repo: &Path) -> (String, Option<bool>) {
     (commit, dirty)
 }
 
-/// Value of `--name V` / `--name=V` in a whitespace-split argument string.
-/// Mean over seconds of the per-second sum over nodes of `role`.
-fn mean_of_sums(rows: &[TimeseriesRow], role: Role, f: fn(&TimeseriesRow) -> f64) -> Option<f64> {
-    let mut ts: Vec<f64> = rows
-        .iter()
-        .filter(|r| r.role == role)
-        .map(|r| r.t_s)
-        .collect();
-    ts.sort_by(f64::total_cmp);
-    ts.dedup();
-    if ts.is_empty() {
-        return None;
-    }
-    let total: f64 = ts
-        .iter()
-        .map(|t| {
-            rows.iter()
-                .filter(|r| r.role == role && r.t_s == *t)
-                .map(f)
-                .sum::<f64>()
-        })
-        .sum();
-    Some(total / ts.len() as f64)
-}
-
-fn peak_rss(rows: &[TimeseriesRow], role: Role) -> Option<u64> {
-    rows.iter()
-        .filter(|r| r.role == role)
-        .map(|r| r.rss_bytes)
-        .max()
-}
-
 /// Builds the log row from the manifest, the report and the time series.
 pub fn build_record(
     m: &Manifest,
@@ -101,6 +73,7 @@ pub fn build_record(
     rows: &[TimeseriesRow],
     status: RunStatus,
     duration_s: Option<f64>,
+    warmup_s: f64,
     repo: &Path,
 ) -> RunRecord {
     let mut r = RunRecord::new(std::time::SystemTime::now());
@@ -140,11 +113,14 @@ pub fn build_record(
     }
     r.generated_ops = rep.generated;
     r.completed_ops = rep.completed;
-    r.server_cpu_percent = mean_of_sums(rows, Role::Server, |x| x.cpu_percent);
-    r.client_cpu_percent = mean_of_sums(rows, Role::Client, |x| x.cpu_percent);
-    r.server_peak_rss_bytes = peak_rss(rows, Role::Server);
-    r.client_peak_rss_bytes = peak_rss(rows, Role::Client);
-    r.net_bytes_per_s = mean_of_sums(rows, Role::Server, |x| x.net_bytes_per_s);
+    RunFigures::of(
+        rows,
+        Window {
+            warmup_s,
+            secs: m.secs,
+        },
+    )
+    .apply_to(&mut r);
     r
 }
 
@@ -191,7 +167,7 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
         Some(reason) => RunStatus::Failed(reason.clone()),
         None => RunStatus::Ok,
     };
-    let mut record = build_record(&m, &rep, &rows, status, a.duration_s, &a.repo);
+    let mut record = build_record(&m, &rep, &rows, status, a.duration_s, a.warmup, &a.repo);
 
     let run = RunDir::new(&a.experiments, &m.run_id);
     run.create()?;
@@ -398,6 +374,7 @@ pub fn plot_scaling(a: &ScalingArgs) -> Result<(PathBuf, String)> {
 mod tests {
     use super::*;
     use kv_core::manifest::{Node, MANIFEST_VERSION};
+    use kv_core::stats::Role;
 
     fn node(i: usize, role: Role, threads: Option<u32>) -> Node {
         Node {
@@ -458,7 +435,7 @@ mod tests {
             node(1, Role::Client, Some(2)),
             node(2, Role::Client, Some(4)),
         ]);
-        let r = build_record(&m, &rep, &[], RunStatus::Ok, None, &dir);
+        let r = build_record(&m, &rep, &[], RunStatus::Ok, None, 2.0, &dir);
         assert_eq!(r.threads.values(), [2, 4]);
         assert_eq!(r.workload, "YCSB-A");
         append_run(&dir, &r).unwrap();
@@ -471,7 +448,7 @@ mod tests {
             node(1, Role::Client, Some(3)),
             node(2, Role::Client, Some(3)),
         ]);
-        let r = build_record(&m, &rep, &[], RunStatus::Ok, None, &dir);
+        let r = build_record(&m, &rep, &[], RunStatus::Ok, None, 2.0, &dir);
         assert_eq!(
             (r.threads.uniform(), r.threads.to_string()),
             (Some(3), "3".into())

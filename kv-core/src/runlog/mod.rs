@@ -238,10 +238,11 @@ mod tests {
         let dir = TempDir::new("bad");
         let path = dir.0.join("log.csv");
         let header = COLUMNS.join(",");
-        fs::write(&path, format!("{header}\n3,20240101-000000-abcd\n")).unwrap();
+        let newer = SCHEMA_VERSION + 1;
+        fs::write(&path, format!("{header}\n{newer},20240101-000000-abcd\n")).unwrap();
         let err = read_log(&path).unwrap_err().to_string();
         assert!(
-            err.contains(":2:") && err.contains("schema_version 3 is newer"),
+            err.contains(":2:") && err.contains(&format!("schema_version {newer} is newer")),
             "{err}"
         );
 
@@ -291,7 +292,7 @@ mod tests {
         let bad: Vec<String> = log.bad.iter().map(|e| e.to_string()).collect();
         assert_eq!(bad.len(), 2, "{bad:?}");
         assert!(
-            bad[0].ends_with("log.csv:3: torn row: 21 fields, but schema_version 2 has 35"),
+            bad[0].ends_with("log.csv:3: torn row: 21 fields, but schema_version 3 has 36"),
             "{bad:?}"
         );
         assert!(bad[1].contains("log.csv:5: torn row: 5 fields"), "{bad:?}");

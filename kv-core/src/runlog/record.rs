@@ -17,7 +17,7 @@ use super::*;
 
 /// Version of the log row written by this build: the highest `since` in
 /// [`TABLE`].
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// One column of `log.csv`: its name, the schema version that added it,
 /// its unit and meaning (for the docs), and how a record writes and reads it.
@@ -342,6 +342,15 @@ pub static TABLE: &[Column] = &[
         effective parameters, node counts, backend, host); equal hashes = same config",
         text
     ),
+    col!(
+        3,
+        steady_ops_per_s,
+        "ops/s",
+        "steady-state throughput: per server the median ops/s over the steady window \
+        (after the warm-up, before the drain; `kv_core::figures`), summed over servers. \
+        Empty when failed or when the run was no longer than its warm-up",
+        tput
+    ),
 ];
 
 /// The column names in file order.
@@ -520,6 +529,10 @@ pub struct RunRecord {
     /// [`crate::identity::ConfigIdentity`] hash of the run's config.
     #[serde(default)]
     pub config_hash: String,
+    /// Sum over servers of each one's median ops/s in the steady window
+    /// ([`crate::figures`]).
+    #[serde(default)]
+    pub steady_ops_per_s: Option<f64>,
 }
 
 impl RunRecord {
@@ -564,6 +577,7 @@ impl RunRecord {
             // Hand-edited logs: a failed run still shows no throughput.
             r.total_ops_per_s = None;
             r.client_ops_per_s = None;
+            r.steady_ops_per_s = None;
         }
         Ok(r)
     }
