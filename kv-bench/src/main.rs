@@ -584,6 +584,7 @@ mod tests {
             bin_dir: String::new(),
             remote_dir: None,
             script_args: Vec::new(),
+            emulate: None,
             nodes: Vec::new(),
         };
         let empty = std::env::temp_dir().join(format!("kvbench-figures-{}", std::process::id()));
