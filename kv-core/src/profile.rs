@@ -28,7 +28,8 @@ pub enum ProfileError {
     Start(pprof::Error),
     #[error("cannot build the profile report: {0}")]
     Report(pprof::Error),
-    #[error("cannot write {path}: {source}")]
+    // The cause is the source: `{:#}` prints it once.
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -53,6 +54,19 @@ pub struct ProfileFiles {
 impl Profiler {
     /// Starts sampling this process; files go to `PREFIX.{svg,pb,folded}`.
     pub fn start(prefix: &Path, hz: i32) -> Result<Self, ProfileError> {
+        // Fail now, not after the whole run: the files must be creatable.
+        let mut probe = prefix.as_os_str().to_owned();
+        probe.push(".svg");
+        let probe = PathBuf::from(probe);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&probe)
+            .map_err(|source| ProfileError::Write {
+                path: probe.clone(),
+                source,
+            })?;
         // Unwinding through these libraries from a signal handler can deadlock.
         let guard = pprof::ProfilerGuardBuilder::default()
             .frequency(hz)

@@ -100,6 +100,11 @@ fn upper_bound_flags_are_refused_with_one_line() {
             &["--workers", "100000"][..],
             "--workers must be at most 1024",
         ),
+        // An unwritable profile prefix fails before serving, not at shutdown.
+        (
+            &["--preload", "0", "--profile", "/nonexistent/dir/p"],
+            "cannot write /nonexistent/dir/p.svg",
+        ),
         (
             &["--preload", "99999999999"],
             "--preload 99999999999 needs about",
