@@ -264,7 +264,29 @@ impl OpenBatch {
 /// drains every in-flight batch, and summarises.
 pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<ClientSummary> {
     let spec = Arc::new(WorkloadSpec::new(cfg.workload, cfg.theta));
-    let sink = Arc::new(open_sink(&cfg).await?);
+    tokio::pin!(stop);
+    // A signal while connecting (retries can take --connect-timeout per
+    // server) ends the client at once, as an interrupted run that ran no op
+    // (zero counts, exit 0), so a Ctrl-C right after start never waits.
+    let sink = tokio::select! {
+        sink = open_sink(&cfg) => Arc::new(sink?),
+        _ = &mut stop => {
+            return Ok(ClientSummary {
+                totals: shared.totals(),
+                per_thread: Vec::new(),
+                elapsed_s: 0.0,
+                batch_latency: None,
+                op_latency: None,
+                op_latency_hdr: None,
+                failure: None,
+                seeds: Some((
+                    thread_seed(cfg.seed, 0),
+                    thread_seed(cfg.seed, cfg.threads as u64 - 1),
+                )),
+                open_loop: None,
+            })
+        }
+    };
     let check = match &cfg.check {
         Some(path) => {
             let facts = match &*sink {
@@ -313,7 +335,6 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
             deadline,
         ));
     }
-    tokio::pin!(stop);
     let mut stopped_early = false;
     loop {
         tokio::select! {

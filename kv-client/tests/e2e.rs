@@ -493,3 +493,41 @@ fn client_interrupted_at_once_drains_and_exits_zero() {
         );
     }
 }
+
+/// SIGINT while still connecting (a server not up yet, --connect-timeout
+/// 20 s) ends the client at once, as an interrupted run of zero ops
+/// (issue 14 item 10: a Ctrl-C of run-cluster waited 10.8 s for connects).
+#[test]
+fn sigint_while_connecting_exits_at_once() {
+    use std::io::{BufRead, BufReader, Read};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(util::CLIENT)
+        .args(["--hosts", &addr, "--connect-timeout", "20", "--secs", "5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("kv-client: "), "{first}");
+    let signalled = std::time::Instant::now();
+    util::signal(child.id(), "INT");
+    let status = util::wait_timeout(&mut child, Duration::from_secs(10))
+        .expect("client ignored SIGINT while connecting");
+    let took = signalled.elapsed();
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).unwrap();
+    assert!(status.success(), "{status:?}\n{rest}");
+    assert!(rest.contains("generated 0 sent 0 completed 0"), "{rest}");
+    // Far below the 20 s the connect retries would take.
+    assert!(
+        took < Duration::from_secs(3),
+        "exited {took:?} after SIGINT"
+    );
+}
