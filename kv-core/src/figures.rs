@@ -113,6 +113,7 @@ impl RunFigures {
     /// run-cluster runs and bench runs.
     pub fn apply_to(&self, r: &mut RunRecord) {
         r.steady_ops_per_s = self.steady_ops_per_s;
+        r.warmup_s = Some(self.warmup_s);
         r.server_cpu_percent = self.server_cpu_percent;
         r.client_cpu_percent = self.client_cpu_percent;
         r.server_peak_rss_bytes = self.server_peak_rss_bytes;
@@ -204,5 +205,9 @@ mod tests {
         );
         assert_eq!((none.steady_seconds, none.steady_ops_per_s), (0, None));
         assert_eq!(f.server_peak_rss_bytes, Some(2000));
+        // The row records the warm-up its steady figure left out.
+        let mut r = RunRecord::default();
+        f.apply_to(&mut r);
+        assert_eq!((r.steady_ops_per_s, r.warmup_s), (Some(3000.0), Some(2.0)));
     }
 }

@@ -17,7 +17,7 @@ use super::*;
 
 /// Version of the log row written by this build: the highest `since` in
 /// [`TABLE`].
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One column of `log.csv`: its name, the schema version that added it,
 /// its unit and meaning (for the docs), and how a record writes and reads it.
@@ -351,6 +351,13 @@ pub static TABLE: &[Column] = &[
         Empty when failed or when the run was no longer than its warm-up",
         tput
     ),
+    col!(
+        4,
+        warmup_s,
+        "seconds",
+        "warm-up left out of `steady_ops_per_s` (`--warmup`, default 2)",
+        float
+    ),
 ];
 
 /// The column names in file order.
@@ -533,6 +540,9 @@ pub struct RunRecord {
     /// ([`crate::figures`]).
     #[serde(default)]
     pub steady_ops_per_s: Option<f64>,
+    /// The warm-up the steady figure left out.
+    #[serde(default)]
+    pub warmup_s: Option<f64>,
 }
 
 impl RunRecord {
