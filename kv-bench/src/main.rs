@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use kv_core::runlog::{append_run, RunRecord, RunStatus};
 use kv_core::stats::median;
+use kv_core::trials::{compare, Metric, Sample, METHOD};
 use kv_core::workload::Workload;
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +74,14 @@ struct Args {
     /// Where kv-server and kv-client are (default: beside this binary).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Also measure the kv-server and kv-client in this folder (another
+    /// build, e.g. an older commit's: `./bench.sh --against REV` builds it),
+    /// alternating rounds with this build's, and print each metric's ratio.
+    #[arg(long)]
+    against_bin_dir: Option<PathBuf>,
+    /// What to call the --against-bin-dir build in the output and the log.
+    #[arg(long, default_value = "against")]
+    against_label: String,
     /// The experiments directory (env KVLAB_EXPERIMENTS_DIR, default experiments/).
     #[arg(long, env = "KVLAB_EXPERIMENTS_DIR", default_value = "experiments")]
     experiments: PathBuf,
@@ -152,6 +161,13 @@ fn run(args: &Args) -> Result<()> {
     if args.sweep {
         return sweep(args, &bins, &rec, secs);
     }
+    if let Some(dir) = &args.against_bin_dir {
+        if args.quick {
+            bail!("--quick and --against-bin-dir do not go together");
+        }
+        let other = Bins::locate(Some(dir))?;
+        return against(args, &other, &bins, &rec, secs, runs);
+    }
     let mut kv: Vec<(Workload, Figure)> = Vec::new();
     let workloads: &[Workload] = if args.quick {
         &[Workload::B]
@@ -176,6 +192,8 @@ fn run(args: &Args) -> Result<()> {
         runs: vec![],
     };
     let mut rss = (0u64, 0u64);
+    let mut mem_on = Memory::default();
+    let mut mem_off = Memory::default();
 
     for i in 0..runs {
         println!("-- round {}/{runs}", i + 1);
@@ -217,6 +235,8 @@ fn run(args: &Args) -> Result<()> {
             );
             prof_on.runs.push(on.client.throughput);
             prof_off.runs.push(off.client.throughput);
+            mem_on.add(&on);
+            mem_off.add(&off);
         }
     }
 
@@ -254,6 +274,7 @@ fn run(args: &Args) -> Result<()> {
     figures.push(ceiling);
     figures.extend(kv.into_iter().map(|(_, f)| f));
     let profile_cost = !args.quick && !args.no_profile_cost;
+    let (prof_on_runs, prof_off_runs) = (prof_on.runs.clone(), prof_off.runs.clone());
     if profile_cost {
         figures.push(prof_on);
         figures.push(prof_off);
@@ -298,6 +319,16 @@ fn run(args: &Args) -> Result<()> {
             "profiling + live stats cost: {:+.1}% (on vs off, medians)",
             100.0 * (on - off) / off.max(1.0)
         );
+        if let (Ok(a), Ok(b)) = (
+            Sample::new(prof_off_runs.iter().copied().filter(|x| *x > 0.0)),
+            Sample::new(prof_on_runs.iter().copied().filter(|x| *x > 0.0)),
+        ) {
+            println!(
+                "profiling + live stats on / off: {} ({METHOD}, {} alternating rounds)",
+                compare(Metric::Throughput, &a, &b).summary(),
+                a.len()
+            );
+        }
     }
     if let Some(r) = &redis {
         let g = median(&r.get).unwrap_or(0.0);
@@ -313,6 +344,12 @@ fn run(args: &Args) -> Result<()> {
         rss.1 as f64 / 1e6
     );
 
+    let over_budget = if profile_cost {
+        memory_table(&mem_off, &mem_on)
+    } else {
+        None
+    };
+
     if args.write_baseline {
         let base = Baseline {
             ycsb_b_ops_per_s: b,
@@ -327,7 +364,112 @@ fn run(args: &Args) -> Result<()> {
     if args.quick {
         guard(args, b, &ceiling_runs)?;
     }
+    if let Some(why) = over_budget {
+        bail!("{why}");
+    }
     Ok(())
+}
+
+/// A profiled server with 1M preloaded records must fit in this (issue 19).
+const SERVER_BUDGET_BYTES: u64 = 300_000_000;
+/// What profiling may add to any one process's peak RSS (issue 19).
+const PROFILING_MEMORY_BUDGET_BYTES: u64 = 30_000_000;
+
+/// The largest memory figures seen over a measurement's rounds, in bytes.
+#[derive(Debug, Default)]
+struct Memory {
+    server_after_preload: u64,
+    server_load_peak: u64,
+    server_exit_peak: u64,
+    client_peak: u64,
+}
+
+impl Memory {
+    fn add(&mut self, r: &procs::LoopbackRun) {
+        self.server_after_preload = self.server_after_preload.max(r.server_rss_after_preload);
+        self.server_load_peak = self.server_load_peak.max(r.server_peak_rss);
+        self.server_exit_peak = self.server_exit_peak.max(r.server_exit_peak_rss);
+        self.client_peak = self.client_peak.max(r.client_peak_rss);
+    }
+}
+
+/// Prints RSS with profiling off and on and what profiling adds; returns
+/// why the run is over budget, if it is: the profiled server's peak under
+/// load above [`SERVER_BUDGET_BYTES`], or profiling adding more than
+/// [`PROFILING_MEMORY_BUDGET_BYTES`] to the server under load.
+fn memory_table(off: &Memory, on: &Memory) -> Option<String> {
+    let mb = |b: u64| b as f64 / 1e6;
+    println!();
+    println!(
+        "{:<52} {:>8} {:>8} {:>9}",
+        "memory (MB, largest over rounds)", "prof off", "prof on", "profiling"
+    );
+    // (name, off, on, checked): the budget is about what profiling costs
+    // while a run is measured. The life peaks also hold the profile being
+    // symbolised and written after the load, reported but not checked.
+    let rows = [
+        (
+            "server VmRSS after preload (1M records)",
+            off.server_after_preload,
+            on.server_after_preload,
+            true,
+        ),
+        (
+            "server VmHWM at the end of the load",
+            off.server_load_peak,
+            on.server_load_peak,
+            true,
+        ),
+        (
+            "server peak RSS over its life (incl. profile write)",
+            off.server_exit_peak,
+            on.server_exit_peak,
+            false,
+        ),
+        (
+            "client peak RSS over its life (incl. profile write)",
+            off.client_peak,
+            on.client_peak,
+            false,
+        ),
+    ];
+    let mut worst_cost = 0i64;
+    for (name, a, b, checked) in rows {
+        let cost = b as i64 - a as i64;
+        if checked {
+            worst_cost = worst_cost.max(cost);
+        }
+        println!(
+            "{name:<52} {:>8.0} {:>8.0} {:>+9.1}{}",
+            mb(a),
+            mb(b),
+            cost as f64 / 1e6,
+            if checked { "" } else { "  (not checked)" }
+        );
+    }
+    println!(
+        "budget: profiled server peak under load {:.0} MB (limit {:.0} MB), profiling adds {:+.1} MB to the server under load (limit {:.0} MB)",
+        mb(on.server_load_peak),
+        mb(SERVER_BUDGET_BYTES),
+        worst_cost as f64 / 1e6,
+        mb(PROFILING_MEMORY_BUDGET_BYTES)
+    );
+    if on.server_load_peak > SERVER_BUDGET_BYTES {
+        Some(format!(
+            "over budget: a profiled server peaked at {:.0} MB with 1M records (limit {:.0} MB)",
+            mb(on.server_load_peak),
+            mb(SERVER_BUDGET_BYTES)
+        ))
+    } else if worst_cost > PROFILING_MEMORY_BUDGET_BYTES as i64 {
+        Some(format!(
+            "over budget: profiling added {:.1} MB to the server under load (limit {:.0} MB)",
+            worst_cost as f64 / 1e6,
+            mb(PROFILING_MEMORY_BUDGET_BYTES)
+        ))
+    } else {
+        println!("budget: ok");
+        None
+    }
 }
 
 /// YCSB-B over a grid of batch sizes and windows: a table, a recorded run
@@ -368,6 +510,74 @@ fn sweep(args: &Args, bins: &Bins, rec: &Recorder, secs: f64) -> Result<()> {
         &series,
     )?;
     println!("chart: {}", args.sweep_chart.display());
+    Ok(())
+}
+
+/// Another build (`a`, e.g. an older commit's) against this one (`b`): the
+/// ceiling and each workload over loopback, both builds in every round and
+/// in alternating order (a-b, b-a, ...) so drift of a shared machine hits
+/// both alike; then each metric's medians and b's ratio to a with its 95%
+/// interval ([`kv_core::trials`]).
+fn against(args: &Args, a: &Bins, b: &Bins, rec: &Recorder, secs: f64, runs: usize) -> Result<()> {
+    let label_a = args.against_label.as_str();
+    let label_b = if rec.git.is_empty() {
+        "this build"
+    } else {
+        rec.git.as_str()
+    };
+    let mut names = vec!["in-process ceiling, YCSB-B".to_string()];
+    names.extend(args.workloads.iter().map(|w| kvlab_name(*w)));
+    // figures[build][metric]: ops/s of every round.
+    let mut figures = [vec![Vec::new(); names.len()], vec![Vec::new(); names.len()]];
+    println!("against: {label_a} (a) and {label_b} (b), alternating a-b / b-a each round");
+    for i in 0..runs {
+        println!("-- round {}/{runs}", i + 1);
+        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for build in order {
+            let (bins, label) = if build == 0 {
+                (a, label_a)
+            } else {
+                (b, label_b)
+            };
+            let what = |m: &str| format!("against {m}: build {label}");
+            let c = procs::run_in_process(bins, Workload::B, args.threads, secs)?;
+            rec.record_as(
+                &rec.row(&c, "in-process", Workload::B, &what("ceiling")),
+                label,
+            );
+            println!("  {label:<12} ceiling      {:>12.0} ops/s", c.throughput);
+            figures[build][0].push(c.throughput);
+            for (j, w) in args.workloads.iter().enumerate() {
+                let r = procs::run_loopback(bins, *w, args, &[], secs, false)?;
+                rec.record_as(&rec.loopback_row(&r, *w, &what("kvlab")), label);
+                println!(
+                    "  {label:<12} kvlab {w}  {:>12.0} ops/s",
+                    r.client.throughput
+                );
+                figures[build][j + 1].push(r.client.throughput);
+            }
+        }
+    }
+    println!();
+    println!(
+        "{:<36} {:>14} {:>14} {:>7}  b vs a, 95% interval ({METHOD})",
+        "measurement (median ops/s)", label_a, label_b, "b / a"
+    );
+    for (j, name) in names.iter().enumerate() {
+        let (fa, fb) = (&figures[0][j], &figures[1][j]);
+        let (ma, mb) = (median(fa).unwrap_or(0.0), median(fb).unwrap_or(0.0));
+        let cmp = match (
+            Sample::new(fa.iter().copied().filter(|x| *x > 0.0)),
+            Sample::new(fb.iter().copied().filter(|x| *x > 0.0)),
+        ) {
+            (Ok(sa), Ok(sb)) => compare(Metric::Throughput, &sa, &sb).summary(),
+            _ => "no valid runs".to_string(),
+        };
+        println!(
+            "{name:<36} {ma:>14.0} {mb:>14.0} {:>6.2}x  {cmp}",
+            mb / ma.max(1.0)
+        );
+    }
     Ok(())
 }
 
@@ -478,6 +688,13 @@ impl Recorder<'_> {
         self.append(&r);
     }
 
+    /// Appends `r` as a run of the build `label` (its commit, for --against).
+    fn record_as(&self, r: &RunRecord, label: &str) {
+        let mut r = r.clone();
+        r.git_commit = label.to_string();
+        self.append(&r);
+    }
+
     fn append(&self, r: &RunRecord) {
         match append_run(&self.args.experiments, r) {
             Ok(()) => println!("    recorded run {} ({})", r.run_id, r.note),
@@ -560,6 +777,8 @@ mod tests {
             },
             server_rss_after_preload: 1000,
             server_peak_rss: 2000,
+            server_exit_peak_rss: 2500,
+            client_peak_rss: 500,
             server_get_share: 0.95,
             server_median: Some(1000.0),
             series: series.clone(),

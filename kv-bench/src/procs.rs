@@ -56,6 +56,29 @@ pub struct ClientRun {
     pub failure: Option<String>,
 }
 
+/// Reaps `child` with wait4(2) and returns its exit status and peak RSS in
+/// bytes (`ru_maxrss`: the whole life, including what it did after the
+/// last moment /proc could be read, such as writing its profile).
+/// `None` when `block` is false and it has not exited yet.
+fn reap(child: &Child, block: bool) -> Result<Option<(std::process::ExitStatus, u64)>> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = if block { 0 } else { libc::WNOHANG };
+    // SAFETY: wait4 on the PID of a child we started and have not reaped.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, flags, &mut usage) };
+    match pid {
+        0 => Ok(None),
+        p if p < 0 => Err(std::io::Error::last_os_error()).context("wait4 failed"),
+        // ru_maxrss is in KiB on Linux.
+        _ => Ok(Some((
+            std::process::ExitStatus::from_raw(status),
+            usage.ru_maxrss.max(0) as u64 * 1024,
+        ))),
+    }
+}
+
 fn temp_path(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("kvbench-{}-{name}", std::process::id()))
 }
@@ -129,7 +152,7 @@ impl Server {
         let Some(addr) = first.strip_prefix("Starting KVS server on ") else {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("kv-server did not start: {first:?}");
+            bail!("kv-server did not start: its first line was \"{first}\"");
         };
         let addr = addr.to_string();
         let get_lines = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -160,19 +183,30 @@ impl Server {
             .map_or(0, |kb| kb * 1024)
     }
 
-    /// SIGTERM, then a bounded wait; SIGKILL if it does not stop.
-    fn stop(mut self) -> Result<()> {
+    /// SIGTERM, then a bounded wait; SIGKILL if it does not stop. Returns
+    /// the server's peak RSS over its whole life (profile writing included).
+    fn stop(mut self) -> Result<u64> {
         // SAFETY: kill(2) on the PID of a child we started and have not reaped.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let stopped = crate::wait_for(Duration::from_secs(15), || {
-            self.child.try_wait().ok().flatten()
+        let mut failed = None;
+        let stopped = crate::wait_for(Duration::from_secs(15), || match reap(&self.child, false) {
+            Ok(r) => r,
+            Err(e) => {
+                failed = Some(e);
+                Some((std::process::ExitStatus::default(), 0))
+            }
         });
-        if stopped.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            bail!("kv-server did not stop within 15 s of SIGTERM");
+        if let Some(e) = failed {
+            return Err(e);
         }
-        Ok(())
+        match stopped {
+            Some((_, peak)) => Ok(peak),
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                bail!("kv-server did not stop within 15 s of SIGTERM");
+            }
+        }
     }
 
     /// The course's per-server figure: median of the per-second `ops/s` lines.
@@ -218,7 +252,12 @@ impl Drop for Server {
 pub struct LoopbackRun {
     pub client: ClientRun,
     pub server_rss_after_preload: u64,
+    /// The server's VmHWM when the client has finished (the load's peak).
     pub server_peak_rss: u64,
+    /// The server's peak over its whole life, from wait4 (includes writing the profile).
+    pub server_exit_peak_rss: u64,
+    /// The client's peak over its whole life, from wait4.
+    pub client_peak_rss: u64,
     pub server_get_share: f64,
     /// Median of the server's per-second ops/s (seconds with load).
     pub server_median: Option<f64>,
@@ -291,14 +330,14 @@ pub fn run_loopback(
             poll_stats(&server_addr, client_stats.as_deref(), &stop)
         }))
     };
-    let status = child.wait().context("waiting for kv-client")?;
+    let (status, client_peak) = reap(&child, true)?.context("kv-client was not reaped")?;
     stop.store(true, Ordering::Relaxed);
     let series = poller.and_then(|p| p.join().ok()).unwrap_or_default();
     let _ = reader.join();
     let peak = server.rss("VmHWM:");
     let share = server.get_share();
     let server_median = server.median_ops();
-    server.stop()?;
+    let server_exit_peak = server.stop()?;
     for ext in ["server", "client"] {
         for kind in ["svg", "pb", "folded"] {
             let _ = std::fs::remove_file(format!("{}.{ext}.{kind}", prof.display()));
@@ -308,6 +347,8 @@ pub fn run_loopback(
         client: read_summary(&summary, status)?,
         server_rss_after_preload: after_preload,
         server_peak_rss: peak,
+        server_exit_peak_rss: server_exit_peak,
+        client_peak_rss: client_peak,
         server_get_share: share,
         server_median,
         series,

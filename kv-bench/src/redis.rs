@@ -112,10 +112,12 @@ pub fn bench(runs: usize) -> Result<RedisFigures> {
                     }
                 }
             }
+            // A figure redis-benchmark did not print shows as "-", not as a debug `None`.
+            let last = |v: &[f64]| v.last().map_or("-".to_string(), |x| format!("{x:.0}"));
             println!(
-                "  redis GET/SET      {:?} / {:?} ops/s",
-                figures.get.last(),
-                figures.set.last()
+                "  redis GET/SET      {} / {} ops/s",
+                last(&figures.get),
+                last(&figures.set)
             );
         }
         if figures.get.is_empty() {
