@@ -147,7 +147,16 @@ fn emulated_two_plus_two_isolated_within_quota_and_leaves_nothing() {
     let mut seen = Vec::new();
     for (i, n) in m.nodes.iter().enumerate() {
         let pid = n.pid.unwrap();
-        let ns = net_ns_of(pid);
+        // The recorded PID enters its namespace as it execs (ip netns
+        // exec): wait, bounded, for that rather than reading it once.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let ns = loop {
+            let ns = net_ns_of(pid);
+            if (!ns.is_empty() && ns != ours) || std::time::Instant::now() > until {
+                break ns;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
         assert!(!ns.is_empty() && ns != ours, "{} in our namespace", n.name);
         assert!(!seen.contains(&ns), "{} shares a namespace", n.name);
         seen.push(ns);
