@@ -540,25 +540,6 @@ pub fn load_texts(texts: &[(&str, &str)]) -> Result<Loaded, InputError> {
     assemble(paths, files, clocks)
 }
 
-/// Loads in-memory histories with their clock samples (tests).
-pub fn load_texts_with_clocks(
-    texts: &[(&str, &str, Option<ClockLog>)],
-) -> Result<Loaded, InputError> {
-    let plain: Vec<(&str, &str)> = texts.iter().map(|(n, t, _)| (*n, *t)).collect();
-    let paths: Vec<PathBuf> = plain.iter().map(|(name, _)| PathBuf::from(name)).collect();
-    let mut files = Vec::with_capacity(texts.len());
-    for (i, (_, text)) in plain.iter().enumerate() {
-        let parsed = HistoryReader::new(text.as_bytes())
-            .map_err(|e: HistoryError| e.to_string())
-            .and_then(|r| load_one(i, r, text.len() / MIN_ROW_BYTES));
-        files.push(parsed.map_err(|message| InputError {
-            path: paths[i].clone(),
-            message,
-        })?);
-    }
-    assemble(paths, files, texts.iter().map(|t| t.2.clone()).collect())
-}
-
 /// Keys sampled for the power estimate: one in this many.
 const POWER_KEY_SAMPLE: u64 = 8;
 /// Ops sampled for the power estimate at most.
