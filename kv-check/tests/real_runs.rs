@@ -132,15 +132,16 @@ fn faulty_server() -> PathBuf {
 /// A run against the faulty server in `mode` (`KVLAB_FAULT`): the check's
 /// exit code and stdout.
 fn faulty_run(mode: &str) -> (Option<i32>, String) {
-    let (code, stdout, _) = faulty_run_in(mode);
+    let (code, stdout, _) = faulty_run_in(mode, &[&[], &[]]);
     (code, stdout)
 }
 
-/// [`faulty_run`], keeping the directory (the witness page is written there).
-fn faulty_run_in(mode: &str) -> (Option<i32>, String, TempDir) {
+/// [`faulty_run`] with client `i`'s environment `env[i]`, keeping the
+/// directory (the witness page is written there).
+fn faulty_run_in(mode: &str, env: &[&[(&str, &str)]; 2]) -> (Option<i32>, String, TempDir) {
     let server = ServerProc::start_with_env(&faulty_server(), &[], &[("KVLAB_FAULT", mode)]);
     let dir = TempDir::new(&format!("check-fault-{mode}"));
-    let hist = run_clients(&server.addr, &dir.0);
+    let hist = run_clients_env(&server.addr, &dir.0, env);
     let out = Command::new(CHECK)
         .args(&hist)
         .arg("--witness-dir")
@@ -156,7 +157,7 @@ fn faulty_run_in(mode: &str) -> (Option<i32>, String, TempDir) {
 
 #[test]
 fn stale_reads_from_a_faulty_server_are_caught() {
-    let (code, stdout, dir) = faulty_run_in("stale-reads");
+    let (code, stdout, dir) = faulty_run_in("stale-reads", &[&[], &[]]);
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.starts_with("FAIL: key "), "{stdout}");
     // The witness page of the failing key names the ops the verdict lists.
@@ -423,18 +424,8 @@ fn skewed_hosts_pass_against_a_correct_server_with_epsilon_reported() {
 /// a witness page on the reference clock.
 #[test]
 fn skewed_hosts_still_catch_stale_reads() {
-    let server =
-        ServerProc::start_with_env(&faulty_server(), &[], &[("KVLAB_FAULT", "stale-reads")]);
-    let dir = TempDir::new("check-skew-stale");
-    let hist = run_clients_env(&server.addr, &dir.0, &SKEWED);
-    let out = Command::new(CHECK)
-        .args(&hist)
-        .arg("--witness-dir")
-        .arg(&dir.0)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout, _dir) = faulty_run_in("stale-reads", &SKEWED);
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.starts_with("FAIL: key "), "{stdout}");
     assert!(stdout.contains("\nclocks: "), "{stdout}");
     let page = stdout
