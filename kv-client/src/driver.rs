@@ -23,7 +23,7 @@ use kv_core::summary::{ClientSummary, OpCounts, OpenLoopSummary};
 use kv_core::transport::{self, context_with_timeout, ConnectOptions};
 use kv_core::value::filler_value;
 use kv_core::workload::{key_text, thread_seed, OpKind, WorkloadSpec};
-use kv_server::store::Store;
+use kv_store::Store;
 use tokio::sync::Semaphore;
 
 use crate::check::{BatchTrace, CheckSink, ClockTrace, RunFacts};
@@ -272,6 +272,7 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
         sink = open_sink(&cfg) => Arc::new(sink?),
         _ = &mut stop => {
             return Ok(ClientSummary {
+                config: Some(cfg.facts()),
                 totals: shared.totals(),
                 per_thread: Vec::new(),
                 elapsed_s: 0.0,
@@ -362,6 +363,7 @@ pub async fn run(cfg: Config, shared: Arc<Shared>, stop: impl Future) -> Result<
     }
     let per_thread: Vec<OpCounts> = shared.threads.iter().map(ThreadCounts::load).collect();
     Ok(ClientSummary {
+        config: Some(cfg.facts()),
         totals: shared.totals(),
         per_thread,
         elapsed_s: elapsed.as_secs_f64(),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use kv_client::config::{Args, Config, Load, Target};
 use kv_client::driver::{self, Shared};
 use kv_client::pace::PaceMonitor;
@@ -20,16 +20,9 @@ use kv_core::workload::{thread_seed, WorkloadSpec};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The command line with the course's single-dash long flags (`-port`)
-/// read as their `--` forms (kv_core::goflags).
-fn go_style_args() -> Vec<String> {
-    let cmd = Args::command();
-    let longs: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
-    kv_core::goflags::go_style(std::env::args().collect(), &longs)
-}
-
 fn main() {
-    let args = Args::parse_from(go_style_args());
+    // The course's single-dash long flags (`-secs`) read as their `--` forms.
+    let args = Args::parse_from(kv_config::go_style::<Args>(std::env::args().collect()));
     match run(&args) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -89,6 +82,8 @@ fn run(args: &Args) -> Result<i32> {
         );
     }
     let shared = driver::new_shared(cfg.threads);
+    // A failure's summary names the config too (the driver's own has it).
+    let facts = cfg.facts();
     let progress = Arc::new(Mutex::new(Progress::new(&cfg, args.hdr_log.as_deref())?));
     let summary = rt.block_on(async {
         if let Some(addr) = args.stats_bind {
@@ -110,8 +105,13 @@ fn run(args: &Args) -> Result<i32> {
         Err(e) => {
             // Still leave a summary behind: the run failed, it did not vanish.
             if let Some(path) = &args.summary_json {
-                let failed = serde_json::json!({ "failure": format!("{e:#}") });
-                let _ = std::fs::write(path, failed.to_string());
+                let failed = ClientSummary {
+                    failure: Some(format!("{e:#}")),
+                    config: Some(facts),
+                    ..Default::default()
+                };
+                let failed = serde_json::to_string_pretty(&failed)?;
+                let _ = std::fs::write(path, failed);
             }
             return Err(e);
         }

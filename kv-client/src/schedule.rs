@@ -2,39 +2,10 @@
 //! Poisson arrivals (seeded exponential gaps), one schedule per generator
 //! thread. No clock here: a schedule yields offsets from the run's start.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::bail;
-
-/// How intended start times are spaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arrival {
-    /// Every op exactly 1/rate after the previous one.
-    Fixed,
-    /// Exponential gaps with mean 1/rate (a Poisson process), seeded.
-    Poisson,
-}
-
-impl Arrival {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arrival::Fixed => "fixed",
-            Arrival::Poisson => "poisson",
-        }
-    }
-}
-
-impl FromStr for Arrival {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> anyhow::Result<Self> {
-        match s {
-            "fixed" => Ok(Arrival::Fixed),
-            "poisson" => Ok(Arrival::Poisson),
-            _ => bail!("--arrival must be fixed or poisson, got '{s}'"),
-        }
-    }
-}
+// The arrival kinds are run facts (kv-core), recorded in the manifest.
+pub use kv_core::facts::Arrival;
 
 /// splitmix64: a tiny, well-known generator whose output is fixed by its
 /// definition. rand's distributions do not promise value stability across

@@ -1,12 +1,12 @@
 //! Resource limits a server enforces, with their defaults. Beyond a limit a
-//! request gets a [`crate::rpc::KvError`] or its connection is closed; the
+//! request gets a [`crate::ops::KvError`] or its connection is closed; the
 //! server keeps serving everyone else.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rpc::{KvError, Op};
+use crate::ops::{KvError, Op};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {

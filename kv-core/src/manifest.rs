@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::facts::{ClientFacts, NodeFacts, ServerFacts};
 use crate::stats::Role;
 
 /// File name of the manifest inside a run's log directory.
@@ -80,18 +81,32 @@ pub struct Node {
     pub client_id: Option<u32>,
     /// Client: first and last generator seed.
     pub seeds: Option<(u64, u64)>,
-    /// Client: summary JSON file, relative to the log directory.
+    /// Summary JSON file, relative to the log directory (a client's; a
+    /// server's too in newer manifests).
     pub summary_json: Option<String>,
     /// Profile prefix (`server-node0`): files `<prefix>.{svg,pb,folded}`.
     pub profile_prefix: Option<String>,
     /// Client: its generator threads (absent in older manifests).
     #[serde(default)]
     pub threads: Option<u32>,
+    /// What this node runs with, parsed once by `kv-run plan` from its
+    /// command line (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<NodeFacts>,
 }
 
 impl Node {
     pub fn is_server(&self) -> bool {
         self.role == Role::Server
+    }
+
+    /// A client's planned config (`None` for servers and older manifests).
+    pub fn client_facts(&self) -> Option<&ClientFacts> {
+        self.facts.as_ref()?.client()
+    }
+
+    pub fn server_facts(&self) -> Option<&ServerFacts> {
+        self.facts.as_ref()?.server()
     }
 }
 
@@ -147,11 +162,14 @@ impl Manifest {
         std::fs::rename(&tmp, path).map_err(write_err(path))
     }
 
-    /// Records every server preloads: `--preload N` (or `--preload=N`) in
-    /// the server args, else the server's default. Keys 0..N start with the
-    /// preloaded value, the others absent. `None` when N is not a number
-    /// (the server would refuse it too).
+    /// Records every server preloads: keys 0..N start with the preloaded
+    /// value, the others absent. From the servers' facts; a manifest older
+    /// than facts is read from its server args (`--preload N`, else the
+    /// default), `None` when N is not a number (the server refused it too).
     pub fn preloaded_keys(&self) -> Option<u64> {
+        if let Some(s) = self.servers().find_map(Node::server_facts) {
+            return Some(s.preload);
+        }
         let words: Vec<&str> = self.server_args.split_whitespace().collect();
         let mut value = None;
         for (i, w) in words.iter().enumerate() {
@@ -183,8 +201,19 @@ impl Manifest {
     /// knew only one count for all).
     pub fn client_threads(&self) -> Vec<u32> {
         self.clients()
-            .map(|n| n.threads.unwrap_or(self.threads))
+            .map(|n| {
+                n.client_facts()
+                    .map(|f| f.threads)
+                    .or(n.threads)
+                    .unwrap_or(self.threads)
+            })
             .collect()
+    }
+
+    /// The first client's planned config: the run's workload, theta,
+    /// batch, window and connections (every client gets the same args).
+    pub fn client_facts(&self) -> Option<&ClientFacts> {
+        self.clients().find_map(Node::client_facts)
     }
 
     /// Server addresses as clients get them: `HOST:PORT,HOST:PORT`.

@@ -1,9 +1,12 @@
-//! What a kv-client reports at the end of a run (`--summary-json`): written
-//! by the client, read by `kv-run report`/`record` and by `kv-bench`. One
-//! type for all of them, so the file has one definition.
+//! What a kv-client or kv-server reports at the end of a run
+//! (`--summary-json`): written by the process, read by `kv-run
+//! report`/`record` and by `kv-bench`. One type per role for all of them, so
+//! each file has one definition. Both carry the effective config the
+//! process ran with (`kv_core::facts`), which record checks against the plan.
 
 use serde::{Deserialize, Serialize};
 
+use crate::facts::{ClientFacts, ServerFacts};
 use crate::latency::LatencySummary;
 
 /// Op counts of one generator thread, or of a whole client. Once a client
@@ -55,6 +58,21 @@ pub struct ClientSummary {
     /// Open-loop runs (`--rate`): what was offered and whether the client
     /// kept up. `None` for closed loop.
     pub open_loop: Option<OpenLoopSummary>,
+    /// The config this client ran with (absent from older clients).
+    pub config: Option<ClientFacts>,
+}
+
+/// A server's final report, written when it stops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerSummary {
+    /// The config this server ran with.
+    pub config: ServerFacts,
+    pub gets: u64,
+    pub puts: u64,
+    pub batches: u64,
+    /// Requests refused for breaking a limit.
+    pub refused: u64,
+    pub uptime_s: f64,
 }
 
 /// The pace of an open-loop client over its whole run.

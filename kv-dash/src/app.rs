@@ -10,10 +10,10 @@ use anyhow::Context;
 use kv_core::runlog::{self, NodeSummary, ProcessProfile, RunDir, RunRecord};
 use kv_core::stats::Role;
 
+pub use crate::action::{Action, InputMode};
 use crate::browse::{self, Column, Comparison, Sort};
 use crate::cost::ProcessCost;
 use crate::flame::{DiffRow, FlameGraph, FrameId, Grouping, SearchResult, TopBy, Vanished};
-use crate::input::Action;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -30,16 +30,6 @@ impl View {
             View::Compare => "Compare",
         }
     }
-}
-
-/// What typed characters go to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputMode {
-    Normal,
-    /// Runs filter (`/` in the Runs view).
-    Filter,
-    /// Frame search (`/` in the Flamegraph view).
-    Search,
 }
 
 /// Which pane of the Flamegraph view has the keys.

@@ -1,62 +1,11 @@
-//! Keys → [`Action`]s. The only place that knows the key bindings (the help
+//! Keys → [`Action`]s (defined in [`crate::action`]). The only place that knows the key bindings (the help
 //! screen lists them from [`KEYS`]).
 
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
-use crate::app::InputMode;
-
-/// Everything a key can ask the app to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Up,
-    Down,
-    Left,
-    Right,
-    PageUp,
-    PageDown,
-    First,
-    Last,
-    /// Open / zoom in.
-    Enter,
-    /// Zoom out / leave the current pane.
-    Back,
-    NextView,
-    PrevView,
-    /// `/`: filter runs (Runs view) or search frames (Flamegraph view).
-    StartInput,
-    InputChar(char),
-    InputBackspace,
-    InputSubmit,
-    InputCancel,
-    SortNext,
-    SortReverse,
-    Mark,
-    Compare,
-    OpenSvg,
-    ToggleTopBy,
-    ToggleDiff,
-    /// Flamegraph: zoom out to the whole graph (selection kept).
-    ResetZoom,
-    /// Flamegraph: back to where it opened (past the runtime frames).
-    Focus,
-    /// Flamegraph: next / previous search match.
-    NextMatch,
-    PrevMatch,
-    /// Flamegraph tables: functions or every inlined frame.
-    ToggleInline,
-    /// Mouse: left click at (column, row).
-    Click(u16, u16),
-    WheelUp,
-    WheelDown,
-    Help,
-    /// Live dashboard: freeze / unfreeze the display.
-    Pause,
-    /// Esc: close what is open, quit at the top level.
-    Escape,
-    Quit,
-}
+pub use crate::action::{Action, InputMode};
 
 /// Key bindings as shown in the help screen and the README.
 pub const KEYS: &[(&str, &str)] = &[

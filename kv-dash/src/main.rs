@@ -280,6 +280,6 @@ fn browse(dir: &std::path::Path) -> anyhow::Result<()> {
     let mut app = kv_dash::app::App::load(dir)?;
     let mut tui = kv_dash::tui::Tui::init()?;
     tui.capture_mouse()?;
-    tui.run(&mut app)?;
+    kv_dash::browser::run(&mut tui, &mut app)?;
     Ok(())
 }

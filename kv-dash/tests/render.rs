@@ -347,7 +347,7 @@ fn svg_opener_found_on_path_or_the_path_is_shown() {
     // gives the path (and nothing on the real PATH is started).
     let empty = TempDir::new("no-opener");
     assert_eq!(
-        kv_dash::tui::open_with(svg, empty.0.as_os_str()),
+        kv_dash::browser::open_with(svg, empty.0.as_os_str()),
         "no xdg-open/open on PATH; SVG at /nonexistent/x.svg"
     );
     // A fake xdg-open that records what it was asked to open.
@@ -364,7 +364,7 @@ fn svg_opener_found_on_path_or_the_path_is_shown() {
     // A non-executable `open` earlier on the path is skipped.
     bin.write("open", "not a program");
     assert_eq!(
-        kv_dash::tui::open_with(svg, bin.0.as_os_str()),
+        kv_dash::browser::open_with(svg, bin.0.as_os_str()),
         "opened /nonexistent/x.svg with xdg-open"
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

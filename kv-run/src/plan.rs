@@ -9,8 +9,10 @@ use std::process::Command;
 use std::time::SystemTime;
 
 use anyhow::{bail, ensure, Context, Result};
-use clap::{CommandFactory, FromArgMatches};
-use kv_client::config::{Args as ClientArgs, Config as ClientConfig};
+use kv_config::client::{Args as ClientArgs, Config as ClientConfig};
+use kv_config::server::Args as ServerArgs;
+use kv_config::Parsed;
+use kv_core::facts::NodeFacts;
 use kv_core::runlog::{new_run_id, rfc3339_utc};
 use kv_core::stats::Role;
 
@@ -176,63 +178,45 @@ fn strip_flags(words: &[String], flags: &[(&str, bool)]) -> Vec<String> {
     out
 }
 
+#[cfg(test)]
 fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_string).collect()
 }
 
-/// The user's client args, parsed exactly as kv-client will, plus which
+/// The user's client args, parsed exactly as kv-client will (the course's
+/// single-dash flags included) and checked as it checks them, with which
 /// flags were typed (so defaults of ours do not override them).
-pub(crate) struct ClientArgsInfo {
-    pub(crate) args: ClientArgs,
-    threads_given: bool,
-    seed_given: bool,
-    secs_given: bool,
+pub(crate) fn parse_client_args(client_args: &str) -> Result<Parsed<ClientArgs>> {
+    let w = kv_config::words::<ClientArgs>(client_args);
+    let parsed =
+        kv_config::parse::<ClientArgs>(&w).map_err(|e| anyhow::anyhow!("client_args: {e}"))?;
+    ClientConfig::try_from(&parsed.args).context("client_args")?;
+    Ok(parsed)
 }
 
-/// Argument words as the binary will read them: the course's single-dash
-/// long flags (`-workload YCSB-A`) given their two dashes, so they are
-/// validated, stripped and passed on like the `--` forms.
-fn go_words(cmd: &clap::Command, s: &str) -> Vec<String> {
-    let longs: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
-    let mut w = vec![String::new()];
-    w.extend(words(s));
-    kv_core::goflags::go_style(w, &longs).split_off(1)
+/// The user's server args, parsed and checked as kv-server will.
+fn parse_server_args(server_args: &str) -> Result<Parsed<ServerArgs>> {
+    let w = kv_config::words::<ServerArgs>(server_args);
+    let parsed =
+        kv_config::parse::<ServerArgs>(&w).map_err(|e| anyhow::anyhow!("server_args: {e}"))?;
+    parsed.args.facts().context("server_args")?;
+    Ok(parsed)
 }
 
-/// Server args with the course's single-dash flags (`-port 8080`) read as
-/// kv-server will read them; its long flags come from its `--help` (kv-run
-/// does not link the server).
-fn server_go_words(server: &Path, s: &str) -> Vec<String> {
-    let help = Command::new(server)
-        .arg("--help")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    let longs: Vec<&str> = help
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '=' || c == '[' || c == '<')
-        .filter_map(|w| w.strip_prefix("--"))
-        .filter(|n| n.len() >= 2 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-        .collect();
-    let mut w = vec![String::new()];
-    w.extend(words(s));
-    kv_core::goflags::go_style(w, &longs).split_off(1)
-}
-
-pub(crate) fn parse_client_args(client_args: &str) -> Result<ClientArgsInfo> {
-    let w = go_words(&ClientArgs::command(), client_args);
-    let matches = ClientArgs::command()
-        .try_get_matches_from(std::iter::once("kv-client".to_string()).chain(w.iter().cloned()))
-        .map_err(|e| anyhow::anyhow!("client_args: {}", e.render().to_string().trim()))?;
-    let given = |id: &str| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
-    let info = ClientArgsInfo {
-        threads_given: given("threads"),
-        seed_given: given("seed"),
-        secs_given: given("secs"),
-        args: ClientArgs::from_arg_matches(&matches)
-            .map_err(|e| anyhow::anyhow!("client_args: {e}"))?,
-    };
-    ClientConfig::try_from(&info.args).context("client_args")?;
-    Ok(info)
+/// What a node's process will run with: its final command line (program
+/// first) parsed by the very types the binary parses it with.
+fn node_facts(role: Role, argv: &[String]) -> Result<NodeFacts> {
+    let words = &argv[1..];
+    Ok(match role {
+        Role::Server => {
+            let p = kv_config::parse::<ServerArgs>(words).map_err(anyhow::Error::msg)?;
+            NodeFacts::Server(p.args.facts()?)
+        }
+        Role::Client => {
+            let p = kv_config::parse::<ClientArgs>(words).map_err(anyhow::Error::msg)?;
+            NodeFacts::Client(ClientConfig::try_from(&p.args)?.facts())
+        }
+    })
 }
 
 /// Whether `bin --help` mentions `flag` (features landing at different times).
@@ -403,11 +387,18 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
     let total = (servers + clients) as usize;
     let emulation = crate::emulate::plan_emulation(a, total as u32)?;
 
+    // Both parsed here, once: the manifest keeps what they give per node.
+    parse_server_args(&a.server_args)?;
     let server_words = strip_flags(
-        &server_go_words(&a.bin_dir.join("kv-server"), &a.server_args),
-        &[("--port", true), ("--bind", true), ("--profile", true)],
+        &kv_config::words::<ServerArgs>(&a.server_args),
+        &[
+            ("--port", true),
+            ("--bind", true),
+            ("--profile", true),
+            ("--summary-json", true),
+        ],
     );
-    let user_client = go_words(&ClientArgs::command(), &a.client_args);
+    let user_client = kv_config::words::<ClientArgs>(&a.client_args);
     let info = parse_client_args(&a.client_args)?;
     let client_words = strip_flags(
         &user_client,
@@ -424,7 +415,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
             ("--check", true),
         ],
     );
-    let secs = if info.secs_given {
+    let secs = if info.given("secs") {
         info.args.secs
     } else {
         a.secs
@@ -532,13 +523,14 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
     let client_profiles = a.profile && supports(&client_bin, "--profile");
     let stats_bind = supports(&client_bin, "--stats-bind");
     let summary_json = supports(&client_bin, "--summary-json");
+    let server_summary = supports(&server_bin, "--summary-json");
     let hdr_log = supports(&client_bin, "--hdr-log");
 
     let started = SystemTime::now();
     let base_seed = info
         .args
         .seed
-        .filter(|_| info.seed_given)
+        .filter(|_| info.given("seed"))
         .unwrap_or_else(random_seed);
     let remote = !matches!(a.backend, Backend::Local | Backend::Emulated);
     let remote_facts: &[crate::preflight::Facts] = remote_plan
@@ -606,6 +598,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
             summary_json: None,
             profile_prefix: None,
             threads: None,
+            facts: None,
         };
         match role {
             Role::Server => {
@@ -621,11 +614,16 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                     argv.extend(["--profile".into(), p.clone()]);
                     n.profile_prefix = Some(p);
                 }
+                if server_summary {
+                    let f = format!("server-{name}.summary.json");
+                    argv.extend(["--summary-json".into(), f.clone()]);
+                    n.summary_json = Some(f);
+                }
                 argv.extend(server_words.iter().cloned());
             }
             Role::Client => {
                 let id = i as u32 - servers;
-                let threads = if info.threads_given {
+                let threads = if info.given("threads") {
                     info.args.threads.unwrap_or(1) as u32
                 } else {
                     // Clients share the host's cores: one thread each when
@@ -680,6 +678,7 @@ pub fn plan(a: &PlanArgs) -> Result<String> {
                 argv.extend(client_words.iter().cloned());
             }
         }
+        n.facts = Some(node_facts(role, &argv).with_context(|| format!("{name}'s command line"))?);
         n.argv = argv;
         nodes.push(n);
     }
@@ -821,7 +820,28 @@ mod tests {
         assert!(parse_client_args("--theta 1.5").is_err());
         assert!(parse_client_args("--nonsense").is_err());
         let i = parse_client_args("--threads 3 --batch 64").unwrap();
-        assert!(i.threads_given && !i.seed_given);
+        assert!(i.given("threads") && !i.given("seed"));
         assert_eq!(i.args.batch, 64);
+    }
+
+    #[test]
+    fn server_args_validated_like_kv_server() {
+        assert!(parse_server_args("--bogus-flag").is_err());
+        assert!(parse_server_args("--max-batch-ops 0").is_err());
+        assert!(parse_server_args("-preload 10 --workers 2").is_ok());
+    }
+
+    #[test]
+    fn facts_are_what_the_command_line_gives() {
+        let argv = words(
+            "kv-client --hosts 127.0.0.1:1 --workload ycsb-a --threads 3 --seed 9 --secs 200",
+        );
+        let f = node_facts(Role::Client, &argv).unwrap();
+        let c = f.client().unwrap();
+        assert_eq!(c.workload, kv_core::workload::Workload::A);
+        assert_eq!((c.threads, c.seed, c.secs, c.batch), (3, 9, 200.0, 1024));
+        let argv = words("kv-server --bind 127.0.0.1 --port 5 --preload 10");
+        let f = node_facts(Role::Server, &argv).unwrap();
+        assert_eq!(f.server().unwrap().preload, 10);
     }
 }

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use kv_core::facts::NodeFacts;
 use kv_core::figures::{RunFigures, Window, DEFAULT_WARMUP_S};
 use kv_core::runlog::{
     append_run, node_medians, read_timeseries, write_json, write_timeseries, PerClient,
     ProfileKind, RunDir, RunRecord, RunStatus, RunSummary, TimeseriesRow,
 };
+use kv_core::summary::{ClientSummary, ServerSummary};
 use serde_json::json;
 
 use crate::manifest::{log_dir_of, Manifest};
@@ -90,14 +92,14 @@ pub fn build_record(
     r.servers = Some(m.servers().count() as u32);
     r.clients = Some(m.clients().count() as u32);
     r.threads = PerClient::of(m.client_threads());
-    // The same parse that validated them before the run.
-    if let Ok(a) = crate::plan::parse_client_args(&m.client_args).map(|i| i.args) {
-        r.connections = Some(a.connections as u32);
-        r.batch = Some(a.batch as u32);
-        r.window = Some(a.window as u32);
-        // One spelling per workload (`ycsb-a`, `a` and `YCSB-A` are one).
-        r.workload = kv_core::workload::Workload::canonical(&a.workload);
-        r.theta = a.theta.parse().ok();
+    // The plan's facts, parsed once before the run (no args text here).
+    if let Some(c) = m.client_facts() {
+        r.connections = Some(c.connections);
+        r.batch = Some(c.batch);
+        r.window = Some(c.window);
+        // Typed: `ycsb-a`, `a` and `YCSB-A` are all `YCSB-A`.
+        r.workload = c.workload.name().to_string();
+        r.theta = Some(c.theta.get());
     }
     r.preload = m.preloaded_keys();
     r.seed = Some(m.seed);
@@ -122,6 +124,41 @@ pub fn build_record(
     )
     .apply_to(&mut r);
     r
+}
+
+/// The nodes whose summary reports another config than the plan's, as one
+/// line (`config differs from the plan: node1 threads: planned 4, ran 3`).
+/// A node without facts (older manifest) or without a readable summary (it
+/// failed; other checks say so) is not compared.
+pub fn config_mismatch(m: &Manifest, log_dir: &Path) -> Option<String> {
+    let mut found = Vec::new();
+    for n in &m.nodes {
+        let (Some(planned), Some(file)) = (&n.facts, &n.summary_json) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(log_dir.join(file)) else {
+            continue;
+        };
+        let ran = if n.is_server() {
+            serde_json::from_str::<ServerSummary>(&text)
+                .ok()
+                .map(|s| NodeFacts::Server(s.config))
+        } else {
+            serde_json::from_str::<ClientSummary>(&text)
+                .ok()
+                .and_then(|s| s.config)
+                .map(NodeFacts::Client)
+        };
+        if let Some(ran) = ran {
+            found.extend(
+                planned
+                    .differences(&ran)
+                    .into_iter()
+                    .map(|d| format!("{} {d}", n.name)),
+            );
+        }
+    }
+    (!found.is_empty()).then(|| format!("config differs from the plan: {}", found.join("; ")))
 }
 
 fn version_of(bin: &Path) -> String {
@@ -166,6 +203,16 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
     let status = match &a.failed {
         Some(reason) => RunStatus::Failed(reason.clone()),
         None => RunStatus::Ok,
+    };
+    // A process that ran with another config than planned makes the row's
+    // config columns untrue: the run is failed, naming the difference.
+    let status = match (status, config_mismatch(&m, &log_dir)) {
+        (s, None) => s,
+        (RunStatus::Ok, Some(d)) => {
+            eprintln!("kv-run record: {d}");
+            RunStatus::Failed(d)
+        }
+        (RunStatus::Failed(r), Some(d)) => RunStatus::Failed(format!("{r}; {d}")),
     };
     let mut record = build_record(&m, &rep, &rows, status, a.duration_s, a.warmup, &a.repo);
 
@@ -373,6 +420,7 @@ pub fn plot_scaling(a: &ScalingArgs) -> Result<(PathBuf, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kv_core::facts::ClientFacts;
     use kv_core::manifest::{Node, MANIFEST_VERSION};
     use kv_core::stats::Role;
 
@@ -396,6 +444,25 @@ mod tests {
             summary_json: None,
             profile_prefix: None,
             threads,
+            facts: threads.map(|t| NodeFacts::Client(client_facts(t))),
+        }
+    }
+
+    fn client_facts(threads: u32) -> ClientFacts {
+        ClientFacts {
+            workload: kv_core::workload::Workload::A,
+            theta: kv_core::workload::Theta::new(0.99).unwrap(),
+            secs: 1.0,
+            threads,
+            batch: 1024,
+            window: 8,
+            connections: 2,
+            seed: 1,
+            client_id: 0,
+            hosts: vec!["127.0.0.1:9000".into()],
+            in_process_preload: None,
+            open_loop: None,
+            check: false,
         }
     }
 
@@ -453,6 +520,44 @@ mod tests {
             (r.threads.uniform(), r.threads.to_string()),
             (Some(3), "3".into())
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A client that ran with other threads than planned is named, in one
+    /// line; one that agrees, or left no summary, is not.
+    #[test]
+    fn a_config_other_than_planned_is_named() {
+        let dir = std::env::temp_dir().join(format!("kvlab-record-facts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut nodes = vec![
+            node(0, Role::Server, None),
+            node(1, Role::Client, Some(4)),
+            node(2, Role::Client, Some(2)),
+            node(3, Role::Client, Some(2)),
+        ];
+        for n in &mut nodes[1..] {
+            n.summary_json = Some(format!("client-{}.summary.json", n.name));
+        }
+        let m = manifest(nodes);
+        let write = |name: &str, threads: u32| {
+            let s = ClientSummary {
+                config: Some(client_facts(threads)),
+                ..Default::default()
+            };
+            let path = dir.join(format!("client-{name}.summary.json"));
+            std::fs::write(path, serde_json::to_string(&s).unwrap()).unwrap();
+        };
+        write("node1", 3);
+        write("node2", 2);
+        // node3 left no summary.
+        let line = config_mismatch(&m, &dir).expect("node1 differs");
+        assert_eq!(
+            line,
+            "config differs from the plan: node1 threads: planned 4, ran 3"
+        );
+        write("node1", 4);
+        assert_eq!(config_mismatch(&m, &dir), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

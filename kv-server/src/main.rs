@@ -1,16 +1,18 @@
 //! `kv-server`: flags → limits → preload → serve until SIGINT/SIGTERM.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, Parser};
+use clap::Parser;
+use kv_config::server::Args;
 use kv_core::limits::Limits;
 use kv_core::shutdown::Shutdown;
 use kv_core::stats::{course_stats_block, Rates};
+use kv_core::summary::ServerSummary;
 use kv_server::service::ServerState;
-use kv_server::store::Store;
+use kv_store::Store;
 use tokio::net::TcpListener;
 
 /// Writes to stdout and flushes, ignoring errors: a closed or full stdout
@@ -25,115 +27,12 @@ macro_rules! out {
     }};
 }
 
-const MAX_CONNECTIONS: usize = 1 << 20;
-const MAX_IN_FLIGHT: usize = 1 << 16;
-/// One year: enough for "never", small enough to stay far from overflow.
-const MAX_IDLE_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
-
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The kvlab key-value server.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// TCP port to listen on (0 picks a free one; the first line says which).
-    #[arg(long, default_value_t = 8080)]
-    port: u16,
-    /// Address to bind. Loopback by default: pass the node's address to serve other hosts.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: IpAddr,
-    /// Records 0..N-1 loaded with 128-byte values before serving (0 starts empty).
-    #[arg(long, default_value_t = kv_core::workload::RECORD_COUNT)]
-    preload: u64,
-    /// Profile this process; writes PREFIX.svg, PREFIX.pb and PREFIX.folded when it stops.
-    #[arg(long, value_name = "PREFIX")]
-    profile: Option<std::path::PathBuf>,
-    /// Tokio worker threads (default: one per core).
-    #[arg(long)]
-    workers: Option<usize>,
-    /// Largest frame accepted, in bytes; a longer one closes the connection.
-    #[arg(long, default_value_t = Limits::default().max_frame_bytes)]
-    max_frame_bytes: usize,
-    /// Most ops in one batch; a larger batch is refused with an error reply.
-    #[arg(long, default_value_t = Limits::default().max_batch_ops)]
-    max_batch_ops: usize,
-    #[arg(long, default_value_t = Limits::default().max_key_bytes)]
-    max_key_bytes: usize,
-    #[arg(long, default_value_t = Limits::default().max_value_bytes)]
-    max_value_bytes: usize,
-    /// Concurrent connections; further ones are closed on accept.
-    #[arg(long, default_value_t = Limits::default().max_connections)]
-    max_connections: usize,
-    /// Replies buffered per connection before the server stops reading it.
-    #[arg(long, default_value_t = Limits::default().max_in_flight_per_connection)]
-    max_in_flight: usize,
-    /// Seconds a connection may stay silent (or not read replies) before it is closed.
-    #[arg(long, default_value_t = Limits::default().idle_timeout_ms / 1000)]
-    idle_timeout_secs: u64,
-    /// Bytes of replies one connection may leave unread before the server stops reading it.
-    #[arg(long, default_value_t = Limits::default().max_reply_buffer_bytes)]
-    max_reply_buffer_bytes: usize,
-    /// Bytes all connections together may hold in buffers and unwritten
-    /// replies; beyond it gets and batches are refused ("server busy").
-    #[arg(long, default_value_t = Limits::default().memory_budget_bytes)]
-    memory_budget_bytes: usize,
-}
-
-impl Args {
-    fn limits(&self) -> Result<Limits> {
-        for (name, v) in [
-            ("--max-frame-bytes", self.max_frame_bytes),
-            ("--max-batch-ops", self.max_batch_ops),
-            ("--max-key-bytes", self.max_key_bytes),
-            ("--max-value-bytes", self.max_value_bytes),
-            ("--max-connections", self.max_connections),
-            ("--max-in-flight", self.max_in_flight),
-            ("--idle-timeout-secs", self.idle_timeout_secs as usize),
-            ("--max-reply-buffer-bytes", self.max_reply_buffer_bytes),
-            ("--memory-budget-bytes", self.memory_budget_bytes),
-        ] {
-            anyhow::ensure!(v > 0, "{name} must be at least 1");
-        }
-        // Upper bounds keep absurd values from panicking deep inside tokio
-        // (semaphore and channel sizes) instead of failing here in one line.
-        for (name, v, max) in [
-            ("--max-connections", self.max_connections, MAX_CONNECTIONS),
-            ("--max-in-flight", self.max_in_flight, MAX_IN_FLIGHT),
-            // The length prefix is 4 bytes.
-            ("--max-frame-bytes", self.max_frame_bytes, u32::MAX as usize),
-        ] {
-            anyhow::ensure!(v <= max, "{name} must be at most {max}");
-        }
-        anyhow::ensure!(
-            self.idle_timeout_secs <= MAX_IDLE_TIMEOUT_SECS,
-            "--idle-timeout-secs must be at most {MAX_IDLE_TIMEOUT_SECS}"
-        );
-        Ok(Limits {
-            max_frame_bytes: self.max_frame_bytes,
-            max_batch_ops: self.max_batch_ops,
-            max_key_bytes: self.max_key_bytes,
-            max_value_bytes: self.max_value_bytes,
-            max_connections: self.max_connections,
-            max_in_flight_per_connection: self.max_in_flight,
-            idle_timeout_ms: self.idle_timeout_secs * 1000,
-            max_reply_buffer_bytes: self.max_reply_buffer_bytes,
-            memory_budget_bytes: self.memory_budget_bytes,
-        })
-    }
-}
-
-/// The command line with the course's single-dash long flags (`-port`)
-/// read as their `--` forms (kv_core::goflags).
-fn go_style_args() -> Vec<String> {
-    let cmd = Args::command();
-    let longs: Vec<&str> = cmd.get_arguments().filter_map(|a| a.get_long()).collect();
-    kv_core::goflags::go_style(std::env::args().collect(), &longs)
-}
-
 fn main() {
-    let args = Args::parse_from(go_style_args());
+    let args = Args::parse_from(kv_config::go_style::<Args>(std::env::args().collect()));
     if let Err(e) = run(args) {
         eprintln!("kv-server: error: {e:#}");
         std::process::exit(1);
@@ -142,6 +41,10 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let limits = args.limits()?;
+    // Fail now, not at shutdown, when the summary cannot be written.
+    if let Some(path) = &args.summary_json {
+        std::fs::write(path, b"{}").with_context(|| format!("cannot write {}", path.display()))?;
+    }
     kv_core::limits::check_preload("--preload", args.preload).map_err(anyhow::Error::msg)?;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(w) = args.workers {
@@ -188,6 +91,18 @@ async fn serve(args: Args, limits: Limits) -> Result<()> {
         s.failed,
         s.uptime_ms as f64 / 1000.0
     );
+    if let Some(path) = &args.summary_json {
+        let summary = ServerSummary {
+            config: args.facts()?,
+            gets: s.gets,
+            puts: s.puts,
+            batches: s.batches,
+            refused: s.failed,
+            uptime_s: s.uptime_ms as f64 / 1000.0,
+        };
+        let json = serde_json::to_string_pretty(&summary).context("server summary")?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(p) = profiler {
         let files = p.finish()?;
         out!(

@@ -12,7 +12,7 @@ use kv_core::rpc::{Kv, KvError, Op, OpResult, ServerInfo};
 use kv_core::stats::{Role, ShardedCounter, StatsSnapshot};
 use tarpc::context::Context;
 
-use crate::store::Store;
+use kv_store::Store;
 
 /// Counters of applied work, bumped once per request.
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ impl ServerState {
 
     fn refuse<T>(&self, e: KvError) -> Result<T, KvError> {
         self.counters.refused.add(1);
-        crate::server::log_limited("refused", &format!("refused request: {e}"));
+        crate::log::log_limited("refused", &format!("refused request: {e}"));
         Err(e)
     }
 }

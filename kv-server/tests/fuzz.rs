@@ -22,7 +22,7 @@ use kv_core::limits::Limits;
 use kv_core::rpc::{KvClient, KvRequest, Op, OpResult};
 use kv_server::server::serve_connection;
 use kv_server::service::ServerState;
-use kv_server::store::Store;
+use kv_store::Store;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use tarpc::tokio_util::codec::{Framed, LengthDelimitedCodec};

@@ -57,8 +57,8 @@ fn profile_files_name_our_request_path() {
             // ones marked `_[i]`.
             .any(|l| l
                 .split(';')
-                .any(|f| f.trim_end_matches("_[i]") == "kv_server::store::apply")),
-        "folded stacks never show kv_server::store::apply"
+                .any(|f| f.trim_end_matches("_[i]") == "kv_store::store::apply")),
+        "folded stacks never show kv_store::store::apply"
     );
     assert!(folded.lines().all(|l| l
         .rsplit_once(' ')

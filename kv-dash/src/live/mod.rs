@@ -14,8 +14,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::{CommandFactory, FromArgMatches};
-use kv_client::config::Args as ClientArgs;
 use kv_core::manifest::Manifest;
 use kv_core::stats::Role;
 
@@ -161,16 +159,15 @@ pub fn run_from_manifest(m: &Manifest) -> (RunInfo, Vec<NodeSpec>) {
         plural(m.servers().count(), "server"),
         plural(m.clients().count(), "client")
     );
-    // The client arguments read exactly as kv-client reads them, defaults included.
-    let words = m.client_args.split_whitespace();
-    if let Ok(a) = ClientArgs::command()
-        .try_get_matches_from(std::iter::once("kv-client").chain(words))
-        .map_err(|e| e.to_string())
-        .and_then(|mm| ClientArgs::from_arg_matches(&mm).map_err(|e| e.to_string()))
-    {
+    // The plan's facts, parsed once from the run's arguments.
+    if let Some(c) = m.client_facts() {
         config += &format!(
             ", {} θ{} batch {} window {}, {} threads",
-            a.workload, a.theta, a.batch, a.window, m.threads
+            c.workload,
+            c.theta.get(),
+            c.batch,
+            c.window,
+            threads_text(&m.client_threads())
         );
     }
     let run = RunInfo {
@@ -179,6 +176,18 @@ pub fn run_from_manifest(m: &Manifest) -> (RunInfo, Vec<NodeSpec>) {
         total: (m.secs > 0.0).then(|| Duration::from_secs_f64(m.secs)),
     };
     (run, nodes)
+}
+
+/// Every client's thread count, one number when they agree (`2` or `2/4`).
+fn threads_text(threads: &[u32]) -> String {
+    match threads {
+        [first, rest @ ..] if rest.iter().all(|t| t == first) => first.to_string(),
+        _ => threads
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join("/"),
+    }
 }
 
 /// Applies one event; returns whether the screen must be drawn again.
@@ -238,13 +247,40 @@ pub fn run(cfg: LiveConfig) -> anyhow::Result<()> {
         crate::tui::Tui::init()
             .and_then(|mut tui| {
                 event::spawn_terminal_reader(tx);
-                tui.run_live(&mut app, &rx)
+                run_screen(&mut tui, &mut app, &rx)
             })
             .context("terminal")
     };
     // Pollers may sit in an RPC: do not wait for them.
     rt.shutdown_background();
     result
+}
+
+/// Events arriving this close together are drawn once (at most 20 frames a
+/// second, however many nodes answer).
+const LIVE_FRAME: Duration = Duration::from_millis(50);
+
+/// The live dashboard: draws, then sleeps until events arrive; draws
+/// again only when they changed what is shown.
+fn run_screen(
+    tui: &mut crate::tui::Tui,
+    app: &mut LiveApp,
+    rx: &Receiver<Event>,
+) -> std::io::Result<()> {
+    tui.clear()?;
+    tui.draw(|f| crate::ui::live::render(app, f))?;
+    while !app.should_quit {
+        match next_batch(app, rx, LIVE_FRAME) {
+            None => break,
+            Some(false) => {}
+            Some(true) if app.should_quit => break,
+            // `draw` resizes the buffers first when the terminal changed size.
+            Some(true) => {
+                tui.draw(|f| crate::ui::live::render(app, f))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Plain mode: one line a second, until stopped or every client finished.

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use kv_core::rpc::{Op, OpResult};
+use kv_core::ops::{Op, OpResult};
 use kv_core::value::preload_value;
 use kv_core::workload::key_text;
 use rustc_hash::FxBuildHasher;

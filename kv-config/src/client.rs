@@ -1,18 +1,22 @@
-//! Raw flags → a validated [`Config`]: bad values fail here, before any
-//! socket is opened.
+//! kv-client's flags → a validated [`Config`]: bad values fail here, before
+//! any socket is opened. `kv-run plan` parses a run's client arguments with
+//! the same types, so both agree on every default.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Parser;
+use kv_core::facts::{Arrival, ClientFacts, OpenLoopFacts};
 use kv_core::workload::{Theta, Workload};
-
-use crate::schedule::Arrival;
 
 /// The kvlab load generator.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    name = "kv-client",
+    version,
+    about = "kvlab load generator: exact YCSB workload, key-hash sharding, batched pipelined RPCs"
+)]
 pub struct Args {
     /// Servers as HOST:PORT, comma-separated. Keys are sharded across them by FNV-1a hash.
     #[arg(long, default_value = "localhost:8080")]
@@ -237,6 +241,39 @@ impl TryFrom<&Args> for Config {
             check: a.check.clone(),
             drop_one_op: a.drop_one_op,
         })
+    }
+}
+
+impl Config {
+    /// The run facts of this config, as recorded in the manifest and the
+    /// summary (kv_core::facts).
+    pub fn facts(&self) -> ClientFacts {
+        let (hosts, in_process_preload) = match &self.target {
+            Target::Servers(h) => (h.clone(), None),
+            Target::InProcess { preload } => (Vec::new(), Some(*preload)),
+        };
+        ClientFacts {
+            workload: self.workload,
+            theta: self.theta,
+            secs: self.duration.as_secs_f64(),
+            threads: self.threads as u32,
+            batch: self.batch as u32,
+            window: self.window as u32,
+            connections: self.connections as u32,
+            seed: self.seed,
+            client_id: self.client_id,
+            hosts,
+            in_process_preload,
+            open_loop: match self.load {
+                Load::Closed => None,
+                Load::Open(o) => Some(OpenLoopFacts {
+                    rate_per_s: o.rate_per_s,
+                    arrival: o.arrival,
+                    flush_us: o.flush.as_micros() as u64,
+                }),
+            },
+            check: self.check.is_some(),
+        }
     }
 }
 

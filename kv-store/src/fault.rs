@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use kv_core::rpc::OpResult;
+use kv_core::ops::OpResult;
 use kv_core::value::preload_value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
