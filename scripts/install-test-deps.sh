@@ -13,5 +13,6 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing packages: ${need[*]} (run as root or install them)" >&2; exit 1
   fi
 fi
-${SUDO:-} apt-get update -qq
-DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get install -y -qq "${need[@]}" >/dev/null
+# Wait for another apt (e.g. unattended upgrades) instead of failing on its lock.
+${SUDO:-} apt-get -o DPkg::Lock::Timeout=300 update -qq
+DEBIAN_FRONTEND=noninteractive ${SUDO:-} apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need[@]}" >/dev/null

@@ -233,6 +233,7 @@ fn build_against(repo: &Path, rev: &str) -> Result<(PathBuf, PathBuf, String)> {
     let target = std::env::var_os("KVLAB_AGAINST_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
+    seed_target(&target.join(&dir));
     println!(
         "Building {rev} ({}) in {} ({profile} profile)...",
         &commit[..12],
@@ -256,6 +257,42 @@ fn build_against(repo: &Path, rev: &str) -> Result<(PathBuf, PathBuf, String)> {
         bail!("building {rev} in {} failed", wt.display());
     }
     Ok((wt, target.join(dir), commit))
+}
+
+/// A first `--against` build would compile every dependency again (minutes
+/// on 2 cores). The dependencies are the same crates at the same versions as
+/// this tree's, so an empty target dir is seeded with a copy of this tree's
+/// build (the folder holding the running kv-run): cargo then rebuilds only
+/// kvlab's own crates, whose paths differ. Best effort: on any failure cargo
+/// simply builds everything.
+fn seed_target(to: &Path) {
+    let Some(from) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    else {
+        return;
+    };
+    if to.exists() || !from.join(".fingerprint").is_dir() {
+        return;
+    }
+    if std::fs::create_dir_all(to).is_err() {
+        return;
+    }
+    println!(
+        "Seeding {} with this tree's dependencies from {}...",
+        to.display(),
+        from.display()
+    );
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg("--reflink=auto")
+        .args(["deps", "build", ".fingerprint"].map(|d| from.join(d)))
+        .arg(to)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !copied {
+        println!("warning: seeding failed; building every dependency");
+    }
 }
 
 /// Runs every trial, then prints the comparison and the baseline verdict.
