@@ -89,8 +89,10 @@ Examples:
   $0 --preflight                           # CloudLab: check every node, start nothing
 
 Exit status: 0 ok, 1 the run failed (named node and log tail printed; recorded
-as failed), 2 bad arguments, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP
-(recorded as failed with the signal named).
+as failed) or could not be recorded (checked before it starts; losses named),
+2 bad arguments (server and client args checked before anything starts),
+130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP (recorded as failed with the
+signal named).
 EOF
 }
 
@@ -346,6 +348,12 @@ if [ "$plan_rc" != 0 ]; then
 fi
 eval "$plan_text"
 N_NODES=${#NODE_NAME[@]}
+# A run that could not be recorded is refused before it starts: the
+# experiments folder must be writable, with room for the run's files.
+if ! "$KV_RUN" check-room --manifest "$MANIFEST" --experiments "$EXP_DIR"; then
+    rm -rf "$LOG_DIR"
+    exit 1
+fi
 
 echo "Run $RUN_ID: backend $BACKEND, $N_NODES nodes"
 for ((i = 0; i < N_NODES; i++)); do
@@ -469,16 +477,45 @@ stop_helpers() {
     HELPERS=()
 }
 
+# Copies every remote node's files here; FETCHED[i]=1 once node i's are.
+FETCHED=()
 fetch_remote() {
     local i
     for ((i = 0; i < N_NODES; i++)); do
         [ -n "${NODE_SSH[i]}" ] || continue
         [ "${NODE_SHARED[i]}" != 1 ] || continue # its files are already here
         ssh_cmd "$i"
-        "${SSH[@]}" "cd '${NODE_RDIR[i]}' && tar cf - --exclude=./kv-server --exclude=./kv-client --exclude='./pid-*' ." 2>/dev/null |
-            tar xf - -C "$LOG_DIR" 2>/dev/null ||
+        if "${SSH[@]}" "cd '${NODE_RDIR[i]}' && tar cf - --exclude=./kv-server --exclude=./kv-client --exclude='./pid-*' ." 2>/dev/null |
+            tar xf - -C "$LOG_DIR" 2>/dev/null; then
+            FETCHED[i]=1
+        else
             echo "warning: could not fetch files of ${NODE_NAME[i]} from ${NODE_SSH[i]}" >&2
+        fi
     done
+}
+
+# clean_remote FAILED: a run that went well removes each remote folder
+# whose files were fetched (~15 MB a node); a failed run, or a folder not
+# fetched, is kept for a look, and where is said here and in
+# remote-kept.txt (recorded with the run).
+clean_remote() {
+    local i kept=()
+    for ((i = 0; i < N_NODES; i++)); do
+        if [ -z "${NODE_SSH[i]}" ] || [ "${NODE_SHARED[i]}" = 1 ] || [ -z "${NODE_RDIR[i]}" ]; then continue; fi
+        if [ -z "$1" ] && [ "${FETCHED[i]:-0}" = 1 ]; then
+            ssh_cmd "$i"
+            # The run's <remote-dir>/<timestamp> goes too once it is empty.
+            if "${SSH[@]}" "rm -rf '${NODE_RDIR[i]}' && { rmdir '${NODE_RDIR[i]%/*}' 2>/dev/null || true; }"; then
+                continue
+            fi
+            echo "warning: could not remove ${NODE_RDIR[i]} on ${NODE_SSH[i]}" >&2
+        fi
+        kept+=("${NODE_NAME[i]} ${NODE_SSH[i]}:${NODE_RDIR[i]}")
+    done
+    [ "${#kept[@]}" -gt 0 ] || return 0
+    echo "Remote run folders kept${1:+ (the run failed)}:"
+    printf '  %s\n' "${kept[@]}"
+    printf '%s\n' "${kept[@]}" >"$LOG_DIR/remote-kept.txt"
 }
 
 node_index() { # node_index PID -> index of the node with that local PID, or -1
@@ -521,6 +558,7 @@ finish() {
             *) reason="kv-check could not check the histories (exit $rc, see above)"; status=1 ;;
         esac
     fi
+    clean_remote "$reason"
     echo
     # The outcome comes first: a failed run's partial figures below are
     # never mistaken for a result.
@@ -538,7 +576,13 @@ finish() {
     # duration_s is the run (first server started to all stopped), not the build.
     [ -n "$RUN_T0" ] && rec+=(--duration-s "$(awk -v a="$RUN_T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')")
     [ -n "$reason" ] && rec+=(--failed "$reason")
-    "$KV_RUN" "${rec[@]}" || echo "warning: the run could not be recorded" >&2
+    # A run not (fully) recorded is not a success: kv-run said what was lost.
+    local rec_rc=0
+    "$KV_RUN" "${rec[@]}" || rec_rc=$?
+    if [ "$rec_rc" != 0 ]; then
+        echo "Error: the run was not fully recorded (see above); its files are all in $LOG_DIR" >&2
+        [ "$status" != 0 ] || status=1
+    fi
     if [ -n "$reason" ]; then
         echo "Run FAILED: $reason" >&2
         [ "$status" != 0 ] || status=1
@@ -647,12 +691,24 @@ done
 record_pids
 
 echo "Waiting for servers to answer (up to $READY_TIMEOUT s)..."
-"$KV_RUN" wait-ready --hosts "$SERVER_HOSTS" --timeout "$READY_TIMEOUT" &
+# NAME=HOST:PORT, so a server that does not answer is named.
+IFS=, read -ra server_addrs <<<"$SERVER_HOSTS"
+ready_hosts="" j=0
+for ((i = 0; i < N_NODES; i++)); do
+    if [ "${NODE_ROLE[i]}" = server ]; then
+        ready_hosts+="${ready_hosts:+,}${NODE_NAME[i]}=${server_addrs[j]}"
+        j=$((j + 1))
+    fi
+done
+"$KV_RUN" wait-ready --hosts "$ready_hosts" --timeout "$READY_TIMEOUT" 2>"$LOG_DIR/ready.txt" &
 ready_pid=$!
 while :; do
     watch "$ready_pid"
     if [ "$DONE_PID" = "$ready_pid" ]; then
-        [ "$DONE_RC" = 0 ] || fail "servers" "not ready (see the message above)"
+        if [ "$DONE_RC" != 0 ]; then
+            why="$(grep -v '^$' "$LOG_DIR/ready.txt" | tail -n 1 || true)"
+            fail "servers" "not ready: ${why#kv-run: error: }"
+        fi
         break
     fi
 done

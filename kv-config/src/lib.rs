@@ -47,7 +47,7 @@ pub fn parse<P: Parser>(words: &[String]) -> Result<Parsed<P>, String> {
     let name = cmd.get_name().to_string();
     let matches = cmd
         .try_get_matches_from(std::iter::once(name).chain(words.iter().cloned()))
-        .map_err(|e| e.render().to_string().trim().to_string())?;
+        .map_err(|e| one_line(&e.render().to_string()))?;
     let given = matches
         .ids()
         .filter(|id| {
@@ -57,6 +57,17 @@ pub fn parse<P: Parser>(words: &[String]) -> Result<Parsed<P>, String> {
         .collect();
     let args = P::from_arg_matches(&matches).map_err(|e| e.to_string())?;
     Ok(Parsed { args, given })
+}
+
+/// clap's first error line, without its `error: ` prefix: a bad flag is
+/// named in one line (the usage that follows is for a terminal, not a log).
+fn one_line(rendered: &str) -> String {
+    let first = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid arguments");
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
 }
 
 #[cfg(test)]
@@ -74,5 +85,19 @@ mod tests {
         let s = parse::<server::Args>(&words::<server::Args>("-preload 10")).unwrap();
         assert_eq!(s.args.preload, 10);
         assert_eq!(s.args.facts().unwrap().preload, 10);
+    }
+
+    #[test]
+    fn a_bad_flag_is_one_line_naming_it() {
+        let Err(e) = parse::<server::Args>(&["--bogus-flag".to_string()]) else {
+            panic!("an unknown flag is refused");
+        };
+        assert_eq!(e, "unexpected argument '--bogus-flag' found");
+        let e = parse::<server::Args>(&words::<server::Args>("--workers 100000"))
+            .expect("--workers parses as a number")
+            .args
+            .facts()
+            .expect_err("--workers is bounded");
+        assert_eq!(e.to_string(), "--workers must be at most 1024");
     }
 }

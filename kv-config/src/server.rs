@@ -112,8 +112,12 @@ impl Args {
         })
     }
 
-    /// The run facts of these flags (kv_core::facts), limits checked.
+    /// The run facts of these flags (kv_core::facts), limits and worker
+    /// count checked: what `kv-run plan` checks is what the server would.
     pub fn facts(&self) -> Result<ServerFacts> {
+        if let Some(w) = self.workers {
+            kv_core::limits::check_threads("--workers", w).map_err(anyhow::Error::msg)?;
+        }
         Ok(ServerFacts {
             bind: self.bind.to_string(),
             port: self.port,

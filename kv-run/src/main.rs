@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use kv_run::manifest::Manifest;
-use kv_run::{collect, plan, ready, record, report, scale, sweep, trials};
+use kv_run::{collect, plan, ready, record, report, room, scale, sweep, trials};
 
 /// Orchestration helpers for kvlab runs.
 #[derive(Debug, Parser)]
@@ -31,7 +31,7 @@ enum Cmd {
     },
     /// Wait until every server answers a ping (bounded), naming the one that does not.
     WaitReady {
-        /// Servers as HOST:PORT, comma-separated.
+        /// Servers as HOST:PORT or NAME=HOST:PORT, comma-separated.
         #[arg(long)]
         hosts: String,
         #[arg(long, default_value_t = 60.0)]
@@ -56,6 +56,13 @@ enum Cmd {
     },
     /// Append the run's row to log.csv and fill runs/<run_id>/.
     Record(record::RecordArgs),
+    /// Before a run: the experiments folder is writable and has room for its record.
+    CheckRoom {
+        #[arg(long)]
+        manifest: PathBuf,
+        #[arg(long)]
+        experiments: PathBuf,
+    },
     /// Chart throughput against clients or servers for runs sharing a tag or note.
     PlotScaling(record::ScalingArgs),
     /// Latency–throughput curve: closed-loop max, then open-loop steps (run-cluster.sh --sweep-rate).
@@ -170,6 +177,10 @@ fn run(cli: Cli) -> Result<()> {
             let status = if a.failed.is_some() { "failed" } else { "ok" };
             println!("recorded run ({status}) in {}", dir.display());
         }
+        Cmd::CheckRoom {
+            manifest,
+            experiments,
+        } => room::check(&experiments, &Manifest::read(&manifest)?)?,
         Cmd::Sweep(a) => {
             let (svg, r) = sweep::sweep(&a)?;
             print!("{}", r.table());

@@ -69,10 +69,11 @@ type RunChart = (
 );
 
 /// The run's charts: `throughput.svg`, `cpu.svg`, `rss.svg`, and
-/// `latency.svg` when clients reported latency. Returns the files written.
-pub fn run_charts(dir: &Path, rows: &[TimeseriesRow]) -> Result<Vec<String>> {
+/// `latency.svg` when clients reported latency. Each is drawn on its own:
+/// returns every chart's file and how its write went.
+pub fn run_charts(dir: &Path, rows: &[TimeseriesRow]) -> Vec<(&'static str, Result<()>)> {
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Vec::new();
     }
     let charts: [RunChart; 3] = [
         (
@@ -97,16 +98,16 @@ pub fn run_charts(dir: &Path, rows: &[TimeseriesRow]) -> Result<Vec<String>> {
             false,
         ),
     ];
-    let mut written = Vec::new();
+    let mut out = Vec::new();
     for (file, title, y, field, total) in charts {
-        line_chart(
+        let r = line_chart(
             &dir.join(file),
             title,
             "seconds",
             y,
             &per_node(rows, field, total),
-        )?;
-        written.push(file.to_string());
+        );
+        out.push((file, r));
     }
     let clients: Vec<TimeseriesRow> = rows
         .iter()
@@ -115,14 +116,14 @@ pub fn run_charts(dir: &Path, rows: &[TimeseriesRow]) -> Result<Vec<String>> {
         .collect();
     if !clients.is_empty() {
         let file = "latency.svg";
-        line_chart(
+        let r = line_chart(
             &dir.join(file),
             "client p99 op latency, each second",
             "seconds",
             "us",
             &per_node(&clients, |r| r.p99_us.unwrap_or(0) as f64, false),
-        )?;
-        written.push(file.to_string());
+        );
+        out.push((file, r));
     }
-    Ok(written)
+    out
 }

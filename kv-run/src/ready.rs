@@ -1,5 +1,6 @@
 //! `kv-run wait-ready`: every server answers `ping` within a bounded time,
-//! or the error names the first one that did not.
+//! or the error names the first one that did not (by node name when the
+//! host is given as `NAME=HOST:PORT`).
 
 use std::time::{Duration, Instant};
 
@@ -11,13 +12,17 @@ use kv_core::transport::{connect, context_with_timeout, ConnectOptions};
 pub async fn wait_ready(hosts: &[String], timeout: Duration) -> Result<Vec<String>> {
     let deadline = Instant::now() + timeout;
     let mut answers = Vec::new();
-    for host in hosts {
+    for spec in hosts {
+        let (name, host) = match spec.split_once('=') {
+            Some((n, h)) => (format!("{n} ({h})"), h),
+            None => (format!("server {spec}"), spec.as_str()),
+        };
         let mut last_err = String::from("no answer");
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 bail!(
-                    "server {host} did not answer a ping within {:.0} s ({last_err})",
+                    "{name} did not answer a ping within {:.0} s ({last_err})",
                     timeout.as_secs_f64()
                 );
             }

@@ -13,9 +13,11 @@ use kv_core::runlog::{
     append_run, node_medians, read_timeseries, write_json, write_timeseries, PerClient,
     ProfileKind, RunDir, RunRecord, RunStatus, RunSummary, TimeseriesRow,
 };
+use kv_core::series::TrialInfo;
 use kv_core::summary::{ClientSummary, ServerSummary};
 use serde_json::json;
 
+use crate::lost::Lost;
 use crate::manifest::{log_dir_of, Manifest};
 use crate::plot::{self, Series};
 use crate::report;
@@ -186,7 +188,10 @@ fn host_info() -> serde_json::Value {
     })
 }
 
-/// Records the run; returns the run folder.
+/// Records the run; returns the run folder. The row is appended to
+/// log.csv first (one small write), then each file of the run folder is
+/// written on its own: on a full disk the row survives, and the error
+/// ([`Incomplete`](crate::lost::Incomplete)) names every file lost.
 pub fn record(a: &RecordArgs) -> Result<PathBuf> {
     let m = Manifest::read(&a.manifest)?;
     let log_dir = log_dir_of(&a.manifest);
@@ -215,18 +220,109 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
         (RunStatus::Failed(r), Some(d)) => RunStatus::Failed(format!("{r}; {d}")),
     };
     let mut record = build_record(&m, &rep, &rows, status, a.duration_s, a.warmup, &a.repo);
+    // The row's series and config identity (issue 15); trial.json later.
+    let trial = crate::trials::trial_info(&m, &record, &a.repo);
+    record.series_id = trial.series_id.clone();
+    record.config_hash = trial.config_hash.clone();
+    append_run(&a.experiments, &record).context("the run's row could not be written")?;
 
     let run = RunDir::new(&a.experiments, &m.run_id);
-    run.create()?;
-    // trial.json, and the row's series and config identity (issue 15).
-    let trial = crate::trials::record_trial(&a.experiments, &m, &record, &a.repo)?;
-    record.series_id = trial.series_id;
-    record.config_hash = trial.config_hash;
-    // Logs, the manifest and client summaries.
-    for e in
-        std::fs::read_dir(&log_dir).with_context(|| format!("cannot read {}", log_dir.display()))?
-    {
-        let e = e?;
+    let mut lost = Lost::default();
+    if let Err(e) = run.create() {
+        lost.other("the whole folder", e);
+        lost.into_result(run.path(), &kv_core::runlog::log_path(&a.experiments))?;
+        return Ok(run.path().to_path_buf());
+    }
+    // Small files first: what the run was and what it measured.
+    lost.file(
+        "trial.json",
+        &TrialInfo::path(&a.experiments, &m.run_id),
+        trial.write(&a.experiments, &m.run_id),
+    );
+    let bin = PathBuf::from(&m.bin_dir);
+    let (commit, dirty) = (record.git_commit.clone(), record.git_dirty);
+    lost.file(
+        "config.json",
+        &run.config_json(),
+        write_json(
+            &run.config_json(),
+            &json!({
+                "run_id": m.run_id,
+                "script_args": m.script_args,
+                "manifest": m,
+                "versions": {
+                    "kv-run": env!("CARGO_PKG_VERSION"),
+                    "kv-server": version_of(&bin.join("kv-server")),
+                    "kv-client": version_of(&bin.join("kv-client")),
+                },
+                "git": { "commit": commit, "dirty": dirty },
+                "host": host_info(),
+            }),
+        ),
+    );
+    lost.file(
+        "summary.json",
+        &run.summary_json(),
+        write_json(
+            &run.summary_json(),
+            &RunSummary {
+                record: record.clone(),
+                nodes: node_medians(&rows),
+            },
+        ),
+    );
+    let report_json = run.path().join("report.json");
+    lost.file("report.json", &report_json, write_json(&report_json, &rep));
+    let report_txt = run.path().join("report.txt");
+    lost.file(
+        "report.txt",
+        &report_txt,
+        std::fs::write(&report_txt, rep.text()),
+    );
+    // Then the bulky ones: logs, histories, series, profiles, charts.
+    copy_logs(&log_dir, &run, &mut lost);
+    lost.file(
+        "timeseries.csv",
+        &run.timeseries_csv(),
+        write_timeseries(&run.timeseries_csv(), &rows),
+    );
+    // Profiles, named <role>-<node>.<ext> as runlog expects.
+    for n in &m.nodes {
+        let Some(prefix) = &n.profile_prefix else {
+            continue;
+        };
+        for kind in [ProfileKind::Svg, ProfileKind::Pb, ProfileKind::Folded] {
+            let src = log_dir.join(format!("{prefix}.{}", kind.extension()));
+            if src.exists() {
+                let to = run.profile(n.role, &n.name, kind);
+                let what = to
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                lost.file(&what, &to, std::fs::copy(&src, &to).map(|_| ()));
+            }
+        }
+        titled_svg(&run, n, &record);
+    }
+    for (file, r) in plot::run_charts(run.path(), &rows) {
+        lost.file(
+            file,
+            &run.path().join(file),
+            r.map_err(|e| format!("{e:#}")),
+        );
+    }
+    lost.into_result(run.path(), &kv_core::runlog::log_path(&a.experiments))?;
+    Ok(run.path().to_path_buf())
+}
+
+/// Logs, the manifest, client summaries and reports into `runs/<id>/logs`.
+/// Histories are big: moved, not copied, so each is stored once.
+fn copy_logs(log_dir: &Path, run: &RunDir, lost: &mut Lost) {
+    let entries = match std::fs::read_dir(log_dir) {
+        Ok(e) => e,
+        Err(e) => return lost.other(&format!("the logs of {}", log_dir.display()), e),
+    };
+    for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let history =
             name.starts_with("history-") && (name.ends_with(".csv") || name.ends_with(".hist"));
@@ -236,65 +332,23 @@ pub fn record(a: &RecordArgs) -> Result<PathBuf> {
             || name.ends_with(".hlog")
             || name.ends_with(".html")
             || history;
-        if history && e.file_type()?.is_file() {
-            // Histories are big: moved, not copied, so each is stored once.
-            let to = run.logs_dir().join(&name);
-            if std::fs::rename(e.path(), &to).is_err() {
-                std::fs::copy(e.path(), &to).with_context(|| format!("cannot copy {name}"))?;
-                std::fs::remove_file(e.path()).with_context(|| format!("cannot remove {name}"))?;
-            }
-        } else if keep && e.file_type()?.is_file() {
-            std::fs::copy(e.path(), run.logs_dir().join(&name))
-                .with_context(|| format!("cannot copy {name}"))?;
-        }
-    }
-    // Profiles, named <role>-<node>.<ext> as runlog expects.
-    for n in &m.nodes {
-        let Some(prefix) = &n.profile_prefix else {
+        if !keep || !e.file_type().is_ok_and(|t| t.is_file()) {
             continue;
-        };
-        for kind in [ProfileKind::Svg, ProfileKind::Pb, ProfileKind::Folded] {
-            let src = log_dir.join(format!("{prefix}.{}", kind.extension()));
-            if src.exists() {
-                std::fs::copy(&src, run.profile(n.role, &n.name, kind))
-                    .with_context(|| format!("cannot copy {}", src.display()))?;
+        }
+        let to = run.logs_dir().join(&name);
+        let what = format!("logs/{name}");
+        if history && std::fs::rename(e.path(), &to).is_ok() {
+            continue;
+        }
+        let copied = std::fs::copy(e.path(), &to).map(|_| ());
+        let failed = copied.is_err();
+        lost.file(&what, &to, copied);
+        if history && !failed {
+            if let Err(err) = std::fs::remove_file(e.path()) {
+                eprintln!("kv-run record: warning: {name} stored but not removed: {err}");
             }
         }
-        titled_svg(&run, n, &record);
     }
-    write_timeseries(&run.timeseries_csv(), &rows)?;
-    let bin = PathBuf::from(&m.bin_dir);
-    let (commit, dirty) = (record.git_commit.clone(), record.git_dirty);
-    write_json(
-        &run.config_json(),
-        &json!({
-            "run_id": m.run_id,
-            "script_args": m.script_args,
-            "manifest": m,
-            "versions": {
-                "kv-run": env!("CARGO_PKG_VERSION"),
-                "kv-server": version_of(&bin.join("kv-server")),
-                "kv-client": version_of(&bin.join("kv-client")),
-            },
-            "git": { "commit": commit, "dirty": dirty },
-            "host": host_info(),
-        }),
-    )?;
-    write_json(
-        &run.summary_json(),
-        &RunSummary {
-            record: record.clone(),
-            nodes: node_medians(&rows),
-        },
-    )?;
-    write_json(&run.path().join("report.json"), &rep)?;
-    std::fs::write(run.path().join("report.txt"), rep.text())?;
-    if let Err(e) = plot::run_charts(run.path(), &rows) {
-        // A chart is not worth losing the row over.
-        eprintln!("kv-run record: warning: {e:#}");
-    }
-    append_run(&a.experiments, &record)?;
-    Ok(run.path().to_path_buf())
 }
 
 /// Redraws a process's SVG from its folded stacks, titled with the run id,
@@ -322,7 +376,12 @@ fn titled_svg(run: &RunDir, n: &kv_core::manifest::Node, r: &kv_core::runlog::Ru
         r.workload
     );
     let subtitle = format!("commit {} · started {}", r.git_commit, r.started_at);
-    if let Err(e) = kv_core::folded::write_svg(&folded, &svg, &title, &subtitle) {
+    // Beside it, then over it: a failed write leaves the untitled SVG whole.
+    let tmp = svg.with_extension("svg.tmp");
+    let r = kv_core::folded::write_svg(&folded, &tmp, &title, &subtitle)
+        .and_then(|()| std::fs::rename(&tmp, &svg));
+    if let Err(e) = r {
+        let _ = std::fs::remove_file(&tmp);
         eprintln!("kv-run record: warning: {} not titled: {e}", svg.display());
     }
 }

@@ -29,6 +29,10 @@ pub struct ClientFigures {
     /// Parsed summary JSON; `None` when only the log's last line was found.
     pub summary: Option<ClientSummary>,
     pub throughput: Option<f64>,
+    /// Why this client's op counts are not in the report's totals (a
+    /// client killed before writing its summary); `None` when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts_missing: Option<String>,
 }
 
 /// The whole report of one run.
@@ -99,6 +103,34 @@ pub fn merge_latency(all: &[LatencySummary]) -> Option<LatencySummary> {
     }))
 }
 
+/// A client's summary and, when its op counts are not in it, why. A
+/// client writes `{}` at start (to fail early on an unwritable path) and
+/// its counts at the end, so `{}` means it never finished; a failure
+/// summary holds the error, not the counts.
+fn read_summary(path: &Path) -> (Option<ClientSummary>, Option<String>) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return (None, Some("no summary written".into()))
+        }
+        Err(e) => return (None, Some(format!("summary unreadable: {e}"))),
+    };
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(_) => return (None, Some("summary cut short".into())),
+    };
+    let summary: Option<ClientSummary> = serde_json::from_value(value.clone()).ok();
+    let why = if value.get("totals").is_some() {
+        None
+    } else if summary.as_ref().is_some_and(|s| s.failure.is_some()) {
+        // The failure has its own line (`<node> failed: ...`).
+        Some("it failed before writing them".into())
+    } else {
+        Some("it stopped before writing its summary (killed?)".into())
+    };
+    (summary, why)
+}
+
 pub fn build(dir: &Path) -> Result<Report> {
     let mut servers = Vec::new();
     let mut total = 0.0;
@@ -121,22 +153,23 @@ pub fn build(dir: &Path) -> Result<Report> {
     let mut clients = Vec::new();
     for (node, path) in logs(dir, "kvsclient-")? {
         let json = dir.join(format!("client-{node}.summary.json"));
-        let summary: Option<ClientSummary> = std::fs::read_to_string(&json)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+        let (summary, counts_missing) = read_summary(&json);
         let throughput = match &summary {
-            Some(s) => s.throughput(),
-            None => client_throughput_line(&std::fs::read_to_string(&path).unwrap_or_default()),
+            Some(s) if counts_missing.is_none() => s.throughput(),
+            _ => client_throughput_line(&std::fs::read_to_string(&path).unwrap_or_default()),
         };
         clients.push(ClientFigures {
             node,
             summary,
             throughput,
+            counts_missing,
         });
     }
     let tputs: Vec<f64> = clients.iter().filter_map(|c| c.throughput).collect();
     let sums: Vec<&ClientSummary> = clients.iter().filter_map(|c| c.summary.as_ref()).collect();
-    let all_summaries = !clients.is_empty() && sums.len() == clients.len();
+    // Totals only when every client's counts are in: a sum that silently
+    // leaves a killed client out would read as the whole run's.
+    let all_summaries = !clients.is_empty() && clients.iter().all(|c| c.counts_missing.is_none());
     let lat: Vec<LatencySummary> = sums.iter().filter_map(|s| s.op_latency).collect();
     let hists: Option<Vec<LatencyHistogram>> = sums
         .iter()
@@ -189,6 +222,38 @@ impl Report {
         .ok();
         if let (Some(g), Some(c), Some(f)) = (self.generated, self.completed, self.failed) {
             writeln!(s, "ops generated {g} completed {c} failed {f}").ok();
+        } else {
+            // Partial counts say whose they are, and whose are missing.
+            let counted: Vec<&ClientFigures> = self
+                .clients
+                .iter()
+                .filter(|c| c.counts_missing.is_none())
+                .collect();
+            if !counted.is_empty() {
+                let mut t = ClientCounts::default();
+                for c in &counted {
+                    if let Some(sum) = &c.summary {
+                        t.add(&sum.totals);
+                    }
+                }
+                let names: Vec<&str> = counted.iter().map(|c| c.node.as_str()).collect();
+                writeln!(
+                    s,
+                    "ops generated {} completed {} failed {} (only {} of {} clients: {})",
+                    t.generated,
+                    t.completed(),
+                    t.failed,
+                    counted.len(),
+                    self.clients.len(),
+                    names.join(", ")
+                )
+                .ok();
+            }
+            for c in &self.clients {
+                if let Some(why) = &c.counts_missing {
+                    writeln!(s, "{} counts missing: {why}", c.node).ok();
+                }
+            }
         }
         if let Some(l) = self.op_latency {
             writeln!(
@@ -281,9 +346,87 @@ mod tests {
             r.latency_exact,
             "one client with a histogram merges exactly"
         );
-        // node2 had no summary, so op counts are not claimed.
+        // node2 had no summary, so op counts are not claimed as the run's.
         assert_eq!(r.completed, None);
+        assert!(
+            text.contains("ops generated 15 completed 15 failed 0 (only 1 of 2 clients: node3)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("node2 counts missing: no summary written\n"),
+            "{text}"
+        );
         assert_eq!(r.op_latency.unwrap().p50_us, 40);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A client killed mid-run leaves the `{}` it wrote at start: its
+    /// counts are missing, not zero (issue 14 item 9).
+    #[test]
+    fn a_killed_clients_placeholder_is_missing_counts_not_zero() {
+        let dir = std::env::temp_dir().join(format!("kvrun-report-killed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let full = ClientSummary {
+            totals: ClientCounts {
+                gets: 8,
+                puts: 2,
+                generated: 10,
+                sent: 10,
+                failed: 0,
+            },
+            elapsed_s: 1.0,
+            ..Default::default()
+        };
+        for (node, json) in [
+            ("node1", serde_json::to_string(&full).unwrap()),
+            ("node2", "{}".to_string()),
+            (
+                "node3",
+                r#"{"failure":"server 127.0.0.1:1 failed"}"#.to_string(),
+            ),
+        ] {
+            std::fs::write(dir.join(format!("kvsclient-{node}.log")), "").unwrap();
+            std::fs::write(dir.join(format!("client-{node}.summary.json")), json).unwrap();
+        }
+        let r = build(&dir).unwrap();
+        let text = r.text();
+        assert_eq!((r.generated, r.completed, r.failed), (None, None, None));
+        assert_eq!(
+            r.client_ops_per_s,
+            Some(10.0),
+            "node2 adds no 0 op/s figure"
+        );
+        let missing: Vec<_> = r
+            .clients
+            .iter()
+            .map(|c| (c.node.as_str(), c.counts_missing.as_deref()))
+            .collect();
+        assert_eq!(
+            missing,
+            [
+                ("node1", None),
+                (
+                    "node2",
+                    Some("it stopped before writing its summary (killed?)")
+                ),
+                ("node3", Some("it failed before writing them")),
+            ]
+        );
+        assert!(
+            text.contains("ops generated 10 completed 10 failed 0 (only 1 of 3 clients: node1)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "node2 counts missing: it stopped before writing its summary (killed?)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("node3 failed: server 127.0.0.1:1 failed\n"),
+            "{text}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

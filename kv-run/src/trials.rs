@@ -110,22 +110,16 @@ pub fn identity_of(m: &Manifest, r: &RunRecord, repo: &Path) -> ConfigIdentity {
     id
 }
 
-/// Writes `runs/<run_id>/trial.json` for a recorded run: its identity and,
-/// when `kv-run trials` started it, its series and trial number.
-pub fn record_trial(
-    experiments: &Path,
-    m: &Manifest,
-    r: &RunRecord,
-    repo: &Path,
-) -> Result<TrialInfo> {
+/// What `runs/<run_id>/trial.json` holds for a run: its identity and, when
+/// `kv-run trials` started it, its series and trial number. Not written
+/// here: the record puts them in the row before it writes any file.
+pub fn trial_info(m: &Manifest, r: &RunRecord, repo: &Path) -> TrialInfo {
     let series_id = std::env::var(series::ENV_SERIES_ID).unwrap_or_default();
     let trial = std::env::var(series::ENV_TRIAL)
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
-    let t = TrialInfo::new(series_id, trial, identity_of(m, r, repo));
-    t.write(experiments, &r.run_id)?;
-    Ok(t)
+    TrialInfo::new(series_id, trial, identity_of(m, r, repo))
 }
 
 #[derive(Debug, clap::Args)]

@@ -284,6 +284,42 @@ fn bad_arguments_print_usage_and_exit_2() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");
     assert!(out.contains("theta"), "{out}");
+    // Server args are checked at plan with kv-server's own flag types
+    // (kv-config) before anything starts: one line naming the flag, exit 2,
+    // no run folder.
+    for (args, says) in [
+        (
+            "--bogus-flag",
+            "server_args: unexpected argument '--bogus-flag' found",
+        ),
+        (
+            "--workers 100000",
+            "server_args: --workers must be at most 1024",
+        ),
+        (
+            "-max-batch-ops 0",
+            "server_args: --max-batch-ops must be at least 1",
+        ),
+    ] {
+        let o = script(&tmp.0)
+            .args(["--no-build", "1", "1", args])
+            .output()
+            .unwrap();
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args}: {out}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(stderr.trim(), format!("kv-run: error: {says}"), "{out}");
+        assert!(!out.contains("Started "), "{out}");
+    }
+    let left: Vec<_> = std::fs::read_dir(tmp.0.join("logs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "latest")
+        .collect();
+    assert!(
+        left.is_empty(),
+        "refused runs leave no log folder: {left:?}"
+    );
     // A remote directory that would need shell quoting is refused by name.
     let o = script(&tmp.0)
         .args(["--no-build", "--remote-dir", "/tmp/it's", "1", "1"])
@@ -785,22 +821,85 @@ fn ssh_backend_runs_across_hosts() {
     assert_no_process_left(&m);
     check_run_files(&tmp.0, &m);
     assert_eq!(preflight_json(&tmp.0)["mode"], "copy");
-    // Copy mode put each node's binary in its own remote directory.
-    let copied = files_under(&tmp.0.join("remote"));
-    for (n, bin) in [
-        ("node0", "kv-server"),
-        ("node1", "kv-client"),
-        ("node2", "kv-client"),
-    ] {
-        assert!(
-            copied.iter().any(|f| f.ends_with(&format!("/{n}/{bin}"))),
-            "{n}/{bin} not in {copied:?}"
-        );
-    }
+    // Once fetched, a good run's remote folders (binaries, logs) are gone,
+    // the run's <remote-dir>/<timestamp> with them (issue 14 item 13).
+    let left = files_under(&tmp.0.join("remote"));
+    assert!(left.is_empty(), "remote files left: {left:?}");
+    let ts_dirs: Vec<_> = std::fs::read_dir(tmp.0.join("remote"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(ts_dirs.is_empty(), "{ts_dirs:?}");
+    assert!(!tmp.0.join("logs/latest/remote-kept.txt").exists());
     let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, RunStatus::Ok);
     assert_eq!(rows[0].hosts, net.addrs.join(";"));
+
+    // A failed run (its server killed by the remote PID the script
+    // recorded) keeps every node's folder, says where, and records that.
+    let child = net
+        .run_cluster(&tmp.0)
+        .arg("--hosts-file")
+        .arg(tmp.0.join("hosts"))
+        .args(["--no-profile", "--secs", "60", "1", "1", "--preload 1000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let failing = loop {
+        assert!(Instant::now() < deadline, "nodes never started");
+        if let Ok(m) = Manifest::read(&tmp.0.join("logs/latest/cluster.json")) {
+            if m.run_id != rows[0].run_id && m.nodes.iter().all(|n| n.remote_pid.is_some()) {
+                break m;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    kv_testkit::signal(failing.nodes[0].remote_pid.unwrap(), "KILL");
+    let o = child.wait_with_output().unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let kept: Vec<String> = failing
+        .nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "{} {}:{}",
+                n.name,
+                n.ssh.as_deref().unwrap(),
+                n.remote_dir.as_deref().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        out.contains(&format!(
+            "Remote run folders kept (the run failed):\n  {}\n  {}\n",
+            kept[0], kept[1]
+        )),
+        "{out}"
+    );
+    // Copy mode put each node's binary in its own remote folder.
+    for (n, bin) in [
+        (&failing.nodes[0], "kv-server"),
+        (&failing.nodes[1], "kv-client"),
+    ] {
+        let dir = Path::new(n.remote_dir.as_deref().unwrap());
+        assert!(dir.join(bin).exists(), "{} lacks {bin}", dir.display());
+        assert!(
+            dir.join(&n.log).exists(),
+            "{} lacks {}",
+            dir.display(),
+            n.log
+        );
+    }
+    let note = RunDir::new(&tmp.0.join("experiments"), &failing.run_id)
+        .logs_dir()
+        .join("remote-kept.txt");
+    assert_eq!(
+        std::fs::read_to_string(&note).unwrap(),
+        format!("{}\n{}\n", kept[0], kept[1])
+    );
 
     // Strict host keys stay on this backend: keys this ssh config has never
     // seen fail the preflight with one hint line, nothing started.
@@ -836,7 +935,7 @@ fn ssh_backend_runs_across_hosts() {
     );
     assert!(!out.contains("Started "), "{out}");
     let rows = read_log(&log_path(&tmp.0.join("experiments"))).unwrap();
-    assert_eq!(rows.len(), 1, "a refused preflight is not a run");
+    assert_eq!(rows.len(), 2, "a refused preflight is not a run");
     drop(net);
 }
 
