@@ -40,6 +40,15 @@ struct Args {
     /// Extra kv-client flags for every kvlab run (e.g. "--batch 512 --window 16").
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     client_args: String,
+    /// kv-server flags for every kvlab run (besides --port and --profile).
+    #[arg(long, default_value = "--workers 2", allow_hyphen_values = true)]
+    server_args: String,
+    /// kv-server flags of the --against-bin-dir build (default: --server-args).
+    #[arg(long, allow_hyphen_values = true)]
+    against_server_args: Option<String>,
+    /// kv-client flags of the --against-bin-dir build (default: --client-args).
+    #[arg(long, allow_hyphen_values = true)]
+    against_client_args: Option<String>,
     /// Workloads measured over loopback (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "YCSB-B,YCSB-A,YCSB-C")]
     workloads: Vec<Workload>,
@@ -135,7 +144,8 @@ fn run(args: &Args) -> Result<()> {
     if !(args.min_ratio > 0.0 && args.min_ratio < 1.0) {
         bail!("--min-ratio must be between 0 and 1");
     }
-    let bins = Bins::locate(args.bin_dir.as_deref())?;
+    let bins =
+        Bins::locate(args.bin_dir.as_deref())?.with_args(&args.server_args, &args.client_args);
     let tag = format!("bench-{}", kv_core::runlog::new_run_id(SystemTime::now()));
     let rec = Recorder {
         args,
@@ -165,7 +175,14 @@ fn run(args: &Args) -> Result<()> {
         if args.quick {
             bail!("--quick and --against-bin-dir do not go together");
         }
-        let other = Bins::locate(Some(dir))?;
+        let other = Bins::locate(Some(dir))?.with_args(
+            args.against_server_args
+                .as_deref()
+                .unwrap_or(&args.server_args),
+            args.against_client_args
+                .as_deref()
+                .unwrap_or(&args.client_args),
+        );
         return against(args, &other, &bins, &rec, secs, runs);
     }
     let mut kv: Vec<(Workload, Figure)> = Vec::new();
@@ -224,11 +241,21 @@ fn run(args: &Args) -> Result<()> {
             ceiling.runs.push(c.throughput);
         }
         if !args.quick && !args.no_profile_cost {
-            // On and off back to back, so drift of the machine hits both alike.
-            let on = procs::run_loopback(&bins, Workload::B, args, &[], secs, true)?;
-            rec.record_loopback(&on, Workload::B, "profiling+stats on");
-            let off = procs::run_loopback(&bins, Workload::B, args, &[], secs, false)?;
-            rec.record_loopback(&off, Workload::B, "profiling+stats off");
+            // On and off back to back, in alternating order (on first in
+            // odd rounds), so drift of the machine hits both alike.
+            let pair = |observe: bool| -> Result<procs::LoopbackRun> {
+                let r = procs::run_loopback(&bins, Workload::B, args, &[], secs, observe)?;
+                let what = if observe { "on" } else { "off" };
+                rec.record_loopback(&r, Workload::B, &format!("profiling+stats {what}"));
+                Ok(r)
+            };
+            let (on, off) = if i % 2 == 0 {
+                let on = pair(true)?;
+                (on, pair(false)?)
+            } else {
+                let off = pair(false)?;
+                (pair(true)?, off)
+            };
             println!(
                 "  profiling on/off   {:>12.0} / {:.0} ops/s",
                 on.client.throughput, off.client.throughput
@@ -243,24 +270,7 @@ fn run(args: &Args) -> Result<()> {
     let redis = if args.quick || args.no_redis {
         None
     } else {
-        match redis::bench(runs) {
-            Ok(r) => {
-                for (name, v) in [("GET", &r.get), ("SET", &r.set)] {
-                    for x in v {
-                        rec.record_plain(
-                            "redis",
-                            &format!("redis-benchmark -P 512 -d 128 {name}"),
-                            *x,
-                        );
-                    }
-                }
-                Some(r)
-            }
-            Err(e) => {
-                println!("redis: skipped ({e:#})");
-                None
-            }
-        }
+        measure_redis(&rec, runs)
     };
 
     // The table.
@@ -280,14 +290,7 @@ fn run(args: &Args) -> Result<()> {
         figures.push(prof_off);
     }
     if let Some(r) = &redis {
-        figures.push(Figure {
-            name: "redis-benchmark -P 512 -d 128, GET".into(),
-            runs: r.get.clone(),
-        });
-        figures.push(Figure {
-            name: "redis-benchmark -P 512 -d 128, SET".into(),
-            runs: r.set.clone(),
-        });
+        figures.extend(redis_figures(r));
     }
     for f in &figures {
         let runs: Vec<String> = f.runs.iter().map(|x| format!("{:.2}M", x / 1e6)).collect();
@@ -331,8 +334,7 @@ fn run(args: &Args) -> Result<()> {
         }
     }
     if let Some(r) = &redis {
-        let g = median(&r.get).unwrap_or(0.0);
-        println!("kvlab YCSB-B / Redis GET: {:.2}x", b / g.max(1.0));
+        print_redis_ratios(r, b, "kvlab YCSB-B");
     }
     println!(
         "kvlab YCSB-B / in-process ceiling: {:.1}%",
@@ -368,6 +370,60 @@ fn run(args: &Args) -> Result<()> {
         bail!("{why}");
     }
     Ok(())
+}
+
+/// Redis's rounds, each recorded; None (with a line saying why) when it
+/// cannot run here.
+fn measure_redis(rec: &Recorder, runs: usize) -> Option<redis::RedisFigures> {
+    match redis::bench(runs) {
+        Ok(r) => {
+            for f in redis_figures(&r) {
+                for x in &f.runs {
+                    rec.record_plain("redis", &f.name, *x);
+                }
+            }
+            Some(r)
+        }
+        Err(e) => {
+            println!("redis: skipped ({e:#})");
+            None
+        }
+    }
+}
+
+fn redis_figures(r: &redis::RedisFigures) -> Vec<Figure> {
+    [
+        ("redis-benchmark -P 512 -d 128, GET", &r.get),
+        ("redis-benchmark -P 512 -d 128, SET", &r.set),
+        ("redis GET, server --io-threads 2", &r.get_io_threads),
+        (
+            "redis GET, redis-benchmark --threads 2",
+            &r.get_bench_threads,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, runs)| !runs.is_empty())
+    .map(|(name, runs)| Figure {
+        name: name.into(),
+        runs: runs.clone(),
+    })
+    .collect()
+}
+
+/// kvlab's figure against each Redis GET variant's median.
+fn print_redis_ratios(r: &redis::RedisFigures, kvlab: f64, what: &str) {
+    for (variant, runs) in [
+        ("Redis GET", &r.get),
+        ("Redis GET (io-threads 2)", &r.get_io_threads),
+        (
+            "Redis GET (redis-benchmark --threads 2)",
+            &r.get_bench_threads,
+        ),
+    ] {
+        if let Some(g) = median(runs) {
+            println!("{what} / {variant}: {:.2}x", kvlab / g.max(1.0));
+        }
+    }
 }
 
 /// A profiled server with 1M preloaded records must fit in this (issue 19).
@@ -558,6 +614,11 @@ fn against(args: &Args, a: &Bins, b: &Bins, rec: &Recorder, secs: f64, runs: usi
             }
         }
     }
+    let redis = if args.no_redis {
+        None
+    } else {
+        measure_redis(rec, runs)
+    };
     println!();
     println!(
         "{:<36} {:>14} {:>14} {:>7}  b vs a, 95% interval ({METHOD})",
@@ -577,6 +638,27 @@ fn against(args: &Args, a: &Bins, b: &Bins, rec: &Recorder, secs: f64, runs: usi
             "{name:<36} {ma:>14.0} {mb:>14.0} {:>6.2}x  {cmp}",
             mb / ma.max(1.0)
         );
+    }
+    // Each build's loopback figures as a share of its own ceiling.
+    for (build, label) in [(0, label_a), (1, label_b)] {
+        let c = median(&figures[build][0]).unwrap_or(0.0);
+        for (j, w) in args.workloads.iter().enumerate() {
+            let k = median(&figures[build][j + 1]).unwrap_or(0.0);
+            println!(
+                "{label}: kvlab {w} / in-process ceiling: {:.1}%",
+                100.0 * k / c.max(1.0)
+            );
+        }
+    }
+    if let Some(r) = &redis {
+        for f in redis_figures(r) {
+            let runs: Vec<String> = f.runs.iter().map(|x| format!("{:.2}M", x / 1e6)).collect();
+            println!("{:<44} {:>14.0}  {}", f.name, f.median(), runs.join(" "));
+        }
+        if let Some(j) = args.workloads.iter().position(|w| *w == Workload::B) {
+            let b = median(&figures[1][j + 1]).unwrap_or(0.0);
+            print_redis_ratios(r, b, &format!("{label_b}: kvlab YCSB-B"));
+        }
     }
     Ok(())
 }

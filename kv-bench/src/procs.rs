@@ -15,12 +15,25 @@ use kv_core::workload::Workload;
 
 use crate::Args;
 
+/// One build's binaries and the flags its processes get (so `--against`
+/// can also compare two configurations of the same build).
 pub struct Bins {
     server: PathBuf,
     client: PathBuf,
+    /// kv-server's flags besides `--port` (and `--profile`).
+    server_args: Vec<String>,
+    /// Extra kv-client flags for every kvlab run.
+    client_args: Vec<String>,
 }
 
 impl Bins {
+    /// These flags for this build's processes.
+    pub fn with_args(mut self, server_args: &str, client_args: &str) -> Bins {
+        self.server_args = server_args.split_whitespace().map(String::from).collect();
+        self.client_args = client_args.split_whitespace().map(String::from).collect();
+        self
+    }
+
     /// kv-server and kv-client from `dir`, or beside this executable.
     pub fn locate(dir: Option<&Path>) -> Result<Bins> {
         let dir = match dir {
@@ -33,6 +46,8 @@ impl Bins {
         let bins = Bins {
             server: dir.join("kv-server"),
             client: dir.join("kv-client"),
+            server_args: Vec::new(),
+            client_args: Vec::new(),
         };
         for b in [&bins.server, &bins.client] {
             if !crate::exists(b) {
@@ -141,7 +156,8 @@ struct Server {
 impl Server {
     fn start(bins: &Bins, profile: Option<&Path>) -> Result<Server> {
         let mut cmd = Command::new(&bins.server);
-        cmd.args(["--port", "0", "--workers", "2"])
+        cmd.args(["--port", "0"])
+            .args(&bins.server_args)
             .stdout(Stdio::piped());
         if let Some(p) = profile {
             cmd.arg("--profile").arg(p);
@@ -295,7 +311,7 @@ pub fn run_loopback(
         &args.threads.to_string(),
     ])
     .args(["--secs", &secs.to_string()])
-    .args(args.client_args.split_whitespace())
+    .args(&bins.client_args)
     .args(extra)
     .arg("--summary-json")
     .arg(&summary)
