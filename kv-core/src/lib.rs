@@ -10,6 +10,7 @@ pub mod error;
 pub mod facts;
 pub mod figures;
 pub mod folded;
+pub mod frame_bytes;
 pub mod goflags;
 pub mod history;
 pub mod identity;

@@ -7,10 +7,20 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// One operation on the store. Keys are the decimal key text as bytes.
+/// Decoded inside a frame, the byte fields are slices of it
+/// ([`crate::frame_bytes`]): no allocation per key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    Get { key: Bytes },
-    Put { key: Bytes, value: Bytes },
+    Get {
+        #[serde(deserialize_with = "crate::frame_bytes::bytes")]
+        key: Bytes,
+    },
+    Put {
+        #[serde(deserialize_with = "crate::frame_bytes::bytes")]
+        key: Bytes,
+        #[serde(deserialize_with = "crate::frame_bytes::bytes")]
+        value: Bytes,
+    },
 }
 
 impl Op {
@@ -24,8 +34,9 @@ impl Op {
 /// The result of one [`Op`], at the same position in the reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OpResult {
-    /// A get: the value, or `None` when the key is absent.
-    Value(Option<Bytes>),
+    /// A get: the value, or `None` when the key is absent (a slice of the
+    /// reply frame when decoded by the client's codec).
+    Value(#[serde(deserialize_with = "crate::frame_bytes::opt_bytes")] Option<Bytes>),
     /// A put was applied.
     Stored,
 }

@@ -10,12 +10,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bincode::Options;
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::{Sink, Stream};
 
-use tarpc::serde_transport::{self, Transport};
-use tarpc::tokio_serde::formats::Bincode;
-use tarpc::tokio_util::codec::{Decoder, Encoder, Framed, LengthDelimitedCodec};
+use tarpc::tokio_util::codec::{Decoder, Encoder, Framed};
 use tarpc::{ClientMessage, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -100,13 +98,12 @@ where
             return Ok(None);
         }
         src.advance(4);
-        let frame = src.split_to(len);
+        let frame = src.split_to(len).freeze();
         if src.is_empty() && src.capacity() > KEEP_READ_BUFFER_BYTES {
             *src = BytesMut::new();
         }
         check_deadline(&frame)?;
-        let codec = std::pin::pin!(Bincode::<ClientMessage<Req>, Response<Resp>>::default());
-        tarpc::tokio_serde::Deserializer::deserialize(codec, &frame).map(Some)
+        decode_frame(frame).map(Some)
     }
 }
 
@@ -118,24 +115,105 @@ where
 
     fn encode(&mut self, item: Response<Resp>, dst: &mut BytesMut) -> std::io::Result<()> {
         let weight = item.message.weight();
-        let codec = std::pin::pin!(Bincode::<ClientMessage<Req>, Response<Resp>>::default());
-        let bytes = tarpc::tokio_serde::Serializer::serialize(codec, &item)?;
+        let r = encode_frame(&item, dst, weight, self.max_frame_bytes, "reply");
         drop(item);
         self.memory.release_reply(weight);
-        if bytes.len() > self.max_frame_bytes {
+        r
+    }
+}
+
+fn bincode_options() -> bincode::DefaultOptions {
+    // What tokio-serde's `Bincode::default()` uses: the wire stays the same.
+    bincode::DefaultOptions::new()
+}
+
+/// Decodes one whole frame; its byte fields become slices of it
+/// ([`crate::frame_bytes`]) instead of one allocation each.
+fn decode_frame<T: serde::de::DeserializeOwned>(frame: Bytes) -> std::io::Result<T> {
+    crate::frame_bytes::with_frame(&frame, |b| bincode_options().deserialize(b))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Encodes `item` as one frame (4-byte big-endian length, then bincode)
+/// straight into the write buffer, reserving `size_hint` bytes first: no
+/// intermediate buffer and copy per frame. A frame above `max_frame_bytes`
+/// is taken back out and refused.
+fn encode_frame<T: serde::Serialize>(
+    item: &T,
+    dst: &mut BytesMut,
+    size_hint: usize,
+    max_frame_bytes: usize,
+    what: &str,
+) -> std::io::Result<()> {
+    let start = dst.len();
+    dst.reserve(4 + size_hint.min(max_frame_bytes));
+    dst.put_u32(0);
+    let written = bincode_options().serialize_into((&mut *dst).writer(), item);
+    let len = dst.len() - start - 4;
+    let refused = match written {
+        Err(e) => Some(e.to_string()),
+        Ok(()) if len > max_frame_bytes => Some(format!(
+            "{what} of {len} bytes exceeds the frame limit of {max_frame_bytes}"
+        )),
+        Ok(()) => None,
+    };
+    if let Some(msg) = refused {
+        dst.truncate(start);
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, msg));
+    }
+    dst[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+/// The client's framing, the same as the server's: decodes replies with
+/// their values sliced from the frame (no allocation per value) and
+/// encodes requests straight into the write buffer.
+pub struct ClientCodec<Req, Resp> {
+    max_frame_bytes: usize,
+    _types: PhantomData<fn() -> (Req, Resp)>,
+}
+
+impl<Req, Resp> Decoder for ClientCodec<Req, Resp>
+where
+    Resp: for<'de> serde::Deserialize<'de>,
+{
+    type Item = Response<Resp>;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> std::io::Result<Option<Response<Resp>>> {
+        let Some(head) = src.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        if len > self.max_frame_bytes {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
-                    "reply of {} bytes exceeds the frame limit of {}",
-                    bytes.len(),
+                    "frame of {len} bytes exceeds the limit of {}",
                     self.max_frame_bytes
                 ),
             ));
         }
-        dst.reserve(4 + bytes.len());
-        dst.put_u32(bytes.len() as u32);
-        dst.extend_from_slice(&bytes);
-        Ok(())
+        if src.len() < 4 + len {
+            // The server is trusted with its announced length (as
+            // LengthDelimitedCodec does): one reservation, fewer reads.
+            src.reserve(4 + len - src.len());
+            return Ok(None);
+        }
+        src.advance(4);
+        let frame = src.split_to(len).freeze();
+        decode_frame(frame).map(Some)
+    }
+}
+
+impl<Req, Resp> Encoder<ClientMessage<Req>> for ClientCodec<Req, Resp>
+where
+    Req: serde::Serialize,
+{
+    type Error = std::io::Error;
+
+    fn encode(&mut self, item: ClientMessage<Req>, dst: &mut BytesMut) -> std::io::Result<()> {
+        encode_frame(&item, dst, 0, self.max_frame_bytes, "request")
     }
 }
 
@@ -235,22 +313,7 @@ where
         reply
     }
 }
-type ClientTransport<Req, Resp> = Transport<
-    TcpStream,
-    Response<Resp>,
-    ClientMessage<Req>,
-    Bincode<Response<Resp>, ClientMessage<Req>>,
->;
-
-fn framed<S: AsyncRead + AsyncWrite>(
-    stream: S,
-    max_frame_bytes: usize,
-) -> Framed<S, LengthDelimitedCodec> {
-    let codec = LengthDelimitedCodec::builder()
-        .max_frame_length(max_frame_bytes)
-        .new_codec();
-    Framed::new(stream, codec)
-}
+type ClientTransport<Req, Resp> = Framed<TcpStream, ClientCodec<Req, Resp>>;
 
 /// Wraps an accepted connection, counting its bytes in `memory`.
 pub fn server_transport<Req, Resp>(
@@ -397,9 +460,12 @@ where
         backoff = (backoff * 2).min(Duration::from_millis(500));
     };
     let _ = stream.set_nodelay(true);
-    Ok(serde_transport::new(
-        framed(stream, opts.max_frame_bytes),
-        Bincode::default(),
+    Ok(Framed::new(
+        stream,
+        ClientCodec {
+            max_frame_bytes: opts.max_frame_bytes,
+            _types: PhantomData,
+        },
     ))
 }
 
