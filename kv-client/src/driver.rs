@@ -15,7 +15,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use kv_core::latency::{LatencyHistogram, LatencySummary, LatencyWindow};
 use kv_core::rpc::{KvClient, Op, OpResult, ServerInfo};
 use kv_core::shard::server_for;
@@ -32,6 +32,10 @@ use crate::schedule::Schedule;
 
 /// Ops generated between two looks at the clock and the stop flags.
 const CHUNK: usize = 256;
+
+/// Room per op in a batch's key buffer: the benchmark's keys have at most
+/// 7 digits (longer ones grow the buffer).
+const KEY_BYTES: usize = 8;
 
 /// Counts of one generator thread. Every generated op ends up exactly once
 /// in completed (gets or puts) or failed, once the thread has drained.
@@ -241,6 +245,10 @@ async fn open_sink(cfg: &Config) -> Result<Sink> {
 /// Ops being gathered for one server.
 struct OpenBatch {
     ops: Vec<Op>,
+    /// The ops' key texts, one buffer per batch: its reference count is
+    /// touched by this thread while the batch is built, then by whoever
+    /// consumes it, never by both at once.
+    keys: BytesMut,
     gets: u64,
     opened: Instant,
     /// Open loop: each op's intended start, ns after the run's start.
@@ -252,6 +260,7 @@ impl OpenBatch {
     fn new(cap: usize, check: bool, open_loop: bool) -> Self {
         Self {
             ops: Vec::with_capacity(cap),
+            keys: BytesMut::with_capacity(cap * KEY_BYTES),
             gets: 0,
             opened: Instant::now(),
             intended: Vec::with_capacity(if open_loop { cap } else { 0 }),
@@ -418,13 +427,16 @@ impl OpMaker<'_> {
         if std::mem::take(&mut self.skip_one) {
             return None;
         }
-        let key = Bytes::copy_from_slice(key_text(op.key, &mut self.key_buf));
+        let text = key_text(op.key, &mut self.key_buf);
         let s = if self.servers == 1 {
             0
         } else {
-            server_for(&key, self.servers)
+            server_for(text, self.servers)
         };
         let b = &mut open[s];
+        // A slice of the batch's key buffer: no allocation per key.
+        b.keys.extend_from_slice(text);
+        let key = b.keys.split().freeze();
         if b.ops.is_empty() {
             b.opened = Instant::now();
         }
