@@ -8,7 +8,7 @@
 //! reference count that every core bumps for the hottest Zipf keys, and a
 //! 16-byte slot keeps the table of 1M records small.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use kv_core::ops::{Op, OpResult};
 use kv_core::value::preload_value;
@@ -126,6 +126,21 @@ impl Store {
         }
     }
 
+    /// Appends `key`'s value to `out`; false when the key is absent.
+    #[inline]
+    #[cfg(not(feature = "fault-stale-reads"))]
+    fn copy_value(&self, key: &[u8], out: &mut BytesMut) -> bool {
+        self.map
+            .get(key)
+            .map(|v| out.extend_from_slice(v.value()))
+            .is_some()
+    }
+
+    #[cfg(feature = "fault-stale-reads")]
+    fn copy_value(&self, key: &[u8], out: &mut BytesMut) -> bool {
+        self.get(key).map(|v| out.extend_from_slice(&v)).is_some()
+    }
+
     /// Applies `ops` in order and returns one result per op, in order, or
     /// `None` when the reply would exceed `max_reply_bytes`
     /// ([`kv_core::memory::reply_bytes`]). The size is checked as the reply
@@ -133,12 +148,20 @@ impl Store {
     /// copied any more (one batch of big gets never builds more than one
     /// frame), but every put is still applied, so the effect is the whole
     /// batch's either way.
+    ///
+    /// The gets' values are copied into one buffer per batch and the
+    /// results are slices of it: one allocation per batch instead of one
+    /// per get, and a reference count that only this batch's reply touches.
     pub fn apply(&self, ops: Vec<Op>, max_reply_bytes: usize) -> (Option<Vec<OpResult>>, Applied) {
         use kv_core::memory::{REPLY_HEADER_BYTES, RESULT_OVERHEAD_BYTES};
         let mut applied = Applied::default();
         let mut results = Vec::with_capacity(ops.len());
         let mut reply = REPLY_HEADER_BYTES + ops.len() * RESULT_OVERHEAD_BYTES;
         let mut overflow = reply > max_reply_bytes;
+        let mut values =
+            BytesMut::with_capacity((ops.len() * GUESS_VALUE_BYTES).min(max_reply_bytes));
+        // Where each found value ends in `values`, in result order.
+        let mut ends: Vec<usize> = Vec::with_capacity(ops.len());
         for op in ops {
             match op {
                 Op::Get { key } => {
@@ -146,14 +169,22 @@ impl Store {
                     if overflow {
                         continue;
                     }
-                    let value = self.get(&key);
-                    reply += value.as_ref().map_or(0, |v| v.len());
+                    let start = values.len();
+                    let found = self.copy_value(&key, &mut values);
+                    reply += values.len() - start;
                     if reply > max_reply_bytes {
                         overflow = true;
                         results = Vec::new();
+                        values = BytesMut::new();
                         continue;
                     }
-                    results.push(OpResult::Value(value));
+                    if found {
+                        ends.push(values.len());
+                        // A placeholder, replaced by its slice below.
+                        results.push(OpResult::Value(Some(Bytes::new())));
+                    } else {
+                        results.push(OpResult::Value(None));
+                    }
                 }
                 Op::Put { key, value } => {
                     applied.puts += 1;
@@ -168,9 +199,26 @@ impl Store {
                 }
             }
         }
-        (if overflow { None } else { Some(results) }, applied)
+        if overflow {
+            return (None, applied);
+        }
+        let values = values.freeze();
+        let mut ends = ends.into_iter();
+        let mut start = 0;
+        for r in &mut results {
+            if let OpResult::Value(Some(v)) = r {
+                let end = ends.next().unwrap_or(start);
+                *v = values.slice(start..end);
+                start = end;
+            }
+        }
+        (Some(results), applied)
     }
 }
+
+/// Value bytes reserved per op of a batch: the benchmark's 128-byte values
+/// (larger ones grow the buffer).
+const GUESS_VALUE_BYTES: usize = 128;
 
 #[cfg(test)]
 mod tests {
