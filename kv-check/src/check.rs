@@ -35,7 +35,8 @@
 //! way. Per key: sort by value (O(n log n)), one pass to build zones, a sort
 //! and a sweep of the zones.
 
-use crate::load::{Loaded, Rec, Time, Value, BEGINNING, NEVER};
+use crate::failure::Failure;
+use crate::load::{Loaded, Loc, Rec, Time, Value, BEGINNING, NEVER};
 
 /// The register's value before the first put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,43 +127,41 @@ pub enum Violation {
 }
 
 impl OpRef {
-    fn shifted(self, base: usize) -> OpRef {
+    fn map(self, f: &impl Fn(usize) -> usize) -> OpRef {
         match self {
             OpRef::Initial => OpRef::Initial,
-            OpRef::Rec(i) => OpRef::Rec(base + i),
+            OpRef::Rec(i) => OpRef::Rec(f(i)),
         }
     }
 }
 
 impl Cluster {
-    fn shifted(self, base: usize) -> Cluster {
+    fn map_ops(self, f: &impl Fn(usize) -> usize) -> Cluster {
         Cluster {
-            put: self.put.shifted(base),
-            lo_op: self.lo_op.shifted(base),
-            hi_op: self.hi_op.shifted(base),
+            put: self.put.map(f),
+            lo_op: self.lo_op.map(f),
+            hi_op: self.hi_op.map(f),
             ..self
         }
     }
 }
 
 impl Violation {
-    /// The same violation, for records moved `base` places on.
-    fn shifted(self, base: usize) -> Violation {
-        match self {
-            Violation::WrongReply { key, op } => Violation::WrongReply { key, op: base + op },
-            Violation::UnwrittenRead { key, get } => Violation::UnwrittenRead {
-                key,
-                get: base + get,
-            },
+    /// The same violation with record `i` renamed `f(i)` (records moved).
+    pub fn map_ops(&self, f: impl Fn(usize) -> usize) -> Violation {
+        let f = &f;
+        match *self {
+            Violation::WrongReply { key, op } => Violation::WrongReply { key, op: f(op) },
+            Violation::UnwrittenRead { key, get } => Violation::UnwrittenRead { key, get: f(get) },
             Violation::ReadBeforeWrite { key, put, get } => Violation::ReadBeforeWrite {
                 key,
-                put: base + put,
-                get: base + get,
+                put: f(put),
+                get: f(get),
             },
             Violation::Interleaved { key, a, b } => Violation::Interleaved {
                 key,
-                a: a.shifted(base),
-                b: b.shifted(base),
+                a: a.map_ops(f),
+                b: b.map_ops(f),
             },
             Violation::Stale {
                 key,
@@ -170,8 +169,8 @@ impl Violation {
                 hidden,
             } => Violation::Stale {
                 key,
-                current: current.shifted(base),
-                hidden: hidden.shifted(base),
+                current: current.map_ops(f),
+                hidden: hidden.map_ops(f),
             },
         }
     }
@@ -213,18 +212,8 @@ impl Violation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuplicateWrite {
     pub key: u64,
-    pub first: usize,
-    pub second: usize,
-}
-
-impl DuplicateWrite {
-    fn shifted(self, base: usize) -> DuplicateWrite {
-        DuplicateWrite {
-            first: base + self.first,
-            second: base + self.second,
-            ..self
-        }
-    }
+    pub first: Loc,
+    pub second: Loc,
 }
 
 /// The result of a check.
@@ -234,27 +223,63 @@ pub struct Summary {
     pub ops: u64,
     pub keys: u64,
     pub failed_keys: u64,
-    /// The violation of the smallest failing key.
-    pub first: Option<Violation>,
+    /// The failures of the smallest failing keys, in key order: as many as
+    /// the check was asked to keep.
+    pub failures: Vec<Failure>,
 }
 
 impl Summary {
     pub fn passed(&self) -> bool {
         self.failed_keys == 0
     }
+
+    /// The smallest failing key's failure.
+    pub fn first(&self) -> Option<&Failure> {
+        self.failures.first()
+    }
+
+    /// The smallest failing key's violation.
+    pub fn first_violation(&self) -> Option<Violation> {
+        self.first().map(|f| f.violation.clone())
+    }
+
+    /// Adds another set of keys' result, keeping the `keep` smallest
+    /// failing keys' failures.
+    pub fn merge(&mut self, other: Summary, keep: usize) {
+        self.ops += other.ops;
+        self.keys += other.keys;
+        self.failed_keys += other.failed_keys;
+        self.failures.extend(other.failures);
+        self.failures.sort_by_key(Failure::key);
+        self.failures.truncate(keep);
+    }
 }
+
+/// Failures kept by default: one witness page each.
+pub const KEEP_FAILURES: usize = 10;
 
 /// Below this many ops, [`check`] uses one thread.
 const MIN_PARALLEL_OPS: usize = 1 << 16;
 
-/// Checks every key of `loaded`, on up to `threads` threads. Reorders
-/// `loaded.recs`: split in place into buckets by a hash of the key, one per
-/// thread, each sorted by [`Rec::sort_key`]; a [`Violation`] names records
-/// by their index in that order.
+/// Checks every key of `loaded`, on up to `threads` threads, keeping the
+/// [`KEEP_FAILURES`] smallest failing keys' failures.
 pub fn check(
     loaded: &mut Loaded,
     initial: Initial,
     threads: usize,
+) -> Result<Summary, DuplicateWrite> {
+    check_keeping(loaded, initial, threads, KEEP_FAILURES)
+}
+
+/// [`check`], keeping `keep` failures. The in-memory check: every op of
+/// every key at once, 40 bytes each (`crate::stream` is the bounded one).
+/// Reorders `loaded.recs`: split in place into buckets by a hash of the
+/// key, one per thread, each sorted by [`Rec::order`].
+pub fn check_keeping(
+    loaded: &mut Loaded,
+    initial: Initial,
+    threads: usize,
+    keep: usize,
 ) -> Result<Summary, DuplicateWrite> {
     // Keys are independent registers, so buckets of keys can be checked
     // apart. Small histories are not worth a thread.
@@ -266,22 +291,14 @@ pub fn check(
     let buckets = split_by_key(&mut loaded.recs, threads);
     let results: Vec<_> = std::thread::scope(|s| {
         let mut rest: &mut [Rec] = &mut loaded.recs;
-        let mut base = 0;
         let handles: Vec<_> = buckets
             .iter()
             .map(|&len| {
                 let (part, tail) = std::mem::take(&mut rest).split_at_mut(len);
                 rest = tail;
-                let part_base = base;
-                base += len;
                 s.spawn(move || {
-                    part.sort_unstable_by_key(Rec::sort_key);
-                    check_bucket(part, initial)
-                        .map_err(|d| d.shifted(part_base))
-                        .map(|mut summary| {
-                            summary.first = summary.first.map(|v| v.shifted(part_base));
-                            summary
-                        })
+                    part.sort_unstable_by_key(Rec::order);
+                    check_sorted(part, initial, keep)
                 })
             })
             .collect();
@@ -297,21 +314,12 @@ pub fn check(
         ops: loaded.rows,
         keys: 0,
         failed_keys: 0,
-        first: None,
+        failures: Vec::new(),
     };
     let mut duplicate: Option<DuplicateWrite> = None;
     for result in results {
         match result {
-            Ok(s) => {
-                total.keys += s.keys;
-                total.failed_keys += s.failed_keys;
-                // Report the smallest failing key, whatever the bucket count.
-                if let Some(v) = s.first {
-                    if total.first.as_ref().is_none_or(|f| v.key() < f.key()) {
-                        total.first = Some(v);
-                    }
-                }
-            }
+            Ok(s) => total.merge(s, keep),
             Err(d) => {
                 if duplicate.as_ref().is_none_or(|f| d.key < f.key) {
                     duplicate = Some(d);
@@ -322,17 +330,22 @@ pub fn check(
     duplicate.map_or(Ok(total), Err)
 }
 
+/// The hash that spreads keys over buckets and partitions (splitmix64's
+/// finalizer: hot neighbouring keys land apart).
+#[inline]
+pub fn key_hash(key: u64) -> u64 {
+    let mut h = key ^ (key >> 30);
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
 /// Reorders `recs` into buckets by key hash (a power of two of them, at
 /// most `threads`), returning the buckets' lengths in order.
 fn split_by_key(recs: &mut [Rec], threads: usize) -> Vec<usize> {
     fn bucket_bit(key: u64, bit: u32) -> bool {
-        // splitmix64's finalizer: hot neighbouring keys land apart.
-        let mut h = key ^ (key >> 30);
-        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        h ^= h >> 27;
-        h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-        h ^= h >> 31;
-        (h >> (63 - bit)) & 1 == 1
+        (key_hash(key) >> (63 - bit)) & 1 == 1
     }
     fn split(recs: &mut [Rec], bit: u32, depth: u32, out: &mut Vec<usize>) {
         if depth == bit {
@@ -356,13 +369,18 @@ fn split_by_key(recs: &mut [Rec], threads: usize) -> Vec<usize> {
     out
 }
 
-/// Checks records sorted by [`Rec::sort_key`]; `ops` is left 0.
-fn check_bucket(recs: &[Rec], initial: Initial) -> Result<Summary, DuplicateWrite> {
+/// Checks records sorted by [`Rec::sort_key`] (or [`Rec::order`]), keeping the failures of
+/// the `keep` smallest failing keys; `ops` is left 0.
+pub fn check_sorted(
+    recs: &[Rec],
+    initial: Initial,
+    keep: usize,
+) -> Result<Summary, DuplicateWrite> {
     let mut summary = Summary {
         ops: 0,
         keys: 0,
         failed_keys: 0,
-        first: None,
+        failures: Vec::new(),
     };
     let mut scratch = Scratch::default();
     let mut start = 0;
@@ -372,9 +390,20 @@ fn check_bucket(recs: &[Rec], initial: Initial) -> Result<Summary, DuplicateWrit
         // miss the cache ~25 times per key.
         let end = start + recs[start..].iter().take_while(|r| r.key == key).count();
         summary.keys += 1;
-        if let Err(v) = check_key(key, recs, start..end, initial, &mut scratch)? {
+        let verdict =
+            check_key(key, recs, start..end, initial, &mut scratch).map_err(|(a, b)| {
+                DuplicateWrite {
+                    key,
+                    first: recs[a].loc,
+                    second: recs[b].loc,
+                }
+            })?;
+        if let Err(v) = verdict {
             summary.failed_keys += 1;
-            summary.first.get_or_insert(v);
+            if summary.failures.len() < keep {
+                let v = v.map_ops(|i| i - start);
+                summary.failures.push(Failure::keep(&recs[start..end], &v));
+            }
         }
         start = end;
     }
@@ -389,14 +418,15 @@ struct Scratch {
 }
 
 /// Checks one key: `range` of `recs` holds its ops, sorted by value, puts
-/// first. Records are named by their index in `recs`.
+/// first. Records are named by their index in `recs`; `Err((a, b))`: records
+/// a and b write the same value.
 fn check_key(
     key: u64,
     recs: &[Rec],
     range: std::ops::Range<usize>,
     initial: Initial,
     scratch: &mut Scratch,
-) -> Result<Result<(), Violation>, DuplicateWrite> {
+) -> Result<Result<(), Violation>, (usize, usize)> {
     scratch.forward.clear();
     scratch.backward.clear();
     let mut i = range.start;
@@ -414,11 +444,7 @@ fn check_key(
             // `other`, the wrong initial value, or a value no put of this key wrote.
             return Ok(Err(Violation::UnwrittenRead { key, get: i }));
         } else if i + 1 < end && !recs[i + 1].is_get() {
-            return Err(DuplicateWrite {
-                key,
-                first: i,
-                second: i + 1,
-            });
+            return Err((i, i + 1));
         } else {
             (OpRef::Rec(i), i + 1..end)
         };
@@ -545,7 +571,7 @@ mod tests {
     }
 
     fn verdict(lines: &str) -> Option<Violation> {
-        check_with(lines, Initial::Init).unwrap().first
+        check_with(lines, Initial::Init).unwrap().first_violation()
     }
 
     #[track_caller]
@@ -616,25 +642,40 @@ mod tests {
 
     #[test]
     fn initial_value_depends_on_preload() {
-        assert_eq!(check_with("r init 0 5", Initial::Init).unwrap().first, None);
         assert_eq!(
-            check_with("r none 0 5", Initial::Absent).unwrap().first,
+            check_with("r init 0 5", Initial::Init)
+                .unwrap()
+                .first_violation(),
             None
         );
-        let absent_read = check_with("r none 0 5", Initial::Init).unwrap().first;
+        assert_eq!(
+            check_with("r none 0 5", Initial::Absent)
+                .unwrap()
+                .first_violation(),
+            None
+        );
+        let absent_read = check_with("r none 0 5", Initial::Init)
+            .unwrap()
+            .first_violation();
         assert!(matches!(absent_read, Some(Violation::UnwrittenRead { .. })));
-        let init_read = check_with("r init 0 5", Initial::Absent).unwrap().first;
+        let init_read = check_with("r init 0 5", Initial::Absent)
+            .unwrap()
+            .first_violation();
         assert!(matches!(init_read, Some(Violation::UnwrittenRead { .. })));
         // --preload 10: keys 0..9 start preloaded, key 10 on starts absent.
         let below = Initial::PreloadedBelow(10);
         let ok = "r init 0 5 key=9\n r none 0 5 key=10\n r none 0 5 key=12345";
-        assert_eq!(check_with(ok, below).unwrap().first, None);
-        let v = check_with("r none 0 5 key=9", below).unwrap().first;
+        assert_eq!(check_with(ok, below).unwrap().first_violation(), None);
+        let v = check_with("r none 0 5 key=9", below)
+            .unwrap()
+            .first_violation();
         assert!(
             matches!(v, Some(Violation::UnwrittenRead { key: 9, .. })),
             "{v:?}"
         );
-        let v = check_with("r init 0 5 key=10", below).unwrap().first;
+        let v = check_with("r init 0 5 key=10", below)
+            .unwrap()
+            .first_violation();
         assert!(
             matches!(v, Some(Violation::UnwrittenRead { key: 10, .. })),
             "{v:?}"
@@ -663,7 +704,9 @@ mod tests {
         };
         let first = |rows: &str| {
             let mut loaded = load_texts(&[("h", &text(rows))]).unwrap();
-            check(&mut loaded, Initial::Init, 1).unwrap().first
+            check(&mut loaded, Initial::Init, 1)
+                .unwrap()
+                .first_violation()
         };
         // Key 4 answered with key 5's preloaded value.
         let v = first("0,0,get,4,init:5,10,20,ok\n");
@@ -710,7 +753,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.ops, s.keys, s.failed_keys), (5, 3, 2));
-        assert_eq!(s.first.unwrap().key(), 7);
+        assert_eq!(s.first().unwrap().key(), 7);
     }
 
     #[test]
@@ -718,13 +761,15 @@ mod tests {
         let lines =
             "w a 0 10\n w b 20 30\n r a 40 50\n r a 5 6\n r b 31 32\n w c 100 110\n r c 120 130";
         let mut loaded = load_texts(&[("h", &history(lines))]).unwrap();
-        let v = check(&mut loaded, Initial::Init, 4).unwrap().first.unwrap();
+        let s = check(&mut loaded, Initial::Init, 4).unwrap();
+        let f = s.first().unwrap();
+        let v = &f.violation;
         assert!(matches!(v, Violation::Interleaved { .. }), "{v:?}");
         let lines: Vec<u64> = v
-            .ops(&loaded.recs)
+            .ops(&f.recs)
             .iter()
             .map(|op| match op {
-                OpRef::Rec(i) => loaded.recs[*i].loc.line(),
+                OpRef::Rec(i) => f.recs[*i].loc.line(),
                 OpRef::Initial => 0,
             })
             .collect();
@@ -755,7 +800,7 @@ mod tests {
                 let mut loaded = crate::load::load_files(&paths, threads).unwrap();
                 let s = check(&mut loaded, Initial::Init, threads).unwrap();
                 // The key sets of the buckets are disjoint and cover all ops.
-                (s.ops, s.keys, s.failed_keys, s.first.map(|v| v.key()))
+                (s.ops, s.keys, s.failed_keys, s.first().map(|v| v.key()))
             })
             .collect();
         std::fs::remove_dir_all(&dir).unwrap();

@@ -1,7 +1,10 @@
-//! Loading history files into one flat array of compact records ([`Rec`],
-//! 40 bytes an op), ready to be sorted by key. Files are parsed in parallel,
-//! streaming; nothing of an op is kept but what the check needs and where
-//! the op's row is, so a counterexample can be printed from the file itself.
+//! Turning history files into compact records ([`Rec`], 40 bytes an op):
+//! what the check needs of an op and where its row is, so a counterexample
+//! can be printed from the file itself. [`parse_file`] streams one file's
+//! records to a sink, and the checks that span files (one run, one clock
+//! domain, distinct clients) and the writer numbering are shared by both
+//! paths of the check: [`load_files`] keeps every record in one array (the
+//! in-memory check), `crate::stream` partitions them to bounded memory.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use kv_core::clock::ClockLog;
-use kv_core::history::{Action, Header, HistoryError, HistoryReader, Outcome, ReadValue};
+use kv_core::clock::{ClockLog, ClockMap};
+use kv_core::history::{
+    Action, Header, HistoryError, HistoryFormat, HistoryReader, Outcome, ReadValue,
+};
 use kv_core::value::ValueId;
 
 /// Bits of a written value's sequence number in a [`Value`].
@@ -58,8 +63,17 @@ impl Value {
     /// A reply of the wrong kind (outcome `wrong-kind`), put or get.
     pub const WRONG_REPLY: Value = Value(4);
 
-    fn written(writer: usize, seq: u64) -> Value {
+    pub(crate) fn written(writer: usize, seq: u64) -> Value {
         Value(((writer as u64 + 1) << SEQ_BITS) | seq)
+    }
+
+    /// The packed form, for the spill's encoding.
+    pub(crate) const fn raw(self) -> u64 {
+        self.0
+    }
+
+    pub(crate) const fn from_raw(raw: u64) -> Value {
+        Value(raw)
     }
 
     /// The writer index and sequence number of a written value.
@@ -132,6 +146,14 @@ impl Rec {
     pub fn sort_key(&self) -> u128 {
         (u128::from(self.key) << 64) | u128::from(self.code)
     }
+
+    /// [`Rec::sort_key`], ties broken by where the op is: a total order,
+    /// so every path that sorts the same ops gets the same array and so
+    /// the same counterexample.
+    #[inline]
+    pub fn order(&self) -> (u128, Loc) {
+        (self.sort_key(), self.loc)
+    }
 }
 
 /// A history that cannot be checked: missing, malformed or inconsistent.
@@ -153,6 +175,7 @@ impl std::error::Error for InputError {}
 /// All ops of all histories, and what is needed to name them.
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// Every op, for the in-memory check (empty after a streaming one).
     pub recs: Vec<Rec>,
     /// The history files (or names, for in-memory input), by file index.
     pub paths: Vec<PathBuf>,
@@ -177,15 +200,16 @@ pub struct Loaded {
 pub struct ClockReport {
     pub epsilon_median_ns: u64,
     pub epsilon_max_ns: u64,
-    /// Sampled precedence edges (an op completing before another, of
-    /// another client, on the same key, began) on the reference clock...
+    /// Real-time precedence edges on the reference clock: ops of a key,
+    /// adjacent by invocation, of different histories, one completing
+    /// before the other began. All of them, not a sample...
     pub edges: u64,
     /// ...and how many stay ordered after widening: the check's power.
     pub edges_kept: u64,
 }
 
 impl ClockReport {
-    /// Share of real-time precedence kept (1 with no edges sampled).
+    /// Share of real-time precedence kept (1 with no edges).
     pub fn power(&self) -> f64 {
         if self.edges == 0 {
             1.0
@@ -227,31 +251,43 @@ impl Hasher for FxHasher {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// One file's ops, with writer indices local to the file.
-struct FileRecs {
+/// What parsing one history found besides its records.
+pub(crate) struct FileInfo {
     /// Client id, boot id (times of different boots cannot be compared),
     /// preload and run.
-    header: Header,
-    recs: Vec<Rec>,
-    writers: Vec<(u32, u32)>,
-    rows: u64,
+    pub header: Header,
+    /// (client, thread) of each writer index local to the file.
+    pub writers: Vec<(u32, u32)>,
+    pub rows: u64,
 }
 
-/// Parses one history; `file` is its index, recorded in each [`Loc`].
-/// `rows_hint` sizes the record array up front: growing it by doubling
-/// would copy it and fault its pages in again.
-fn load_one<R: BufRead>(
+/// Why a file's records did not all arrive: the file, or the sink.
+pub(crate) enum ParseError {
+    Input(String),
+    Sink(std::io::Error),
+}
+
+impl From<String> for ParseError {
+    fn from(message: String) -> Self {
+        ParseError::Input(message)
+    }
+}
+
+/// Parses one history, handing each record to `sink`; `file` is its index,
+/// recorded in each [`Loc`]. Values name writers by file-local index
+/// ([`FileInfo::writers`]); [`merge_writers`] numbers them for all files.
+pub(crate) fn parse_file<R: BufRead>(
     file: usize,
     mut reader: HistoryReader<R>,
-    rows_hint: usize,
-) -> Result<FileRecs, String> {
-    let mut out = FileRecs {
+    mut sink: impl FnMut(Rec) -> std::io::Result<()>,
+) -> Result<FileInfo, ParseError> {
+    let mut info = FileInfo {
         header: reader.header().clone(),
-        recs: Vec::with_capacity(rows_hint),
         writers: Vec::new(),
         rows: 0,
     };
     let mut index: FxMap<u64, usize> = FxMap::default();
+    let writers = &mut info.writers;
     let mut value_of = |id: ValueId, line: u64| -> Result<Value, String> {
         if id.seq >> SEQ_BITS != 0 {
             return Err(format!(
@@ -259,7 +295,7 @@ fn load_one<R: BufRead>(
             ));
         }
         let pair = (u64::from(id.client) << 32) | u64::from(id.thread);
-        let next = out.writers.len();
+        let next = writers.len();
         let w = *index.entry(pair).or_insert(next);
         if w == next {
             if next == MAX_WRITERS {
@@ -267,15 +303,16 @@ fn load_one<R: BufRead>(
                     "line {line}: more than {MAX_WRITERS} writing threads"
                 ));
             }
-            out.writers.push((id.client, id.thread));
+            writers.push((id.client, id.thread));
         }
         Ok(Value::written(w, id.seq))
     };
+    let mut rows = 0;
     while let Some(op) = reader.next_op().map_err(|e| e.to_string())? {
-        out.rows += 1;
+        rows += 1;
         let line = reader.line();
         if line >> LINE_BITS != 0 {
-            return Err(format!("line {line}: too many lines"));
+            return Err(format!("line {line}: too many lines").into());
         }
         let (value, is_get) = match op.action {
             // A get without reply tells nothing about the store.
@@ -297,36 +334,42 @@ fn load_one<R: BufRead>(
             Outcome::Unknown => NEVER,
         };
         let loc = Loc::new(file, line);
-        out.recs.push(Rec::new(
+        sink(Rec::new(
             op.key,
             value,
             is_get,
             time(op.invoke_ns),
             complete,
             loc,
-        ));
+        ))
+        .map_err(ParseError::Sink)?;
     }
     if !reader.is_complete() {
         return Err(format!(
             "line {}: no '# end' line: the client did not finish this history, so ops may be missing",
             reader.line() + 1
-        ));
+        )
+        .into());
     }
-    Ok(out)
+    info.rows = rows;
+    Ok(info)
 }
 
-/// Merges per-file results (in file order) into one [`Loaded`], giving
-/// writers global indices.
-fn assemble(
-    paths: Vec<PathBuf>,
-    mut files: Vec<FileRecs>,
+/// What the headers of a set of histories allow, once checked.
+pub(crate) struct RunInfo {
+    pub run: Option<String>,
+    pub preload: Option<u64>,
+    /// Each file's clock samples, when the histories are of several hosts.
+    pub clocks: Option<Vec<ClockLog>>,
+}
+
+/// Checks the histories can be checked together: one clock domain (or
+/// samples against one reference clock), one run, distinct clients.
+pub(crate) fn check_headers(
+    paths: &[PathBuf],
+    headers: &[&Header],
     clocks: Vec<Option<ClockLog>>,
-) -> Result<Loaded, InputError> {
-    let mut loaded = Loaded {
-        recs: Vec::with_capacity(files.iter().map(|f| f.recs.len()).sum()),
-        ..Loaded::default()
-    };
-    let mut clients: FxMap<u32, usize> = FxMap::default();
+) -> Result<RunInfo, InputError> {
     // CLOCK_MONOTONIC times only compare within one boot of one machine.
     // Histories of several machines are checked only when each carries
     // clock samples against one reference clock: then every op is mapped
@@ -335,8 +378,8 @@ fn assemble(
     // boot id (older writers) are let through.
     let mut first_boot: Option<(usize, &str)> = None;
     let mut other_boot: Option<(usize, &str)> = None;
-    for (i, file) in files.iter().enumerate() {
-        let Some(boot) = file.header.boot.as_deref() else {
+    for (i, header) in headers.iter().enumerate() {
+        let Some(boot) = header.boot.as_deref() else {
             continue;
         };
         match first_boot {
@@ -345,6 +388,7 @@ fn assemble(
             Some(_) => {}
         }
     }
+    let mut several_hosts = None;
     if let (Some((j, other)), Some((i, boot))) = (first_boot, other_boot) {
         let one_reference = clocks.iter().all(Option::is_some)
             && clocks
@@ -363,27 +407,45 @@ fn assemble(
                 ),
             });
         }
-        let clocks: Vec<ClockLog> = clocks.into_iter().flatten().collect();
-        let report = map_to_reference(&mut files, &clocks);
-        loaded.clocks = Some(clocks);
-        loaded.clock_report = Some(report);
+        several_hosts = Some(clocks.into_iter().flatten().collect());
     }
-    (loaded.run, loaded.preload) = one_run(&paths, &files)?;
-    let mut writer_index: FxMap<(u32, u32), usize> = FxMap::default();
-    for (i, file) in files.into_iter().enumerate() {
-        if let Some(first) = clients.insert(file.header.client, i) {
+    let (run, preload) = one_run(paths, headers)?;
+    let mut clients: FxMap<u32, usize> = FxMap::default();
+    for (i, header) in headers.iter().enumerate() {
+        if let Some(first) = clients.insert(header.client, i) {
             return Err(InputError {
                 path: paths[i].clone(),
                 message: format!(
                     "client {} also wrote {}: each client process needs its own id",
-                    file.header.client,
+                    header.client,
                     paths[first].display()
                 ),
             });
         }
-        let mut remap = Vec::with_capacity(file.writers.len());
-        for pair in file.writers {
-            let next = loaded.writers.len();
+    }
+    Ok(RunInfo {
+        run,
+        preload,
+        clocks: several_hosts,
+    })
+}
+
+/// All writers (client, thread), and per file its local index → global index.
+pub(crate) type Writers = (Vec<(u32, u32)>, Vec<Vec<usize>>);
+
+/// Numbers the writers of all files (first seen first, in file order):
+/// all of them, and each file's local index → global index.
+pub(crate) fn merge_writers(
+    paths: &[PathBuf],
+    per_file: &[&[(u32, u32)]],
+) -> Result<Writers, InputError> {
+    let mut writers = Vec::new();
+    let mut writer_index: FxMap<(u32, u32), usize> = FxMap::default();
+    let mut remaps = Vec::with_capacity(per_file.len());
+    for (i, file) in per_file.iter().enumerate() {
+        let mut remap = Vec::with_capacity(file.len());
+        for &pair in file.iter() {
+            let next = writers.len();
             let w = *writer_index.entry(pair).or_insert(next);
             if w == next {
                 if next == MAX_WRITERS {
@@ -392,24 +454,83 @@ fn assemble(
                         message: format!("more than {MAX_WRITERS} writing threads in all"),
                     });
                 }
-                loaded.writers.push(pair);
+                writers.push(pair);
             }
             remap.push(w);
         }
-        loaded.rows += file.rows;
-        loaded.recs.extend(file.recs.into_iter().map(|mut r| {
-            if let Some((w, seq)) = r.value().writer_seq() {
-                r = Rec::new(
-                    r.key,
-                    Value::written(remap[w], seq),
-                    r.is_get(),
-                    r.invoke,
-                    r.complete,
-                    r.loc,
-                );
-            }
-            r
-        }));
+        remaps.push(remap);
+    }
+    Ok((writers, remaps))
+}
+
+/// `r` with its writer renamed by `remap` (file-local → global).
+#[inline]
+pub(crate) fn remapped(r: Rec, remap: &[usize]) -> Rec {
+    match r.value().writer_seq() {
+        Some((w, seq)) => Rec::new(
+            r.key,
+            Value::written(remap[w], seq),
+            r.is_get(),
+            r.invoke,
+            r.complete,
+            r.loc,
+        ),
+        None => r,
+    }
+}
+
+/// One file's records, for the in-memory check.
+struct FileRecs {
+    info: FileInfo,
+    recs: Vec<Rec>,
+}
+
+/// Parses one history into memory. `rows_hint` sizes the record array up
+/// front: growing it by doubling would copy it and fault its pages in again.
+fn load_one<R: BufRead>(
+    file: usize,
+    reader: HistoryReader<R>,
+    rows_hint: usize,
+) -> Result<FileRecs, String> {
+    let mut recs = Vec::with_capacity(rows_hint);
+    let info = parse_file(file, reader, |r| {
+        recs.push(r);
+        Ok(())
+    })
+    .map_err(|e| match e {
+        ParseError::Input(m) => m,
+        ParseError::Sink(e) => e.to_string(),
+    })?;
+    Ok(FileRecs { info, recs })
+}
+
+/// Merges per-file results (in file order) into one [`Loaded`], giving
+/// writers global indices.
+fn assemble(
+    paths: Vec<PathBuf>,
+    mut files: Vec<FileRecs>,
+    clocks: Vec<Option<ClockLog>>,
+) -> Result<Loaded, InputError> {
+    let headers: Vec<&Header> = files.iter().map(|f| &f.info.header).collect();
+    let info = check_headers(&paths, &headers, clocks)?;
+    let mut loaded = Loaded {
+        recs: Vec::with_capacity(files.iter().map(|f| f.recs.len()).sum()),
+        run: info.run,
+        preload: info.preload,
+        ..Loaded::default()
+    };
+    if let Some(clocks) = info.clocks {
+        loaded.clock_report = Some(map_to_reference(&mut files, &clocks));
+        loaded.clocks = Some(clocks);
+    }
+    let per_file: Vec<&[(u32, u32)]> = files.iter().map(|f| f.info.writers.as_slice()).collect();
+    let (writers, remaps) = merge_writers(&paths, &per_file)?;
+    loaded.writers = writers;
+    for (file, remap) in files.into_iter().zip(remaps) {
+        loaded.rows += file.info.rows;
+        loaded
+            .recs
+            .extend(file.recs.into_iter().map(|r| remapped(r, &remap)));
     }
     loaded.paths = paths;
     Ok(loaded)
@@ -421,15 +542,14 @@ fn assemble(
 /// as are files with and without a run id mixed.
 fn one_run(
     paths: &[PathBuf],
-    files: &[FileRecs],
+    headers: &[&Header],
 ) -> Result<(Option<String>, Option<u64>), InputError> {
-    let Some(first) = files.first() else {
+    let Some(first) = headers.first() else {
         return Ok((None, None));
     };
     let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none (an older writer)".into());
-    for (i, file) in files.iter().enumerate().skip(1) {
-        let h = &file.header;
-        if h.run != first.header.run {
+    for (i, h) in headers.iter().enumerate().skip(1) {
+        if h.run != first.run {
             return Err(InputError {
                 path: paths[i].clone(),
                 message: format!(
@@ -437,11 +557,11 @@ fn one_run(
                      different runs cannot be checked together",
                     show(&h.run),
                     paths[0].display(),
-                    show(&first.header.run)
+                    show(&first.run)
                 ),
             });
         }
-        if h.preload != first.header.preload {
+        if h.preload != first.preload {
             let show = |p: Option<u64>| p.map_or("none".into(), |p| p.to_string());
             return Err(InputError {
                 path: paths[i].clone(),
@@ -449,36 +569,60 @@ fn one_run(
                     "records preload {} but {} records preload {}: not one run",
                     show(h.preload),
                     paths[0].display(),
-                    show(first.header.preload)
+                    show(first.preload)
                 ),
             });
         }
     }
-    Ok((first.header.run.clone(), first.header.preload))
+    Ok((first.run.clone(), first.preload))
 }
 
-/// Loads history files, parsing up to `threads` of them at once.
-pub fn load_files(paths: &[PathBuf], threads: usize) -> Result<Loaded, InputError> {
-    if paths.len() > MAX_FILES {
-        return Err(InputError {
-            path: paths[MAX_FILES].clone(),
+/// Refuses more files than a [`Loc`] can name.
+pub(crate) fn check_file_count(paths: &[PathBuf]) -> Result<(), InputError> {
+    match paths.get(MAX_FILES) {
+        Some(path) => Err(InputError {
+            path: path.clone(),
             message: format!("more than {MAX_FILES} history files"),
-        });
+        }),
+        None => Ok(()),
     }
+}
+
+/// Each history's clock samples (`<history>.clock.json`), if any.
+pub(crate) fn read_clocks(paths: &[PathBuf]) -> Result<Vec<Option<ClockLog>>, InputError> {
+    paths
+        .iter()
+        .map(|p| {
+            ClockLog::read(p).map_err(|message| InputError {
+                path: p.clone(),
+                message,
+            })
+        })
+        .collect()
+}
+
+/// A size to reserve for a history's records: an upper bound on its ops.
+pub(crate) fn rows_hint(path: &Path, format: HistoryFormat) -> usize {
+    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+    let bytes = usize::try_from(bytes).unwrap_or(0);
+    match format {
+        HistoryFormat::Text => bytes / MIN_ROW_BYTES,
+        HistoryFormat::Binary => bytes / MIN_BINARY_OP_BYTES,
+    }
+}
+
+/// Loads history files into memory, parsing up to `threads` of them at once.
+pub fn load_files(paths: &[PathBuf], threads: usize) -> Result<Loaded, InputError> {
+    check_file_count(paths)?;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<FileRecs, String>>>> =
         Mutex::new((0..paths.len()).map(|_| None).collect());
     let load = |path: &Path, i: usize| {
-        let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
-        let bytes = usize::try_from(bytes).unwrap_or(0);
         HistoryReader::open(path)
             .map_err(|e| e.to_string())
             .and_then(|r| {
-                let rows_hint = match r.format() {
-                    kv_core::history::HistoryFormat::Text => bytes / MIN_ROW_BYTES,
-                    kv_core::history::HistoryFormat::Binary => bytes / MIN_BINARY_OP_BYTES,
-                };
-                load_one(i, r, rows_hint)
+                let hint = rows_hint(path, r.format());
+                load_one(i, r, hint)
             })
     };
     std::thread::scope(|s| {
@@ -513,13 +657,7 @@ pub fn load_files(paths: &[PathBuf], threads: usize) -> Result<Loaded, InputErro
             }
         }
     }
-    let mut clocks = Vec::with_capacity(paths.len());
-    for p in paths {
-        clocks.push(ClockLog::read(p).map_err(|message| InputError {
-            path: p.clone(),
-            message,
-        })?);
-    }
+    let clocks = read_clocks(paths)?;
     assemble(paths.to_vec(), files, clocks)
 }
 
@@ -540,77 +678,161 @@ pub fn load_texts(texts: &[(&str, &str)]) -> Result<Loaded, InputError> {
     assemble(paths, files, clocks)
 }
 
-/// Keys sampled for the power estimate: one in this many.
-const POWER_KEY_SAMPLE: u64 = 8;
-/// Ops sampled for the power estimate at most.
-const POWER_MAX_OPS: usize = 1 << 20;
+/// The clock uncertainty of one end of an op, and of the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Eps {
+    pub invoke: u64,
+    /// 0 for a completion that is [`NEVER`].
+    pub complete: u64,
+}
 
-/// Maps every op of `files` onto the reference clock and widens it to
-/// [invoke − ε, complete + ε] (file i by `clocks[i]`). Returns ε's median
-/// and max and the share of sampled real-time precedence that survives.
-fn map_to_reference(files: &mut [FileRecs], clocks: &[ClockLog]) -> ClockReport {
-    let to_time = |ns: i128| time(ns.clamp(0, i128::from(u64::MAX)) as u64);
-    let mut eps: Vec<u64> = Vec::new();
-    // (key, file, invoke, complete, ε invoke, ε complete) on the reference clock, unwidened.
-    let mut sample: Vec<(u64, usize, i128, i128, u64, u64)> = Vec::new();
-    // Every key of a small history; one in POWER_KEY_SAMPLE of a large one.
-    let total: usize = files.iter().map(|f| f.recs.len()).sum();
-    let every = if total <= POWER_MAX_OPS {
-        1
-    } else {
-        POWER_KEY_SAMPLE
-    };
-    for (f, (file, clock)) in files.iter_mut().zip(clocks).enumerate() {
-        let clock = clock.mapper();
-        for r in file.recs.iter_mut() {
-            // Rec times are ns + 1 (0 is "the beginning").
-            let Some(inv) = clock.map(r.invoke.saturating_sub(1)) else {
-                continue;
-            };
-            let cmp = (r.complete != NEVER)
-                .then(|| clock.map(r.complete.saturating_sub(1)))
-                .flatten();
-            if eps.len() < POWER_MAX_OPS {
-                eps.push(inv.epsilon_ns);
-            }
-            if r.key % every == 0 && sample.len() < POWER_MAX_OPS {
-                if let Some(c) = cmp {
-                    sample.push((
-                        r.key,
-                        f,
-                        inv.reference_ns,
-                        c.reference_ns,
-                        inv.epsilon_ns,
-                        c.epsilon_ns,
-                    ));
-                }
-            }
-            let invoke = to_time(inv.reference_ns - i128::from(inv.epsilon_ns));
-            let complete = match cmp {
-                Some(c) => to_time(c.reference_ns + i128::from(c.epsilon_ns)).max(invoke),
-                None => NEVER,
-            };
-            *r = Rec::new(r.key, r.value(), r.is_get(), invoke, complete, r.loc);
+/// Maps one history's ops onto the reference clock.
+pub(crate) struct Widener {
+    map: ClockMap,
+}
+
+impl Widener {
+    pub fn new(log: &ClockLog) -> Widener {
+        Widener { map: log.mapper() }
+    }
+
+    /// Maps `r` onto the reference clock and widens it to [invoke − ε,
+    /// complete + ε]; `None` (and `r` as it was) without clock samples.
+    #[inline]
+    pub fn widen(&self, r: &mut Rec) -> Option<Eps> {
+        let to_time = |ns: i128| time(ns.clamp(0, i128::from(u64::MAX)) as u64);
+        // Rec times are ns + 1 (0 is "the beginning").
+        let inv = self.map.map(r.invoke.saturating_sub(1))?;
+        let cmp = (r.complete != NEVER)
+            .then(|| self.map.map(r.complete.saturating_sub(1)))
+            .flatten();
+        let invoke = to_time(inv.reference_ns - i128::from(inv.epsilon_ns));
+        let complete = match cmp {
+            Some(c) => to_time(c.reference_ns + i128::from(c.epsilon_ns)).max(invoke),
+            None => NEVER,
+        };
+        *r = Rec::new(r.key, r.value(), r.is_get(), invoke, complete, r.loc);
+        Some(Eps {
+            invoke: inv.epsilon_ns,
+            complete: cmp.map_or(0, |c| c.epsilon_ns),
+        })
+    }
+}
+
+/// ε over all mapped ops (their invocations'): median and max.
+#[derive(Debug, Clone)]
+pub(crate) struct EpsStats {
+    hist: hdrhistogram::Histogram<u64>,
+    max: u64,
+}
+
+impl Default for EpsStats {
+    fn default() -> Self {
+        EpsStats {
+            // Three significant digits, resizing to any ε: infallible.
+            hist: hdrhistogram::Histogram::new(3).expect("3 significant digits are valid"),
+            max: 0,
         }
     }
-    eps.sort_unstable();
-    // Adjacent ops of a key by invoke, of different clients: ordered
-    // before widening, and still after?
-    sample.sort_unstable_by_key(|s| (s.0, s.2));
+}
+
+impl EpsStats {
+    #[inline]
+    pub fn record(&mut self, eps: u64) {
+        self.hist.saturating_record(eps);
+        self.max = self.max.max(eps);
+    }
+
+    pub fn merge(&mut self, other: &EpsStats) {
+        // Both auto-resize; adding cannot fail.
+        let _ = self.hist.add(&other.hist);
+        self.max = self.max.max(other.max);
+    }
+
+    pub fn median(&self) -> u64 {
+        if self.hist.is_empty() {
+            0
+        } else {
+            self.hist.value_at_quantile(0.5)
+        }
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+}
+
+/// A mapped op with a completion, for counting real-time precedence:
+/// its unwidened times on the reference clock and their ε.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PowerOp {
+    key: u64,
+    invoke: u64,
+    complete: u64,
+    eps: Eps,
+    loc: Loc,
+}
+
+impl PowerOp {
+    /// From a widened record and its ε; `None` when it never completed.
+    #[inline]
+    pub fn of(r: &Rec, eps: Eps) -> Option<PowerOp> {
+        (r.complete != NEVER).then(|| PowerOp {
+            key: r.key,
+            invoke: r.invoke.saturating_add(eps.invoke),
+            complete: r.complete.saturating_sub(eps.complete),
+            eps,
+            loc: r.loc,
+        })
+    }
+}
+
+/// Real-time precedence edges among `ops` (which hold every op of their
+/// keys): adjacent ops of a key by invocation, of different histories, one
+/// completing before the other began; and how many stay ordered after
+/// widening. Sums over disjoint key sets add up.
+pub(crate) fn power_edges(ops: &mut [PowerOp]) -> (u64, u64) {
+    ops.sort_unstable_by_key(|o| (o.key, o.invoke, o.loc));
     let (mut edges, mut kept) = (0, 0);
-    for w in sample.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        if a.0 == b.0 && a.1 != b.1 && a.3 < b.2 {
+    for w in ops.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        if a.key == b.key && a.loc.file() != b.loc.file() && a.complete < b.invoke {
             edges += 1;
-            if a.3 + i128::from(a.5) < b.2 - i128::from(b.4) {
+            if i128::from(a.complete) + i128::from(a.eps.complete)
+                < i128::from(b.invoke) - i128::from(b.eps.invoke)
+            {
                 kept += 1;
             }
         }
     }
-    ClockReport {
-        epsilon_median_ns: eps.get(eps.len() / 2).copied().unwrap_or(0),
-        epsilon_max_ns: eps.last().copied().unwrap_or(0),
-        edges,
-        edges_kept: kept,
+    (edges, kept)
+}
+
+impl ClockReport {
+    pub(crate) fn new(eps: &EpsStats, (edges, edges_kept): (u64, u64)) -> ClockReport {
+        ClockReport {
+            epsilon_median_ns: eps.median(),
+            epsilon_max_ns: eps.max(),
+            edges,
+            edges_kept,
+        }
     }
+}
+
+/// Maps every op of `files` onto the reference clock and widens it to
+/// [invoke − ε, complete + ε] (file i by `clocks[i]`). Returns ε's median
+/// and max and the share of real-time precedence that survives.
+fn map_to_reference(files: &mut [FileRecs], clocks: &[ClockLog]) -> ClockReport {
+    let mut eps = EpsStats::default();
+    let mut power = Vec::new();
+    for (file, clock) in files.iter_mut().zip(clocks) {
+        let widener = Widener::new(clock);
+        for r in file.recs.iter_mut() {
+            if let Some(e) = widener.widen(r) {
+                eps.record(e.invoke);
+                power.extend(PowerOp::of(r, e));
+            }
+        }
+    }
+    ClockReport::new(&eps, power_edges(&mut power))
 }

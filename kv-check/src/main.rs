@@ -10,9 +10,13 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use kv_check::check::check_keeping;
+use kv_check::stream::{self, StreamConfig};
 use kv_check::synth::{write_synth, SynthConfig};
-use kv_check::{check, load_files, report, witness, Initial};
+use kv_check::{load_files, report, witness, Initial, Loaded, Summary};
 use kv_core::workload::{Theta, Workload};
+
+mod bench;
 
 #[derive(Parser)]
 #[command(
@@ -42,12 +46,31 @@ struct Cli {
     /// it exits 3, never 1.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Where a FAIL's witness page goes (`witness-key-K.html`: the failing
-    /// key's ops around the violation). Default: the --output file's
-    /// directory; without either, no page is written.
+    /// Where a FAIL's witness pages go (`witness-key-K.html` for each
+    /// failing key, up to --max-witnesses: the key's ops around its
+    /// violation). Default: the --output file's directory; without either,
+    /// no page is written.
     #[arg(long, value_name = "DIR")]
     witness_dir: Option<PathBuf>,
-    /// Print phase timings to stderr.
+    /// Witness pages written at most, for the smallest failing keys; the
+    /// verdict counts the rest.
+    #[arg(long, value_name = "N", default_value_t = kv_check::check::KEEP_FAILURES)]
+    max_witnesses: usize,
+    /// Where the streaming check spills records once its memory allowance
+    /// is spent (files unlinked as they are created). Default: $TMPDIR or /tmp.
+    #[arg(long, value_name = "DIR")]
+    spill_dir: Option<PathBuf>,
+    /// MiB of spilled records kept in memory before spill files.
+    #[arg(long, value_name = "MIB", default_value_t = stream::SPILL_MEMORY >> 20)]
+    spill_memory_mib: usize,
+    /// Key partitions of the streaming check (default: from the histories' sizes).
+    #[arg(long, hide = true)]
+    partitions: Option<usize>,
+    /// Check with every op in memory at once (40 bytes an op), as kv-check
+    /// did before it streamed: for comparison.
+    #[arg(long)]
+    in_memory: bool,
+    /// Print timings and peak memory to stderr.
     #[arg(long, short)]
     verbose: bool,
 }
@@ -60,6 +83,9 @@ enum Command {
     /// Prints a history (text or binary) in the text format: line N of the
     /// output is what a verdict calls line N of the file.
     Dump { history: PathBuf },
+    /// Times the check and its peak memory: in memory (as before) against
+    /// streaming, in alternating rounds, on given or synthetic histories.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -109,8 +135,8 @@ struct Ending {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let ending = match cli.command {
+    let mut cli = Cli::parse();
+    let ending = match cli.command.take() {
         Some(Command::Dump { history }) => {
             return ExitCode::from(match dump(&history) {
                 Ok(()) => PASS,
@@ -124,6 +150,13 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Some(Command::Bench(args)) => match bench::bench(args) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(e) => {
+                note(&format!("bench: {e:#}"));
+                return ExitCode::from(UNUSABLE);
+            }
+        },
         Some(Command::Synth(args)) => match synth(args) {
             Ok(()) => return ExitCode::SUCCESS,
             Err(e) => {
@@ -139,12 +172,10 @@ fn main() -> ExitCode {
                     _ => PathBuf::from("."),
                 })
             });
-            run(&cli.histories, initial, witness_dir.as_deref(), cli.verbose).unwrap_or_else(|e| {
-                Ending {
-                    code: UNUSABLE,
-                    text: format!("kv-check: {e:#}"),
-                    to_stdout: false,
-                }
+            run(&cli, initial, witness_dir.as_deref()).unwrap_or_else(|e| Ending {
+                code: UNUSABLE,
+                text: format!("kv-check: {e:#}"),
+                to_stdout: false,
             })
         }
     };
@@ -179,46 +210,88 @@ fn finish(ending: Ending, output: Option<&Path>) -> u8 {
     }
 }
 
-fn run(
-    histories: &[PathBuf],
-    initial: Option<Initial>,
-    witness_dir: Option<&Path>,
-    verbose: bool,
-) -> anyhow::Result<Ending> {
-    let started = Instant::now();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut loaded = load_files(histories, threads)?;
-    let loaded_at = Instant::now();
-    // The histories say how the servers were preloaded; a flag overrides.
-    let recorded = loaded.preload.map(Initial::PreloadedBelow);
-    if let (Some(given), Some(r)) = (initial, recorded) {
+/// The initial value to check with: `given` by a flag, else the preload
+/// the histories record, else all preloaded (older files).
+fn resolve_initial(given: Option<Initial>, preload: Option<u64>) -> Initial {
+    let recorded = preload.map(Initial::PreloadedBelow);
+    if let (Some(given), Some(r)) = (given, recorded) {
         if given != r {
             note(&format!(
                 "note: {} overrides the histories' recorded preload={}",
                 describe(given),
-                loaded.preload.unwrap_or(0)
+                preload.unwrap_or(0)
             ));
         }
     }
-    let initial = initial.or(recorded).unwrap_or(Initial::Init);
-    let summary = check(&mut loaded, initial, threads).map_err(|dup| {
-        let at = |i: usize| {
-            let loc = loaded.recs[i].loc;
-            format!("{}:{}", loaded.paths[loc.file()].display(), loc.line())
-        };
-        anyhow::anyhow!(
-            "{}: key {}: value written twice (also at {}): check-mode values must be unique",
-            at(dup.second),
-            dup.key,
-            at(dup.first)
-        )
+    given.or(recorded).unwrap_or(Initial::Init)
+}
+
+fn duplicate_error(paths: &[PathBuf], dup: &kv_check::check::DuplicateWrite) -> anyhow::Error {
+    let at = |loc: kv_check::load::Loc| {
+        let path = paths
+            .get(loc.file())
+            .map_or("?".into(), |p| p.display().to_string());
+        format!("{path}:{}", loc.line())
+    };
+    anyhow::anyhow!(
+        "{}: key {}: value written twice (also at {}): check-mode values must be unique",
+        at(dup.second),
+        dup.key,
+        at(dup.first)
+    )
+}
+
+/// Checks the histories, streaming (or all in memory with --in-memory).
+fn check_histories(
+    cli: &Cli,
+    given: Option<Initial>,
+) -> anyhow::Result<(Loaded, Summary, Initial)> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The report needs the first failure even when no page is written.
+    let keep = cli.max_witnesses.max(1);
+    if cli.in_memory {
+        let mut loaded = load_files(&cli.histories, threads)?;
+        let initial = resolve_initial(given, loaded.preload);
+        let summary = check_keeping(&mut loaded, initial, threads, keep)
+            .map_err(|dup| duplicate_error(&cli.histories, &dup))?;
+        loaded.recs = Vec::new();
+        return Ok((loaded, summary, initial));
+    }
+    let histories = stream::open(&cli.histories)?;
+    let initial = resolve_initial(given, histories.preload());
+    let cfg = StreamConfig {
+        threads,
+        spill_dir: cli
+            .spill_dir
+            .clone()
+            .unwrap_or_else(stream::default_spill_dir),
+        spill_memory: cli.spill_memory_mib.saturating_mul(1 << 20),
+        partitions: cli.partitions,
+        keep,
+    };
+    let (loaded, summary) = histories.check(initial, &cfg).map_err(|e| match e {
+        stream::CheckError::Duplicate(dup) => duplicate_error(&cli.histories, &dup),
+        e => anyhow::anyhow!("{e}"),
     })?;
-    if verbose {
+    Ok((loaded, summary, initial))
+}
+
+fn run(cli: &Cli, given: Option<Initial>, witness_dir: Option<&Path>) -> anyhow::Result<Ending> {
+    let histories = &cli.histories;
+    let started = Instant::now();
+    let (loaded, summary, initial) = check_histories(cli, given)?;
+    if cli.verbose {
+        let peak = kv_core::process::ProcessSample::now().peak_rss_bytes;
         note(&format!(
-            "{} ops: loaded in {:.2} s, sorted and checked in {:.2} s ({threads} threads)",
+            "{} ops checked in {:.2} s ({}); peak memory (VmHWM) {} MiB",
             summary.ops,
-            (loaded_at - started).as_secs_f64(),
-            loaded_at.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            if cli.in_memory {
+                "in memory"
+            } else {
+                "streaming"
+            },
+            peak >> 20
         ));
     }
     if summary.keys == 0 {
@@ -234,33 +307,70 @@ fn run(
         Some(line) => format!("{text}\n{line}"),
         None => text,
     };
-    Ok(match &summary.first {
-        None => Ending {
+    let Some(first) = summary.first() else {
+        return Ok(Ending {
             code: PASS,
             text: with_clocks(report::pass_line(&summary, histories.len())),
             to_stdout: true,
-        },
-        Some(v) => {
-            let mut text = report::fail_text(&loaded, &summary, v, initial)?;
-            if let Some(dir) = witness_dir {
-                // The page adds to the verdict; failing to write it is said,
-                // and the verdict stands.
-                let path = dir.join(witness::file_name(v.key()));
-                match witness::witness_html(&loaded, &summary, v, initial)
-                    .map_err(|e| e.to_string())
-                    .and_then(|html| std::fs::write(&path, html).map_err(|e| e.to_string()))
-                {
-                    Ok(()) => text += &format!("\n  witness: {}", path.display()),
-                    Err(e) => note(&format!("cannot write the witness {}: {e}", path.display())),
-                }
-            }
-            Ending {
-                code: FAIL,
-                text: with_clocks(text),
-                to_stdout: true,
-            }
-        }
+        });
+    };
+    let mut text = report::fail_text(&loaded, &summary, first, initial)?;
+    if let Some(dir) = witness_dir {
+        text += &write_witnesses(dir, &loaded, &summary, initial, cli.max_witnesses);
+    }
+    Ok(Ending {
+        code: FAIL,
+        text: with_clocks(text),
+        to_stdout: true,
     })
+}
+
+/// Writes a page for each kept failing key, up to `max`; returns the
+/// verdict's lines about them. A page adds to the verdict: failing to write
+/// one is said on stderr, and the verdict stands.
+fn write_witnesses(
+    dir: &Path,
+    loaded: &Loaded,
+    summary: &Summary,
+    initial: Initial,
+    max: usize,
+) -> String {
+    let failures = &summary.failures[..max.min(summary.failures.len())];
+    let keys: Vec<u64> = failures.iter().map(|f| f.key()).collect();
+    let mut written = Vec::new();
+    for f in failures {
+        let path = dir.join(witness::file_name(f.key()));
+        match witness::witness_html(loaded, summary, f, initial, &keys)
+            .map_err(|e| e.to_string())
+            .and_then(|html| std::fs::write(&path, html).map_err(|e| e.to_string()))
+        {
+            Ok(()) => written.push((f.key(), path)),
+            Err(e) => note(&format!("cannot write the witness {}: {e}", path.display())),
+        }
+    }
+    let mut text = String::new();
+    if let Some((_, first)) = written.first().filter(|(k, _)| Some(k) == keys.first()) {
+        text += &format!("\n  witness: {}", first.display());
+    }
+    if summary.failed_keys > 1 {
+        let shown: Vec<String> = written.iter().map(|(k, _)| k.to_string()).collect();
+        let rest = summary.failed_keys - written.len() as u64;
+        text += &format!(
+            "\n  witness pages: {} of {} failing keys (keys {}) in {}",
+            written.len(),
+            summary.failed_keys,
+            if shown.is_empty() {
+                "none".into()
+            } else {
+                shown.join(", ")
+            },
+            dir.display()
+        );
+        if rest > 0 {
+            text += &format!("; {rest} failing keys have no page (--max-witnesses N writes more)");
+        }
+    }
+    text
 }
 
 fn describe(initial: Initial) -> String {

@@ -8,18 +8,20 @@ use std::fmt::Write;
 use kv_core::history::{Action, HistoryOp, HistoryReader, Outcome, ReadValue};
 
 use crate::check::{Initial, OpRef, Summary, Violation};
+use crate::failure::Failure;
 use crate::load::{ClockReport, InputError, Loaded, Loc, Time, Value, BEGINNING};
 
 /// Below this share of real-time order kept, a multi-host check is weak.
 pub const LOW_POWER: f64 = 0.5;
 
 /// `clocks: ε median 41 us, max 230 us; real-time order kept for 97.1% of
-/// 10234 sampled precedence edges`, and a warning when that share is low.
+/// 10234 precedence edges`, and a warning when that share is low.
 pub fn clock_line(c: &ClockReport) -> String {
     let us = |ns: u64| format!("{:.0} us", ns as f64 / 1e3);
     let mut line = format!(
         "clocks: histories of several hosts, mapped onto one reference clock; \
-         ε median {}, max {}; real-time order kept for {:.1}% of {} sampled precedence edges",
+         ε median {}, max {}; real-time order kept for {:.1}% of {} precedence edges \
+         (adjacent ops of a key, of different clients)",
         us(c.epsilon_median_ns),
         us(c.epsilon_max_ns),
         c.power() * 100.0,
@@ -102,10 +104,11 @@ fn value_name(loaded: &Loaded, v: Value) -> String {
 pub fn fail_text(
     loaded: &Loaded,
     summary: &Summary,
-    violation: &Violation,
+    failure: &Failure,
     initial: Initial,
 ) -> Result<String, InputError> {
-    let recs = &loaded.recs;
+    let violation: &Violation = &failure.violation;
+    let recs = &failure.recs;
     let name = |v: Value| value_name(loaded, v);
     let mut out = format!("FAIL: key {}: ", violation.key());
     match violation {

@@ -10,12 +10,10 @@ use std::fmt::Write;
 
 use kv_core::history::{Action, HistoryOp, Outcome};
 
-use crate::check::{Initial, OpRef, Summary, Violation};
-use crate::load::{InputError, Loaded, Loc, NEVER};
+use crate::check::{Initial, OpRef, Summary};
+use crate::failure::{Failure, MAX_OPS};
+use crate::load::{InputError, Loaded, Loc};
 use crate::report::{fail_text, fetch_rows, kind_value, op_line};
-
-/// Ops drawn at most (the conflicting ones always among them).
-pub const MAX_OPS: usize = 80;
 
 const WIDTH: f64 = 1000.0;
 const LEFT: f64 = 150.0;
@@ -38,60 +36,28 @@ fn label(op: &HistoryOp) -> String {
     format!("{kind} {value}")
 }
 
-/// The page for `violation` (the first failing key of `summary`).
+/// The page for one failing key of `summary`; `pages` are the keys that
+/// get a page (this one among them), named on it.
 pub fn witness_html(
     loaded: &Loaded,
     summary: &Summary,
-    violation: &Violation,
+    failure: &Failure,
     initial: Initial,
+    pages: &[u64],
 ) -> Result<String, InputError> {
-    let recs = &loaded.recs;
-    let key = violation.key();
-    let text = fail_text(loaded, summary, violation, initial)?;
+    let recs = &failure.recs;
+    let key = failure.key();
+    let text = fail_text(loaded, summary, failure, initial)?;
     let reason = text
         .lines()
         .next()
         .unwrap_or_default()
         .trim_start_matches("FAIL: ")
         .to_string();
-    let conflict: Vec<usize> = violation
-        .ops(recs)
-        .into_iter()
-        .filter_map(|o| match o {
-            OpRef::Rec(i) => Some(i),
-            OpRef::Initial => None,
-        })
-        .collect();
-    let initial_involved = violation.ops(recs).contains(&OpRef::Initial);
-    // The window: the conflicting ops, widened by a quarter on each side.
-    let lo = conflict.iter().map(|&i| recs[i].invoke).min().unwrap_or(0);
-    let hi = conflict
-        .iter()
-        .map(|&i| {
-            let r = &recs[i];
-            if r.complete == NEVER {
-                r.invoke
-            } else {
-                r.complete
-            }
-        })
-        .max()
-        .unwrap_or(lo);
-    let pad = ((hi - lo) / 4).max(1_000);
-    let (from, to) = (lo.saturating_sub(pad), hi.saturating_add(pad));
-    let centre = lo / 2 + hi / 2;
-    let mut others: Vec<usize> = (0..recs.len())
-        .filter(|&i| {
-            let r = &recs[i];
-            r.key == key && !conflict.contains(&i) && r.invoke <= to && r.complete >= from
-        })
-        .collect();
-    others.sort_by_key(|&i| recs[i].invoke.abs_diff(centre));
-    others.truncate(MAX_OPS.saturating_sub(conflict.len()));
-    let shown: Vec<(usize, bool)> = conflict
-        .iter()
-        .map(|&i| (i, true))
-        .chain(others.iter().map(|&i| (i, false)))
+    let initial_involved = failure.violation.ops(recs).contains(&OpRef::Initial);
+    let nearby = failure.nearby().len();
+    let shown: Vec<(usize, bool)> = (0..recs.len())
+        .map(|i| (i, i < failure.conflicting))
         .collect();
     let locs: Vec<Loc> = shown.iter().map(|&(i, _)| recs[i].loc).collect();
     let rows = fetch_rows(loaded, &locs)?;
@@ -229,9 +195,28 @@ pub fn witness_html(
     }
     table.push_str("</table>");
     let more = if summary.failed_keys > 1 {
+        let others: Vec<String> = pages
+            .iter()
+            .filter(|&&k| k != key)
+            .map(|&k| file_name(k))
+            .collect();
+        let rest = summary.failed_keys - pages.len() as u64;
         format!(
-            "<p>{} keys failed; this page shows the first. Every key is checked on its own.</p>",
-            summary.failed_keys
+            "<p>{} keys failed; every key is checked on its own. {}{}</p>",
+            summary.failed_keys,
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "Pages of the other failing keys beside this one: {}. ",
+                    others.join(", ")
+                )
+            },
+            if rest > 0 {
+                format!("{rest} more failing keys have no page (kv-check --max-witnesses).")
+            } else {
+                String::new()
+            }
         )
     } else {
         String::new()
@@ -270,7 +255,7 @@ tr.conflict td {{ background: #fbe3e1; }}
 </body></html>
 "#,
         esc(&reason),
-        others.len(),
+        nearby,
         MAX_OPS,
     ))
 }

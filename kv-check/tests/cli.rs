@@ -643,3 +643,181 @@ fn clock_uncertainty_widens_ops_and_low_power_is_reported() {
     assert_eq!(code, 2);
     assert!(err.contains("recorded on another machine"), "{err}");
 }
+
+/// Three keys with a stale read each (keys 5, 7 and 9) and one that passes.
+fn three_failing_keys(dir: &TempDir) -> Vec<PathBuf> {
+    let (c1, c2) = (dir.0.join("c1.hist"), dir.0.join("c2.hist"));
+    let mut w = HistoryWriter::new(&c1, 1).unwrap();
+    let mut r = HistoryWriter::new(&c2, 2).unwrap();
+    for (n, key) in [9u64, 5, 7, 6].into_iter().enumerate() {
+        let t = 10_000 * n as u64;
+        let thread = n as u32;
+        w.record(&op(
+            thread,
+            0,
+            key,
+            Action::Put(id(1, thread, 0)),
+            t + 1_000,
+            t + 2_000,
+        ))
+        .unwrap();
+        w.record(&op(
+            thread,
+            1,
+            key,
+            Action::Put(id(1, thread, 1)),
+            t + 3_000,
+            t + 4_000,
+        ))
+        .unwrap();
+        // Key 6 reads the latest value; the others the overwritten one.
+        let read = if key == 6 { 1 } else { 0 };
+        r.record(&op(
+            0,
+            n as u64,
+            key,
+            Action::Get(ReadValue::Written(id(1, thread, read))),
+            t + 4_100,
+            t + 4_900,
+        ))
+        .unwrap();
+    }
+    w.finish().unwrap();
+    r.finish().unwrap();
+    vec![c1, c2]
+}
+
+/// Issue 17: a page per failing key, at most --max-witnesses of them (the
+/// smallest keys), and the verdict counts the keys left without one.
+#[test]
+fn every_failing_key_gets_a_witness_page_up_to_the_bound() {
+    let dir = TempDir::new("witnesses");
+    let paths = three_failing_keys(&dir);
+    let mut args = os(&paths);
+    args.extend([std::ffi::OsStr::new("--witness-dir"), dir.0.as_os_str()]);
+    let (code, out, err) = kv_check(&args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("FAIL: key 5: stale read"), "{out}");
+    assert!(out.contains("(3 keys failed; the first is shown)"), "{out}");
+    let page = |k: u64| dir.0.join(format!("witness-key-{k}.html"));
+    assert!(
+        out.contains(&format!("\n  witness: {}\n", page(5).display())),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "\n  witness pages: 3 of 3 failing keys (keys 5, 7, 9) in {}",
+            dir.0.display()
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("no page"), "{out}");
+    for (k, thread) in [(5, 1), (7, 2), (9, 0)] {
+        let t = 10_000 * thread;
+        let put = format!(
+            "client 1 thread {thread} seq 1: put 1.{thread}.1, {}..{}, ok",
+            t + 3_000,
+            t + 4_000
+        );
+        let get = format!(
+            "client 2 thread 0 seq {thread}: get 1.{thread}.0, {}..{}, ok",
+            t + 4_100,
+            t + 4_900
+        );
+        let html = assert_witness(&page(k), k, &[&put, &get]);
+        assert!(html.contains("3 keys failed"), "{html}");
+        let others: Vec<String> = [5, 7, 9]
+            .iter()
+            .filter(|&&o| o != k)
+            .map(|o| format!("witness-key-{o}.html"))
+            .collect();
+        assert!(html.contains(&others.join(", ")), "{k}: {html}");
+    }
+    assert!(!page(6).exists(), "a page for the passing key");
+
+    // At most two pages: keys 5 and 7; key 9 counted, not drawn.
+    let bounded = TempDir::new("witnesses-bounded");
+    let paths = three_failing_keys(&bounded);
+    let mut args = os(&paths);
+    args.extend(
+        [
+            "--witness-dir",
+            bounded.0.to_str().unwrap(),
+            "--max-witnesses",
+            "2",
+        ]
+        .map(std::ffi::OsStr::new),
+    );
+    let (code, out, err) = kv_check(&args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("witness pages: 2 of 3 failing keys (keys 5, 7) in ")
+            && out.contains("; 1 failing keys have no page (--max-witnesses N writes more)"),
+        "{out}"
+    );
+    let pages: Vec<String> = std::fs::read_dir(&bounded.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".html"))
+        .collect();
+    let mut pages = pages;
+    pages.sort();
+    assert_eq!(pages, ["witness-key-5.html", "witness-key-7.html"]);
+    let html = std::fs::read_to_string(bounded.0.join("witness-key-7.html")).unwrap();
+    assert!(html.contains("1 more failing keys have no page"), "{html}");
+
+    // --max-witnesses 0: the verdict as before, no page.
+    let none = TempDir::new("witnesses-none");
+    let paths = three_failing_keys(&none);
+    let mut args = os(&paths);
+    args.extend(
+        [
+            "--witness-dir",
+            none.0.to_str().unwrap(),
+            "--max-witnesses",
+            "0",
+        ]
+        .map(std::ffi::OsStr::new),
+    );
+    let (code, out, _) = kv_check(&args);
+    assert_eq!(code, 1);
+    assert!(
+        out.starts_with("FAIL: key 5: stale read") && !out.contains("witness: "),
+        "{out}"
+    );
+    assert!(
+        out.contains("witness pages: 0 of 3 failing keys (keys none)"),
+        "{out}"
+    );
+}
+
+/// The streaming check's spill directory cannot be written: one line,
+/// exit 2, not a verdict. The in-memory check of the same files passes.
+#[test]
+fn an_unwritable_spill_directory_is_not_a_verdict() {
+    let dir = TempDir::new("spill");
+    let paths = two_clients(&dir, false);
+    let mut args = os(&paths);
+    let missing = dir.0.join("no-such-dir");
+    args.extend([
+        std::ffi::OsStr::new("--spill-dir"),
+        missing.as_os_str(),
+        "--spill-memory-mib".as_ref(),
+        "0".as_ref(),
+    ]);
+    let (code, out, err) = kv_check(&args);
+    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(out, "");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "kv-check: cannot spill records to {}: No such file or directory",
+            missing.display()
+        )) && err.contains("--spill-dir DIR picks another place"),
+        "{err}"
+    );
+    args.push("--in-memory".as_ref());
+    let (code, out, _) = kv_check(&args);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "PASS: 5 ops on 2 keys (histories: 2 files)\n");
+}
