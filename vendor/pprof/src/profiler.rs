@@ -170,7 +170,7 @@ impl ProfilerGuard<'_> {
     }
 
     /// Generate a report
-    pub fn report(&self) -> ReportBuilder {
+    pub fn report(&self) -> ReportBuilder<'_> {
         ReportBuilder::new(
             self.profiler,
             self.timer.as_ref().map(Timer::timing).unwrap_or_default(),
