@@ -392,3 +392,60 @@ fn default_threads_are_cores_over_clients() {
     let row = rows(&tmp.0).pop().unwrap();
     assert_eq!(row.threads.uniform(), Some(want));
 }
+
+/// On a terminal, run-cluster.sh shows the live dashboard (`kv-dash live
+/// --manifest`, the interactive path) with every node of the run; `q`
+/// closes only the dashboard: the run goes on with plain progress lines,
+/// ends by itself and is recorded ok (docs/run-cluster.md, "The live
+/// view"). tmux gives the script a real terminal.
+#[test]
+fn on_a_terminal_the_dashboard_shows_the_run_and_q_leaves_it_going() {
+    let tmp = TempDir::new("pr-dash");
+    let bins = bin_dir();
+    assert!(
+        bins.join("kv-dash").exists(),
+        "kv-dash missing: `cargo build --workspace --bins` first"
+    );
+    let cmd = format!(
+        "cd '{}' && env KVLAB_BIN_DIR='{}' KVLAB_EXPERIMENTS_DIR='{}' KVLAB_LOG_ROOT='{}' \
+         ./run-cluster.sh --secs 8 --no-profile 1 1 '--preload 1000'; echo \"EXIT=$?\"; exec cat",
+        repo().display(),
+        bins.display(),
+        tmp.0.join("experiments").display(),
+        tmp.0.join("logs").display(),
+    );
+    let tmux = kv_testkit::tmux::Tmux::start("kvrun-dash", 140, 60, &cmd);
+    // Both nodes' rows with a number in OPS/S (the third cell).
+    let ops = |s: &str, node: &str| -> Option<f64> {
+        let row = s.lines().find(|l| l.starts_with(&format!("│{node} ")))?;
+        let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
+        cells.get(2)?.replace(',', "").parse().ok()
+    };
+    tmux.wait_for(
+        "the dashboard with both nodes busy",
+        Duration::from_secs(90),
+        |s| {
+            ops(s, "server-node0").is_some_and(|v| v > 0.0)
+                && ops(s, "client-node1").is_some_and(|v| v > 0.0)
+                && s.contains("nodes up 2/2")
+        },
+    );
+    let m = started_manifest(&tmp.0);
+    tmux.keys(&["q"]);
+    tmux.wait_for("the run going on after q", Duration::from_secs(10), |s| {
+        s.contains("Dashboard closed; the run goes on")
+    });
+    let s = tmux.wait_for("the script's exit", Duration::from_secs(120), |s| {
+        s.contains("EXIT=")
+    });
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(
+        s.contains("total ") && s.contains("nodes up "),
+        "progress lines after q: {s}"
+    );
+    assert!(s.contains("recorded run (ok)"), "{s}");
+    assert_no_process_left(&m);
+    let r = rows(&tmp.0);
+    let row = r.iter().find(|r| r.run_id == m.run_id).expect("row");
+    assert_eq!(row.status, RunStatus::Ok, "{s}");
+}
