@@ -731,7 +731,8 @@ echo "Waiting for clients to finish..."
 # progress lines (kv-dash live --plain) take over until the run ends.
 DASH_PID=""
 if [ "$USE_DASH" = 1 ]; then
-    "$BIN_DIR/kv-dash" live --manifest "$MANIFEST" </dev/tty &
+    # Clients still connecting are "starting" until --ready-timeout, not DOWN.
+    "$BIN_DIR/kv-dash" live --manifest "$MANIFEST" --ready-timeout "$READY_TIMEOUT" --warmup "$WARMUP" </dev/tty &
     DASH_PID=$!
     HELPERS+=("$DASH_PID")
 fi
@@ -756,7 +757,7 @@ while :; do
     if [ -n "$DASH_PID" ] && [ "$DONE_PID" = "$DASH_PID" ]; then
         DASH_PID=""
         echo "Dashboard closed; the run goes on (Ctrl-C stops it). Progress:"
-        "$BIN_DIR/kv-dash" live --plain --manifest "$MANIFEST" &
+        "$BIN_DIR/kv-dash" live --plain --manifest "$MANIFEST" --ready-timeout "$READY_TIMEOUT" --warmup "$WARMUP" &
         HELPERS+=("$!")
     fi
 done

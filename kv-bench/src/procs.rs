@@ -377,7 +377,7 @@ pub fn run_loopback(
 /// second, as `kv-run collect` writes them, so a bench row's figures come
 /// from the same kind of series as a run-cluster row's.
 fn poll_stats(server: &str, client: Option<&str>, stop: &AtomicBool) -> Vec<TimeseriesRow> {
-    use kv_core::poller::{NodePoller, POLL_INTERVAL};
+    use kv_core::poller::{NodePoller, Timing, POLL_INTERVAL};
     use kv_core::stats::Role;
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -386,9 +386,21 @@ fn poll_stats(server: &str, client: Option<&str>, stop: &AtomicBool) -> Vec<Time
         return Vec::new();
     };
     rt.block_on(async {
-        let mut nodes = vec![NodePoller::new("node0", Role::Server, server, true)];
+        let mut nodes = vec![NodePoller::new(
+            "node0",
+            Role::Server,
+            server,
+            true,
+            Timing::default(),
+        )];
         if let Some(c) = client {
-            nodes.push(NodePoller::new("node1", Role::Client, c, true));
+            nodes.push(NodePoller::new(
+                "node1",
+                Role::Client,
+                c,
+                true,
+                Timing::default(),
+            ));
         }
         let mut rows = Vec::new();
         let start = std::time::Instant::now();

@@ -57,38 +57,54 @@ pub struct RunFigures {
     pub net_bytes_per_s: Option<f64>,
 }
 
+/// Load start (`t0`): the first second in which a client completed an op.
+pub fn load_start(rows: &[TimeseriesRow]) -> Option<f64> {
+    rows.iter()
+        .filter(|r| r.role == Role::Client && r.ops_per_s > 0.0)
+        .map(|r| r.t_s)
+        .min_by(f64::total_cmp)
+}
+
+impl Window {
+    /// Whether second `t` is in the steady window of a load started at `t0`.
+    fn holds(&self, t0: Option<f64>, t: f64) -> bool {
+        t0.is_some_and(|t0| t > t0 + self.warmup_s && t <= t0 + self.secs + 1e-9)
+    }
+}
+
+/// The steady throughput alone (see the module docs): what
+/// [`RunFigures::of`] puts in `steady_ops_per_s`, for a caller that needs
+/// only it, often (the live view, once a second).
+pub fn steady_ops_per_s(rows: &[TimeseriesRow], w: Window) -> Option<f64> {
+    let t0 = load_start(rows);
+    let mut servers: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.role == Role::Server)
+        .map(|r| r.node.as_str())
+        .collect();
+    servers.sort_unstable();
+    servers.dedup();
+    if servers.is_empty() {
+        return None;
+    }
+    servers
+        .iter()
+        .map(|n| {
+            let ops: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.role == Role::Server && r.node == *n && w.holds(t0, r.t_s))
+                .map(|r| r.ops_per_s)
+                .collect();
+            median(&ops)
+        })
+        .sum()
+}
+
 impl RunFigures {
     pub fn of(rows: &[TimeseriesRow], w: Window) -> RunFigures {
-        let load_start_s = rows
-            .iter()
-            .filter(|r| r.role == Role::Client && r.ops_per_s > 0.0)
-            .map(|r| r.t_s)
-            .min_by(f64::total_cmp);
-        let in_window =
-            |t: f64| load_start_s.is_some_and(|t0| t > t0 + w.warmup_s && t <= t0 + w.secs + 1e-9);
-        let mut servers: Vec<&str> = rows
-            .iter()
-            .filter(|r| r.role == Role::Server)
-            .map(|r| r.node.as_str())
-            .collect();
-        servers.sort_unstable();
-        servers.dedup();
-        let per_server: Vec<Option<f64>> = servers
-            .iter()
-            .map(|n| {
-                let ops: Vec<f64> = rows
-                    .iter()
-                    .filter(|r| r.role == Role::Server && r.node == *n && in_window(r.t_s))
-                    .map(|r| r.ops_per_s)
-                    .collect();
-                median(&ops)
-            })
-            .collect();
-        let steady_ops_per_s = if per_server.is_empty() || per_server.iter().any(Option::is_none) {
-            None
-        } else {
-            Some(per_server.iter().flatten().sum())
-        };
+        let load_start_s = load_start(rows);
+        let in_window = |t: f64| w.holds(load_start_s, t);
+        let steady_ops_per_s = steady_ops_per_s(rows, w);
         let mut steady: Vec<f64> = rows
             .iter()
             .map(|r| r.t_s)

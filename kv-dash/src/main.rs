@@ -77,6 +77,14 @@ struct LiveArgs {
     /// dashboard; the default when stdout is not a terminal.
     #[arg(long)]
     plain: bool,
+    /// Seconds a node may take to answer first; until then it is `starting`,
+    /// not DOWN (run-cluster.sh passes its --ready-timeout) [default: 60].
+    #[arg(long, value_name = "S")]
+    ready_timeout: Option<f64>,
+    /// Warm-up seconds the steady figure leaves out, as `kv-run record
+    /// --warmup` (run-cluster.sh passes its --warmup) [default: 2].
+    #[arg(long, value_name = "S")]
+    warmup: Option<f64>,
     /// Milliseconds between two polls of a node (for measuring the cost).
     #[arg(long, hide = true, default_value_t = 250)]
     poll_ms: u64,
@@ -261,6 +269,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 secs: a.secs,
                 plain: a.plain,
                 poll_interval: Some(std::time::Duration::from_millis(a.poll_ms.max(10))),
+                ready_timeout: a.ready_timeout,
+                warmup: a.warmup,
             }
             .into_config()?;
             return kv_dash::live::run(cfg);

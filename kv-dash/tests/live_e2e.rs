@@ -3,6 +3,7 @@
 //! down, `q` quits and leaves nothing running).
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -41,11 +42,22 @@ fn read_until(stdout: ChildStdout, prefix: &str, what: &str) -> String {
         .unwrap_or_else(|_| panic!("{what} did not print its address"))
 }
 
+/// A node's table row, from its name on (after the color swatch, if any).
+pub fn row_of<'a>(screen: &'a str, node: &str) -> Option<&'a str> {
+    screen.lines().find_map(|l| {
+        let rest = l.strip_prefix('│')?;
+        // After the color swatch, or the two blanks of a row without one.
+        let rest = rest
+            .strip_prefix("■ ")
+            .or_else(|| rest.strip_prefix("  "))
+            .unwrap_or(rest);
+        rest.starts_with(&format!("{node} ")).then_some(rest)
+    })
+}
+
 /// The OPS/S cell of a node's table row, as a number (None: not a number).
 fn ops_of(screen: &str, node: &str) -> Option<f64> {
-    let row = screen
-        .lines()
-        .find(|l| l.starts_with(&format!("│{node} ")))?;
+    let row = row_of(screen, node)?;
     let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
     // PROCESS ADDRESS OPS/S ...
     cells.get(2)?.replace(',', "").parse().ok()
@@ -53,9 +65,7 @@ fn ops_of(screen: &str, node: &str) -> Option<f64> {
 
 /// The P50/P99 cell of a node's table row (the last second's latency).
 fn latency_of(screen: &str, node: &str) -> Option<(u64, u64)> {
-    let row = screen
-        .lines()
-        .find(|l| l.starts_with(&format!("│{node} ")))?;
+    let row = row_of(screen, node)?;
     row.split_whitespace().find_map(|cell| {
         let (p50, p99) = cell.split_once('/')?;
         Some((p50.parse().ok()?, p99.parse().ok()?))
@@ -66,33 +76,17 @@ fn latency_of(screen: &str, node: &str) -> Option<(u64, u64)> {
 /// instead of tarpc's "connection ... already shutdown".
 #[test]
 fn a_server_polled_as_a_client_is_named() {
-    use kv_dash::live::{event::Event, poll::poll_node, state::NodeSpec};
+    use kv_core::poller::StatsSource;
     let server = ServerProc::start(&["--preload", "10"]);
     let addr = server.addr.clone();
-    let spec = NodeSpec {
-        name: "client-0".into(),
-        role: kv_core::stats::Role::Client,
-        addr: addr.clone(),
-        pollable: true,
-    };
-    let (tx, rx) = mpsc::channel();
+    let mut source = StatsSource::new(kv_core::stats::Role::Client, addr.clone());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.spawn(poll_node(
-        0,
-        spec,
-        Instant::now(),
-        Duration::from_millis(50),
-        tx,
-    ));
     // The first answer after connecting (a connect that timed out on a
-    // loaded machine is retried by the poller).
+    // loaded machine is retried).
     let deadline = Instant::now() + Duration::from_secs(10);
     let err = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(Event::Stats { result, .. }) = rx.recv_timeout(left) else {
-            panic!("no poll result");
-        };
-        match *result {
+        assert!(Instant::now() < deadline, "no poll result");
+        match rt.block_on(source.fetch()) {
             Err(e) if e == "connect timed out" => continue,
             r => break r.expect_err("a server cannot answer a client's stats call"),
         }
@@ -203,8 +197,7 @@ fn live_plain_then_dashboard_with_a_server_killed() {
     let killed = Instant::now();
     server.child.wait().unwrap();
     let s = tmux.wait_for("the server shown down", Duration::from_secs(10), |s| {
-        s.lines()
-            .any(|l| l.starts_with("│server-0 ") && l.contains("✖ DOWN"))
+        row_of(s, "server-0").is_some_and(|r| r.contains("✖ DOWN"))
     });
     let took = killed.elapsed();
     eprintln!("server shown down {took:?} after the kill");
@@ -223,4 +216,134 @@ fn live_plain_then_dashboard_with_a_server_killed() {
     }
     client.0.kill().unwrap();
     client.0.wait().unwrap();
+}
+
+/// Waits for the tmux screen to satisfy `pred`, checking `each` on every
+/// screen seen on the way (a state that must never show).
+fn watch_until(
+    tmux: &Tmux,
+    what: &str,
+    limit: Duration,
+    each: impl Fn(&str),
+    pred: impl Fn(&str) -> bool,
+) -> String {
+    tmux.wait_for(what, limit, |s| {
+        each(s);
+        pred(s)
+    })
+}
+
+/// The interactive path run-cluster.sh takes on a terminal (`kv-dash live
+/// --manifest PATH`), with a client that starts 3 s late (a wrapper that
+/// waits, then execs the real kv-client): the client is `starting`, never
+/// DOWN, then up; the run ends; `kv-dash live` on the finished run says it
+/// is over, on a terminal and in plain mode, and once its report is gone,
+/// from its processes being gone.
+#[test]
+fn run_cluster_on_a_terminal_late_client_starting_then_run_over() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = kv_testkit::TempDir::new("live-late");
+    let bins = bin("kv-run").parent().unwrap().to_path_buf();
+    assert!(bins.join("kv-dash").exists(), "kv-dash missing in {bins:?}");
+    let node_bins = tmp.0.join("node-bin");
+    std::fs::create_dir_all(&node_bins).unwrap();
+    std::os::unix::fs::symlink(bin("kv-server"), node_bins.join("kv-server")).unwrap();
+    let wrapper = node_bins.join("kv-client");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\n# A client slow to start (not when asked for its flags).\n\
+             case \" $* \" in *\" --help \"*|*\" --version \"*) ;; *) sleep 3 ;; esac\n\
+             exec '{}' \"$@\"\n",
+            bin("kv-client").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cmd = format!(
+        "cd '{}' && KVLAB_BIN_DIR='{}' KVLAB_NODE_BIN_DIR='{}' KVLAB_EXPERIMENTS_DIR='{}' \
+         KVLAB_LOG_ROOT='{}' ./run-cluster.sh --secs 4 --no-profile 1 1 '--preload 1000' \
+         '--threads 1'; echo \"run-cluster exit $?\"; exec cat",
+        repo.display(),
+        bins.display(),
+        node_bins.display(),
+        tmp.0.join("experiments").display(),
+        tmp.0.join("logs").display()
+    );
+    let tmux = Tmux::start("kvdash-late", 140, 40, &cmd);
+    let never_down = |s: &str| assert!(!s.contains("DOWN"), "a node shown DOWN:\n{s}");
+    let s = watch_until(
+        &tmux,
+        "the dashboard, the client starting",
+        Duration::from_secs(120),
+        never_down,
+        |s| {
+            row_of(s, "client-node1").is_some_and(|r| r.contains("◌ starting"))
+                && row_of(s, "server-node0").is_some_and(|r| r.contains("● up"))
+        },
+    );
+    let starting_seen = Instant::now();
+    assert!(s.contains(" kv-dash live  run "), "{s}");
+    assert!(s.contains("starting: no client has answered yet"), "{s}");
+    watch_until(
+        &tmux,
+        "the late client up",
+        Duration::from_secs(30),
+        never_down,
+        |s| ops_of(s, "client-node1").is_some_and(|v| v > 0.0),
+    );
+    let starting_for = starting_seen.elapsed();
+    eprintln!("client shown starting for {starting_for:?}, never DOWN");
+    // Longer than the 1 s after which an answering node that falls silent
+    // is down: the old rule would have shown this client DOWN.
+    assert!(
+        starting_for > Duration::from_millis(1500),
+        "{starting_for:?}"
+    );
+    let s = tmux.wait_for("the run's end", Duration::from_secs(90), |s| {
+        s.contains("run-cluster exit ")
+    });
+    assert!(s.contains("run-cluster exit 0"), "{s}");
+
+    // The run is over: the dashboard says so instead of watching it.
+    let manifest = tmp.0.join("logs/latest/cluster.json");
+    let m = kv_core::manifest::Manifest::read(&manifest).unwrap();
+    let dash = env!("CARGO_BIN_EXE_kv-dash");
+    let over = Tmux::start(
+        "kvdash-over",
+        120,
+        30,
+        &format!(
+            "{dash} live --manifest '{}'; echo \"kv-dash exit $?\"; exec cat",
+            manifest.display()
+        ),
+    );
+    let s = over.wait_for("the run said over", Duration::from_secs(20), |s| {
+        s.contains("kv-dash exit ")
+    });
+    assert!(
+        s.contains(&format!("run {} is over: it ended ", m.run_id)) && s.contains("kv-dash exit 0"),
+        "{s}"
+    );
+    assert!(!s.contains("DOWN"), "{s}");
+    let plain = |what: &str| {
+        let o = Command::new(dash)
+            .args(["live", "--manifest"])
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{out}");
+        assert!(
+            out.starts_with(&format!("run {} is over: {what}", m.run_id)),
+            "{out}"
+        );
+        assert_eq!(out.lines().count(), 1, "one line, no count-up: {out}");
+    };
+    plain("it ended ");
+    // A run killed outright writes no report; its processes are gone.
+    std::fs::remove_file(manifest.parent().unwrap().join("report.txt")).unwrap();
+    assert!(m.nodes.iter().all(|n| n.pid.is_some()), "{m:?}");
+    plain("none of its processes is running");
 }

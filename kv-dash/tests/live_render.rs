@@ -12,7 +12,7 @@ use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
-use crate::util::{find, lines, screen};
+use crate::util::{find, screen};
 
 fn spec(name: &str, role: Role, port: u16) -> NodeSpec {
     NodeSpec {
@@ -55,6 +55,8 @@ pub fn live_app() -> LiveApp {
         run_id: "20250105-120000-live".into(),
         config: "2 servers, 1 client, YCSB-B θ0.99 batch 1024 window 8, 2 threads".into(),
         total: Some(Duration::from_secs(30)),
+        ready_timeout: None,
+        warmup_s: None,
     };
     let mut app = LiveApp::new(
         run,
@@ -120,17 +122,17 @@ pub fn draw(app: &LiveApp, width: u16, height: u16) -> Buffer {
     t.backend().buffer().clone()
 }
 
+/// A node's table row, from its name on (after the color swatch, if any).
 fn row_of(buf: &Buffer, name: &str) -> String {
-    lines(buf)
-        .into_iter()
-        .find(|l| l.starts_with(&format!("│{name} ")))
+    crate::live_e2e::row_of(&screen(buf), name)
         .unwrap_or_else(|| panic!("no row {name}:\n{}", screen(buf)))
+        .to_string()
 }
 
 #[test]
 fn table_shows_rates_latency_resources_and_status() {
     let app = live_app();
-    assert_eq!(app.data.nodes[1].status, Status::Down);
+    assert_eq!(app.data.nodes[1].status(), Status::Down);
     let buf = draw(&app, 140, 40);
     let server = row_of(&buf, "server-node0");
     for v in [
@@ -155,11 +157,11 @@ fn table_shows_rates_latency_resources_and_status() {
         "run 20250105-120000-live",
         "2 servers, 1 client, YCSB-B θ0.99 batch 1024",
         "total 100,000 ops/s",
-        "median 100,000 so far",
+        "steady - so far",
         "nodes up 2/3",
         "✖ 1 DOWN",
         "latency since start p50 120 / p99 900 us",
-        "ops/s per second: total and per node",
+        "ops/s per second: total and ■ per node",
         "client latency us",
         "server-node0 at 127.0.0.1:8080",
         "gets 90,000  puts 10,000",
@@ -296,5 +298,173 @@ fn plain_line_has_elapsed_total_and_nodes_up() {
     assert_eq!(
         app.plain_line(),
         "[  12/30 s] total 100,000 ops/s, nodes up 2/3, DOWN server-node1"
+    );
+}
+
+/// `n` nodes (two servers, the rest clients), 10 s of polls at 4 Hz; node
+/// i does `rates[i]` ops/s.
+fn many_nodes(rates: &[u64]) -> LiveApp {
+    let specs: Vec<NodeSpec> = rates
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            let role = if i < 2 { Role::Server } else { Role::Client };
+            spec(&format!("{}-node{i}", role.name()), role, 8080 + i as u16)
+        })
+        .collect();
+    let run = RunInfo {
+        run_id: "20261202-190000-6a6a".into(),
+        config: format!(
+            "2 servers, {} clients, YCSB-B θ0.99 batch 1024 window 8, 4 threads",
+            rates.len() - 2
+        ),
+        total: Some(Duration::from_secs(30)),
+        ..RunInfo::default()
+    };
+    let mut app = LiveApp::new(run, specs.clone());
+    app.color = true;
+    for t in (0..=10_000u64).step_by(250) {
+        for (i, s) in specs.iter().enumerate() {
+            let ops = rates[i] * t / 1000;
+            app.ingest(i, Ok(snap(s.role, 1_000 + t, ops, 0)), ms(t));
+        }
+    }
+    app
+}
+
+fn is_braille(sym: &str) -> bool {
+    sym.chars()
+        .next()
+        .is_some_and(|c| ('\u{2801}'..='\u{28ff}').contains(&c))
+}
+
+#[test]
+fn six_nodes_each_row_shows_its_chart_color_at_80x24_and_160x45() {
+    let rates = [10_000, 25_000, 45_000, 60_000, 80_000, 100_000];
+    let app = many_nodes(&rates);
+    for (w, h) in [(80, 24), (160, 45)] {
+        let buf = draw(&app, w, h);
+        let text = screen(&buf);
+        assert!(text.contains("total and ■ per node"), "{w}×{h}:\n{text}");
+        let mut colors = Vec::new();
+        for (i, n) in app.data.nodes.iter().enumerate() {
+            let row = row_of(&buf, &n.spec.name);
+            // Every number whole, the status too.
+            let ops = kv_dash::browse::fmt_ops(rates[i] as f64);
+            assert!(row.contains(&format!(" {ops} ")), "{w}×{h}: {ops} in {row}");
+            assert!(row.contains("● up"), "{w}×{h}: {row}");
+            let (x, y) = find(&buf, &format!("■ {}", n.spec.name))
+                .unwrap_or_else(|| panic!("{w}×{h}: no swatch for {}:\n{text}", n.spec.name));
+            colors.push(buf[(x, y)].fg);
+        }
+        let mut distinct = colors.clone();
+        distinct.sort_by_key(|c| format!("{c:?}"));
+        distinct.dedup();
+        assert_eq!(distinct.len(), 6, "{w}×{h}: one color per node: {colors:?}");
+        assert!(!colors.contains(&Color::Reset), "{colors:?}");
+        if (w, h) == (160, 45) {
+            // Each swatch's color is a line in the throughput chart.
+            for c in &colors {
+                let drawn = (0..h).any(|y| {
+                    (0..w * 6 / 10)
+                        .any(|x| buf[(x, y)].fg == *c && is_braille(buf[(x, y)].symbol()))
+                });
+                assert!(drawn, "no {c:?} line in the chart:\n{text}");
+            }
+        }
+        // The chart's legend names the total only, so it fits at any node
+        // count; at 80×24 the chart is too short for one, and the title
+        // ("total and ■ per node") says the same.
+        if (w, h) == (160, 45) {
+            assert!(text.contains("│total│"), "{w}×{h}: legend:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn more_nodes_than_colors_chart_the_selected_one() {
+    let rates: Vec<u64> = (1..=12).map(|i| i * 1000).collect();
+    let mut app = many_nodes(&rates);
+    app.apply(Action::Down);
+    app.apply(Action::Down);
+    let buf = draw(&app, 160, 45);
+    let text = screen(&buf);
+    assert!(text.contains("total and ■ client-node2 "), "{text}");
+    assert!(find(&buf, "■ client-node2").is_some(), "{text}");
+    assert!(find(&buf, "■ server-node0").is_none(), "{text}");
+    assert!(row_of(&buf, "server-node0").starts_with("server-node0"));
+}
+
+#[test]
+fn a_client_not_answered_yet_is_starting_and_nothing_counts_up() {
+    let run = RunInfo {
+        run_id: "r".into(),
+        total: Some(Duration::from_secs(30)),
+        ..RunInfo::default()
+    };
+    let mut app = LiveApp::new(
+        run,
+        vec![
+            spec("server-node0", Role::Server, 8080),
+            spec("client-node1", Role::Client, 9000),
+        ],
+    );
+    app.color = true;
+    for t in (0..=5_000u64).step_by(250) {
+        app.ingest(0, Ok(snap(Role::Server, 1_000 + t, t, 0)), ms(t));
+        app.ingest(1, Err("connection refused".into()), ms(t));
+    }
+    app.apply(Action::Down);
+    let text = screen(&draw(&app, 120, 30));
+    assert!(row_of(&draw(&app, 120, 30), "client-node1").contains("◌ starting"));
+    assert!(!text.contains("DOWN"), "{text}");
+    for v in [
+        "starting: no client has answered yet (1 starting, up to 60 s)",
+        "starting; last try: connection refused",
+        "nodes up 1/2  starting 1",
+    ] {
+        assert!(text.contains(v), "missing {v:?} in\n{text}");
+    }
+    assert!(!text.contains(" s / 30 s"), "no gauge counting up: {text}");
+}
+
+#[test]
+fn a_run_that_ended_says_so_servers_stopped_not_down() {
+    let run = RunInfo {
+        run_id: "r".into(),
+        total: Some(Duration::from_secs(5)),
+        ..RunInfo::default()
+    };
+    let mut app = LiveApp::new(
+        run,
+        vec![
+            spec("server-node0", Role::Server, 8080),
+            spec("client-node1", Role::Client, 9000),
+        ],
+    );
+    for t in (0..=4_750u64).step_by(250) {
+        app.ingest(0, Ok(snap(Role::Server, 1_000 + t, t, 0)), ms(t));
+        app.ingest(1, Ok(snap(Role::Client, t, t, 0)), ms(t));
+    }
+    // Both go silent: the client at the end of its load, the server after.
+    for t in (5_000..=8_000u64).step_by(250) {
+        app.ingest(0, Err("connection refused".into()), ms(t));
+        app.ingest(1, Err("connection refused".into()), ms(t));
+    }
+    let buf = draw(&app, 120, 30);
+    let text = screen(&buf);
+    assert!(row_of(&buf, "server-node0").contains("✔ stopped"), "{text}");
+    assert!(
+        row_of(&buf, "client-node1").contains("✔ finished"),
+        "{text}"
+    );
+    assert!(!text.contains("DOWN"), "{text}");
+    assert!(
+        text.contains("run over: every client finished after 5 s of load; q quits"),
+        "{text}"
+    );
+    assert_eq!(
+        app.plain_line(),
+        "[   5/5 s] total 0 ops/s, nodes up 0/2, finished server-node0 client-node1"
     );
 }

@@ -1,14 +1,15 @@
 //! `kv-run collect`: polls every node's stats a few times a second (the
 //! one poller, `kv_core::poller`) and writes one `timeseries.csv` row per
 //! node per second, optionally printing one progress line per second. Stops
-//! on SIGTERM/SIGINT, or once every client has finished.
+//! on SIGTERM/SIGINT, or once every client has finished (by the poller's
+//! status rule: a client that dies early is down, not finished).
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures::future::join_all;
-use kv_core::poller::{NodePoller, POLL_INTERVAL};
+use kv_core::poller::{NodePoller, Timing, POLL_INTERVAL};
 use kv_core::runlog::TimeseriesWriter;
 use kv_core::shutdown::Shutdown;
 use kv_core::stats::Role;
@@ -21,7 +22,16 @@ pub async fn collect(manifest_path: &Path, out: &Path, plain: bool) -> Result<us
         .context("cannot install signal handlers")?
         .recv();
     let manifest = Manifest::read(manifest_path)?;
-    let mut nodes: Vec<NodePoller> = manifest.nodes.iter().map(NodePoller::of_node).collect();
+    // The clients' load time tells a client that finished from one that died.
+    let timing = Timing {
+        load: (manifest.secs > 0.0).then(|| std::time::Duration::from_secs_f64(manifest.secs)),
+        ..Timing::default()
+    };
+    let mut nodes: Vec<NodePoller> = manifest
+        .nodes
+        .iter()
+        .map(|n| NodePoller::of_node(n, timing))
+        .collect();
     let mut writer = TimeseriesWriter::create(out)?;
     let start = Instant::now();
     let mut next_second = 1u64;

@@ -415,9 +415,17 @@ fn on_a_terminal_the_dashboard_shows_the_run_and_q_leaves_it_going() {
         tmp.0.join("logs").display(),
     );
     let tmux = kv_testkit::tmux::Tmux::start("kvrun-dash", 140, 60, &cmd);
-    // Both nodes' rows with a number in OPS/S (the third cell).
+    // Both nodes' rows (after the color swatch, or the two blanks of a row
+    // without one) with a number in OPS/S (the third cell).
     let ops = |s: &str, node: &str| -> Option<f64> {
-        let row = s.lines().find(|l| l.starts_with(&format!("│{node} ")))?;
+        let row = s.lines().find_map(|l| {
+            let rest = l.strip_prefix('│')?;
+            let rest = rest
+                .strip_prefix("■ ")
+                .or_else(|| rest.strip_prefix("  "))
+                .unwrap_or(rest);
+            rest.starts_with(&format!("{node} ")).then_some(rest)
+        })?;
         let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
         cells.get(2)?.replace(',', "").parse().ok()
     };

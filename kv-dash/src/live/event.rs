@@ -1,12 +1,16 @@
 //! The one channel the live loop reads: keys and resizes from a terminal
-//! thread, snapshots from the pollers, a once-a-second tick, and a stop
-//! request from signals. The loop sleeps on it: no event, no work.
+//! thread, snapshots from the pollers, a once-a-second tick (and the run's
+//! end when its log directory says so), and a stop request from signals.
+//! The loop sleeps on it: no event, no work.
 
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
+use kv_core::poller::StatsSource;
 use kv_core::stats::StatsSnapshot;
 use ratatui::crossterm::event::{self, KeyEvent};
+
+use super::over::EndCheck;
 
 #[derive(Debug)]
 pub enum Event {
@@ -21,6 +25,8 @@ pub enum Event {
     },
     /// A second passed (advances the clock when every node is silent).
     Tick(Duration),
+    /// The run is over, and why (sent once).
+    RunEnded(String),
     /// SIGTERM / SIGHUP / SIGINT: leave, restoring the terminal.
     Stop,
 }
@@ -42,14 +48,49 @@ pub fn spawn_terminal_reader(tx: Sender<Event>) {
     });
 }
 
-/// Sends a [`Event::Tick`] every second.
-pub async fn ticks(start: Instant, tx: Sender<Event>) {
+/// Asks node `index` for a snapshot every `interval` through the one
+/// poller's [`StatsSource`] (short connect and RPC deadlines, so a dead or
+/// hung node yields errors on time), until the receiver is gone. Every
+/// attempt ends in one [`Event::Stats`]; `start` is the dashboard's time
+/// origin, so events carry comparable times.
+pub async fn polls(
+    index: usize,
+    mut source: StatsSource,
+    start: Instant,
+    interval: Duration,
+    tx: Sender<Event>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let result = Box::new(source.fetch().await);
+        let ev = Event::Stats {
+            node: index,
+            result,
+            at: start.elapsed(),
+        };
+        if tx.send(ev).is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends a [`Event::Tick`] every second, and [`Event::RunEnded`] once
+/// `end` says the run is over.
+pub async fn ticks(start: Instant, tx: Sender<Event>, mut end: Option<EndCheck>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if tx.send(Event::Tick(start.elapsed())).is_err() {
             return;
+        }
+        if let Some(why) = end.as_ref().and_then(EndCheck::check) {
+            end = None;
+            if tx.send(Event::RunEnded(why)).is_err() {
+                return;
+            }
         }
     }
 }

@@ -1,11 +1,12 @@
 //! `kv-dash live`: every server and client of a run, polled a few times a
-//! second. `state` holds what is known (no I/O), `poll` fetches snapshots,
-//! `event` is the loop's one channel, `ui::live` draws. The dashboard only
-//! observes: it starts nothing and stops nothing, so quitting it leaves the
-//! run as it is.
+//! second through the one poller (`kv_core::poller`). `state` holds what is
+//! known (no I/O), `event` is the loop's one channel (pollers, ticks, keys,
+//! signals), `over` tells a run that is over, `ui::live` draws. The
+//! dashboard only observes: it starts nothing and stops nothing, so quitting
+//! it leaves the run as it is.
 
 pub mod event;
-pub mod poll;
+pub mod over;
 pub mod state;
 
 use std::io::IsTerminal;
@@ -15,10 +16,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use kv_core::manifest::Manifest;
+use kv_core::poller::{serves_stats, StatsSource, POLL_INTERVAL};
 use kv_core::stats::Role;
 
 use crate::input;
 use event::Event;
+use over::EndCheck;
 use state::{LiveApp, NodeSpec, RunInfo};
 
 /// Where run-cluster.sh leaves the manifest of the latest run.
@@ -31,6 +34,10 @@ pub struct LiveConfig {
     pub nodes: Vec<NodeSpec>,
     pub plain: bool,
     pub poll_interval: Duration,
+    /// How to tell the run has ended (runs from a manifest).
+    pub end: Option<EndCheck>,
+    /// The run was over before the dashboard started: why.
+    pub over: Option<String>,
 }
 
 /// The flags as typed (see `main.rs`), before any file is read.
@@ -42,33 +49,51 @@ pub struct LiveFlags {
     pub secs: Option<f64>,
     pub plain: bool,
     pub poll_interval: Option<Duration>,
+    pub ready_timeout: Option<f64>,
+    pub warmup: Option<f64>,
+}
+
+fn positive_secs(v: Option<f64>, flag: &str) -> anyhow::Result<Option<Duration>> {
+    match v {
+        Some(s) if !(s.is_finite() && s > 0.0) => bail!("{flag} must be positive, got {s}"),
+        Some(s) => Ok(Some(Duration::from_secs_f64(s))),
+        None => Ok(None),
+    }
 }
 
 impl LiveFlags {
     /// Reads the manifest (unless addresses were given) and checks values.
     pub fn into_config(self) -> anyhow::Result<LiveConfig> {
-        let total = match self.secs {
-            Some(s) if !(s.is_finite() && s > 0.0) => bail!("--secs must be positive, got {s}"),
-            Some(s) => Some(Duration::from_secs_f64(s)),
-            None => None,
-        };
+        let total = positive_secs(self.secs, "--secs")?;
+        let ready_timeout = positive_secs(self.ready_timeout, "--ready-timeout")?;
+        if let Some(w) = self.warmup.filter(|w| !(w.is_finite() && *w >= 0.0)) {
+            bail!("--warmup must be 0 or more seconds, got {w}");
+        }
+        let mut end = None;
         let (mut run, nodes) = if self.servers.is_some() || self.clients.is_some() {
             from_addresses(self.servers.as_deref(), self.clients.as_deref())?
         } else {
             let path = self
                 .manifest
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_MANIFEST));
-            from_manifest(&path)?
+            let run = from_manifest(&path)?;
+            end = Some(EndCheck::new(&path));
+            run
         };
         if total.is_some() {
             run.total = total;
         }
+        run.ready_timeout = ready_timeout.or(run.ready_timeout);
+        run.warmup_s = self.warmup.or(run.warmup_s);
         let plain = self.plain || !std::io::stdout().is_terminal();
+        let over = end.as_ref().and_then(EndCheck::check);
         Ok(LiveConfig {
             run,
             nodes,
             plain,
-            poll_interval: self.poll_interval.unwrap_or(poll::POLL_INTERVAL),
+            poll_interval: self.poll_interval.unwrap_or(POLL_INTERVAL),
+            end,
+            over,
         })
     }
 }
@@ -121,7 +146,7 @@ pub fn from_addresses(
             plural(servers.len(), "server"),
             plural(clients.len(), "client")
         ),
-        total: None,
+        ..RunInfo::default()
     };
     Ok((run, nodes))
 }
@@ -150,8 +175,7 @@ pub fn run_from_manifest(m: &Manifest) -> (RunInfo, Vec<NodeSpec>) {
             name: kv_core::runlog::process_name(n.role, &n.name),
             role: n.role,
             addr: n.stats_addr.clone(),
-            // Clients serve stats only when started with --stats-bind.
-            pollable: n.is_server() || n.argv.iter().any(|a| a.starts_with("--stats-bind")),
+            pollable: serves_stats(n),
         })
         .collect();
     let mut config = format!(
@@ -174,6 +198,7 @@ pub fn run_from_manifest(m: &Manifest) -> (RunInfo, Vec<NodeSpec>) {
         run_id: m.run_id.clone(),
         config,
         total: (m.secs > 0.0).then(|| Duration::from_secs_f64(m.secs)),
+        ..RunInfo::default()
     };
     (run, nodes)
 }
@@ -203,6 +228,10 @@ pub fn handle(app: &mut LiveApp, ev: Event) -> bool {
             app.tick(at);
             !app.paused()
         }
+        Event::RunEnded(why) => {
+            app.run_ended(why);
+            true
+        }
         Event::Stop => {
             app.should_quit = true;
             true
@@ -211,8 +240,13 @@ pub fn handle(app: &mut LiveApp, ev: Event) -> bool {
 }
 
 /// Runs the dashboard (or plain lines) until `q`, a signal, or (plain
-/// mode) every client finished.
+/// mode) the run is over. A run over before the start is said so, in one
+/// line, instead of a dashboard of silent nodes.
 pub fn run(cfg: LiveConfig) -> anyhow::Result<()> {
+    if let Some(why) = &cfg.over {
+        println!("run {} is over: {why}; nothing to watch.", cfg.run.run_id);
+        return Ok(());
+    }
     // One worker: polling is a few small RPCs a second, and the machine
     // running the dashboard often runs the benchmark too.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -223,16 +257,17 @@ pub fn run(cfg: LiveConfig) -> anyhow::Result<()> {
         .context("cannot start the polling runtime")?;
     let start = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel();
-    for (i, spec) in cfg.nodes.iter().enumerate() {
-        rt.spawn(poll::poll_node(
+    for (i, spec) in cfg.nodes.iter().enumerate().filter(|(_, s)| s.pollable) {
+        let source = StatsSource::new(spec.role, spec.addr.clone());
+        rt.spawn(event::polls(
             i,
-            spec.clone(),
+            source,
             start,
             cfg.poll_interval,
             tx.clone(),
         ));
     }
-    rt.spawn(event::ticks(start, tx.clone()));
+    rt.spawn(event::ticks(start, tx.clone(), cfg.end));
     let stop = {
         let _in_runtime = rt.enter();
         event::stop_signals(tx.clone())
@@ -283,7 +318,7 @@ fn run_screen(
     Ok(())
 }
 
-/// Plain mode: one line a second, until stopped or every client finished.
+/// Plain mode: one line a second, until stopped or the run is over.
 fn plain(app: &mut LiveApp, rx: &Receiver<Event>) {
     use std::io::Write;
     let mut printed = 0u64;
@@ -303,7 +338,8 @@ fn plain(app: &mut LiveApp, rx: &Receiver<Event>) {
             {
                 break;
             }
-            if app.all_clients_finished() {
+            if let Some(over) = app.over() {
+                let _ = writeln!(out, "{}", over.text());
                 break;
             }
         }

@@ -1,6 +1,8 @@
 //! The live dashboard: header (run, config, gauge, totals), node table,
 //! charts or per-node sparklines, the selected node's detail. Draws what
-//! [`LiveApp::shown`] holds; changes nothing.
+//! [`LiveApp::shown`] holds; changes nothing. Each node's row starts with a
+//! swatch of its line's color in the throughput chart: the chart's legend
+//! names only the total, so it fits whatever the node count.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -8,14 +10,16 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Axis, Block, Borders, Cell, Chart, Dataset, Gauge, GraphType, Paragraph, Row, Sparkline, Table,
+    TableState,
 };
 use ratatui::Frame;
 
-use super::theme::Theme;
+use super::theme::{Theme, SERIES_COLORS};
 use super::{fit, help};
 use crate::browse::{fmt_bytes, fmt_ops};
 use crate::input::LIVE_KEYS;
-use crate::live::state::{LiveApp, LiveData, LiveView, NodeState, Status};
+use crate::live::state::{status_word, LiveApp, LiveData, LiveView, NodeState, Status};
+use kv_core::stats::Role;
 
 /// Below this the screen shows a notice instead of a squashed dashboard.
 pub const MIN_WIDTH: u16 = 80;
@@ -23,6 +27,34 @@ pub const MIN_HEIGHT: u16 = 20;
 
 /// Seconds of history the charts show (the latest ones).
 const CHART_SECS: usize = 300;
+
+/// The swatch before a node's name: its line in the throughput chart.
+pub const SWATCH: &str = "■ ";
+
+/// The chart draws every node when the colors tell them apart, else only
+/// the selected one (the Per node view has them all).
+fn charted(data: &LiveData, theme: &Theme, i: usize, selected: usize) -> bool {
+    theme.color && (data.nodes.len() <= SERIES_COLORS || i == selected)
+}
+
+/// Rows of the table, detail and chart areas for `avail` rows: the table
+/// whole when it fits beside a readable chart, the detail pane shrinks
+/// first.
+fn heights(nodes: usize, avail: u16) -> (u16, u16) {
+    const CHART_MIN: u16 = 8;
+    const DETAIL_FULL: u16 = 6;
+    let table_full = nodes as u16 + 3;
+    let rest = avail.saturating_sub(table_full + CHART_MIN);
+    let detail = match rest {
+        r if r >= DETAIL_FULL => DETAIL_FULL,
+        r if r >= 3 => r,
+        _ => 0,
+    };
+    let table = table_full
+        .min(avail.saturating_sub(detail + CHART_MIN))
+        .max(4);
+    (table, detail)
+}
 
 pub fn render(app: &LiveApp, frame: &mut Frame) {
     let theme = Theme { color: app.color };
@@ -39,19 +71,19 @@ pub fn render(app: &LiveApp, frame: &mut Frame) {
         return;
     }
     let data = app.shown();
-    let table_h = data.nodes.len() as u16 + 3;
+    let (table_h, detail_h) = heights(data.nodes.len(), area.height - 4);
     let [header, table, body, detail, status] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Length(table_h),
-        Constraint::Min(6),
-        Constraint::Length(6),
+        Constraint::Min(4),
+        Constraint::Length(detail_h),
         Constraint::Length(1),
     ])
     .areas(area);
     render_header(app, data, &theme, frame, header);
     render_table(app, data, &theme, frame, table);
     match app.view {
-        LiveView::Overview => render_charts(data, &theme, frame, body),
+        LiveView::Overview => render_charts(app, data, &theme, frame, body),
         LiveView::Nodes => render_sparklines(app, data, &theme, frame, body),
     }
     render_detail(app, data, &theme, frame, detail);
@@ -67,23 +99,47 @@ pub fn render(app: &LiveApp, frame: &mut Frame) {
 
 fn render_header(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [title, gauge, totals] = Layout::vertical([Constraint::Length(1); 3]).areas(area);
-    let mut spans = vec![
-        Span::styled(" kv-dash live ", theme.header()),
-        Span::raw(format!(" run {}  ", app.run.run_id)),
-        Span::styled(app.run.config.clone(), theme.dim()),
-    ];
+    let mut tail = Vec::new();
     super::push_tabs(
-        &mut spans,
+        &mut tail,
         theme,
         [LiveView::Overview, LiveView::Nodes].map(|v| (v.title(), v == app.view)),
     );
     if app.paused() {
-        spans.push(Span::styled("  PAUSED (p resumes)", theme.marked()));
+        tail.push(Span::styled("  PAUSED (p resumes)", theme.marked()));
     }
+    let mut spans = vec![
+        Span::styled(" kv-dash live ", theme.header()),
+        Span::raw(format!(" run {}  ", app.run.run_id)),
+    ];
+    // The config gets what is left, in whole comma-separated parts.
+    let used: usize = spans.iter().chain(&tail).map(Span::width).sum();
+    let config = whole_parts(&app.run.config, (title.width as usize).saturating_sub(used));
+    spans.push(Span::styled(config, theme.dim()));
+    spans.extend(tail);
     frame.render_widget(Paragraph::new(Line::from(spans)), title);
 
-    let elapsed = data.run_elapsed().as_secs_f64();
+    let elapsed = data.run_elapsed().map(|e| e.as_secs_f64());
+    if let Some(over) = &data.over {
+        let at = elapsed.map_or(String::new(), |e| format!(" after {e:.0} s of load"));
+        frame.render_widget(
+            Paragraph::new(format!("■ {}{at}; q quits", over.text())).style(theme.marked()),
+            gauge,
+        );
+    } else if elapsed.is_none() {
+        let starting = data.count(Status::Starting);
+        frame.render_widget(
+            Paragraph::new(format!(
+                "starting: no client has answered yet ({starting} starting, up to {:.0} s)",
+                data.ready_timeout.as_secs_f64()
+            ))
+            .style(theme.dim()),
+            gauge,
+        );
+    }
+    let elapsed = elapsed.unwrap_or(0.0);
     match app.run.total {
+        _ if data.over.is_some() || data.run_elapsed().is_none() => {}
         Some(total) => {
             let total = total.as_secs_f64();
             let ratio = (elapsed / total).clamp(0.0, 1.0);
@@ -113,8 +169,8 @@ fn render_header(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
             theme.header(),
         ),
         Span::raw(format!(
-            "  median {} so far",
-            data.median_total().map_or("-".to_string(), fmt_ops)
+            "  steady {} so far",
+            data.steady.map_or("-".to_string(), fmt_ops)
         )),
         Span::raw(format!(
             "  nodes up {}/{}",
@@ -122,34 +178,80 @@ fn render_header(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
             data.nodes.len()
         )),
     ];
-    let finished = data.count(Status::Finished);
-    if finished > 0 {
-        spans.push(Span::raw(format!("  finished {finished}")));
+    for s in [Status::Starting, Status::Finished] {
+        let n = data.count(s);
+        if n > 0 {
+            spans.push(Span::raw(format!("  {} {n}", status_word(s))));
+        }
     }
     let down = data.count(Status::Down);
     if down > 0 {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(format!("✖ {down} DOWN"), theme.down()));
+        spans.push(Span::styled(format!("  ✖ {down} DOWN"), theme.down()));
     }
     if let Some((p50, p99)) = data.client_latency() {
         spans.push(Span::raw(format!(
             "  latency since start p50 {p50} / p99 {p99} us"
         )));
     }
+    // Whole figures only: a part that does not fit is left out, not cut.
+    let mut room = totals.width as usize;
+    spans.retain(|s| {
+        let fits = s.width() <= room;
+        if fits {
+            room -= s.width();
+        }
+        fits
+    });
     frame.render_widget(Paragraph::new(Line::from(spans)), totals);
+}
+
+/// The leading comma-separated parts of `text` that fit in `width`
+/// (with `…` when some were left out): never half a figure.
+fn whole_parts(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    for part in text.split(", ") {
+        let next = if out.is_empty() {
+            part.to_string()
+        } else {
+            format!("{out}, {part}")
+        };
+        if next.chars().count() + 2 > width {
+            break;
+        }
+        out = next;
+    }
+    if width >= 1 {
+        out.push('…');
+    }
+    out
 }
 
 fn rate_cell(n: &NodeState, f: impl Fn(&kv_core::stats::Rates) -> String) -> String {
     n.rates.as_ref().map_or("-".to_string(), f)
 }
 
-fn status_cell(n: &NodeState, theme: &Theme) -> Cell<'static> {
-    match n.status {
-        Status::Down => Cell::from("✖ DOWN").style(theme.down()),
-        Status::Finished => Cell::from("✔ finished").style(theme.dim()),
-        Status::Up => Cell::from("● up").style(theme.up()),
-        s => Cell::from(s.label()).style(theme.dim()),
+/// A node's status as the table shows it.
+pub fn status_text(n: &NodeState) -> &'static str {
+    match (n.status(), n.spec.role) {
+        (Status::Down, _) => "✖ DOWN",
+        (Status::Finished, Role::Server) => "✔ stopped",
+        (Status::Finished, Role::Client) => "✔ finished",
+        (Status::Up, _) => "● up",
+        (Status::Starting, _) => "◌ starting",
+        (Status::NoStats, _) => "no stats",
     }
+}
+
+fn status_cell(n: &NodeState, theme: &Theme) -> Cell<'static> {
+    let style = match n.status() {
+        Status::Down => theme.down(),
+        Status::Up => theme.up(),
+        _ => theme.dim(),
+    };
+    Cell::from(status_text(n)).style(style)
 }
 
 /// Columns by terminal width: full, without address, without get/put.
@@ -160,10 +262,16 @@ fn columns(width: u16) -> (bool, bool) {
 fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
     let (with_addr, with_get_put) = columns(area.width);
     // The process name (`server-node0`) carries the role; never cut.
+    // With colors it follows the swatch of its chart line.
+    let swatch = if theme.color {
+        SWATCH.chars().count()
+    } else {
+        0
+    };
     let name_width = data
         .nodes
         .iter()
-        .map(|n| n.spec.name.chars().count())
+        .map(|n| n.spec.name.chars().count() + swatch)
         .max()
         .unwrap_or(0)
         .max("PROCESS".len()) as u16;
@@ -193,7 +301,17 @@ fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame
         .enumerate()
         .map(|(i, n)| {
             let answering = n.rates.is_some();
-            let mut cells = vec![Cell::from(n.spec.name.clone())];
+            let name = if !theme.color {
+                Line::from(n.spec.name.clone())
+            } else if charted(data, theme, i, app.selected) {
+                Line::from(vec![
+                    Span::styled(SWATCH, theme.series(i)),
+                    Span::raw(n.spec.name.clone()),
+                ])
+            } else {
+                Line::from(format!("{:w$}{}", "", n.spec.name, w = swatch))
+            };
+            let mut cells = vec![Cell::from(name)];
             if with_addr {
                 cells.push(Cell::from(fit(&n.spec.addr, 21)));
             }
@@ -203,8 +321,7 @@ fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame
                 cells.push(Cell::from(rate_cell(n, |r| fmt_ops(r.puts_per_s))));
             }
             let latency = n
-                .latest
-                .as_ref()
+                .latest()
                 .and_then(|s| s.recent_latency)
                 .filter(|l| answering && l.count > 0)
                 .map_or("-".to_string(), |l| format!("{}/{}", l.p50_us, l.p99_us));
@@ -213,8 +330,7 @@ fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame
                 format!("{:.0}", r.cpu_percent)
             })));
             let rss = n
-                .latest
-                .as_ref()
+                .latest()
                 .filter(|_| answering)
                 .map_or("-".to_string(), |s| fmt_bytes(s.process.rss_bytes as f64));
             cells.push(Cell::from(rss));
@@ -223,7 +339,7 @@ fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame
             })));
             cells.push(status_cell(n, theme));
             let mut row = Row::new(cells);
-            if n.status == Status::Down {
+            if n.status() == Status::Down {
                 row = row.style(theme.down());
             }
             if i == app.selected {
@@ -232,12 +348,19 @@ fn render_table(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame
             row
         })
         .collect();
-    let title = " nodes (latency: clients, last second) ";
-    frame.render_widget(
+    let title = if theme.color {
+        " nodes (■ its line in the chart; latency: clients, last second) "
+    } else {
+        " nodes (latency: clients, last second) "
+    };
+    // More nodes than rows: the table scrolls to keep the selected one.
+    let mut state = TableState::default().with_selected(Some(app.selected));
+    frame.render_stateful_widget(
         Table::new(rows, widths)
             .header(Row::new(header).style(theme.header()))
             .block(Block::default().borders(Borders::ALL).title(title)),
         area,
+        &mut state,
     );
 }
 
@@ -261,23 +384,23 @@ fn x_axis<'a>(data: &LiveData, theme: &Theme) -> Axis<'a> {
         .style(theme.dim())
 }
 
-fn render_charts(data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
+fn render_charts(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
-    // Throughput: the total, and each node (colored lines; without colors
-    // they cannot be told apart, so only the total: the Per node view has them).
+    // Throughput: the total, and each node in its swatch's color (without
+    // colors they cannot be told apart, so only the total: the Per node
+    // view has them).
     let total = points(data.totals.iter().copied(), data.seconds);
-    let per_node: Vec<Vec<(f64, f64)>> = if theme.color {
-        data.nodes
-            .iter()
-            .map(|n| points(n.ops_history.iter().copied(), data.seconds))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let per_node: Vec<(usize, Vec<(f64, f64)>)> = data
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| charted(data, theme, *i, app.selected))
+        .map(|(i, n)| (i, points(n.ops_history.iter().copied(), data.seconds)))
+        .collect();
     let max = total
         .iter()
-        .chain(per_node.iter().flatten())
+        .chain(per_node.iter().flat_map(|(_, p)| p))
         .map(|p| p.1)
         .fold(0.0, f64::max);
     let mut sets = vec![Dataset::default()
@@ -286,10 +409,11 @@ fn render_charts(data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) 
         .graph_type(GraphType::Line)
         .style(theme.header())
         .data(&total)];
-    for (i, (n, pts)) in data.nodes.iter().zip(&per_node).enumerate() {
+    // Unnamed: the table's swatches are their legend.
+    for (i, pts) in &per_node {
+        let i = *i;
         sets.push(
             Dataset::default()
-                .name(n.spec.name.clone())
                 .marker(Marker::Braille)
                 .graph_type(GraphType::Line)
                 .style(theme.series(i))
@@ -297,13 +421,19 @@ fn render_charts(data: &LiveData, theme: &Theme, frame: &mut Frame, area: Rect) 
         );
     }
     let y_max = (max * 1.1).max(1.0);
+    let title = match (theme.color, per_node.as_slice()) {
+        (false, _) => " ops/s per second: total (Tab: per node) ".to_string(),
+        (true, [(i, _)]) if data.nodes.len() > 1 => {
+            format!(
+                " ops/s per second: total and ■ {} ",
+                data.nodes[*i].spec.name
+            )
+        }
+        _ => " ops/s per second: total and ■ per node ".to_string(),
+    };
     frame.render_widget(
         Chart::new(sets)
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" ops/s per second: total and per node "),
-            )
+            .block(Block::default().borders(Borders::ALL).title(title))
             .x_axis(x_axis(data, theme))
             .y_axis(
                 Axis::default()
@@ -403,9 +533,10 @@ fn render_sparklines(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut 
             Sparkline::default().data(&series).style(theme.series(i)),
             spark,
         );
-        let text = match n.status {
+        let text = match n.status() {
+            Status::Up => Span::raw(format!(" {} ops/s", fmt_ops(n.ops_per_s()))),
             Status::Down => Span::styled(" ✖ DOWN", theme.down()),
-            _ => Span::raw(format!(" {} ops/s", fmt_ops(n.ops_per_s()))),
+            _ => Span::styled(format!(" {}", status_text(n)), theme.dim()),
         };
         frame.render_widget(Paragraph::new(Line::from(text)), now);
     }
@@ -417,13 +548,19 @@ fn render_detail(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
     };
     let title = format!(" {} at {} ", n.spec.name, n.spec.addr);
     let mut lines = Vec::new();
-    if let (Status::Down, Some(e)) = (n.status, &n.error) {
-        lines.push(Line::from(Span::styled(
-            format!("down: {}", fit(e, area.width.saturating_sub(10) as usize)),
+    let why = |e: &str| fit(e, area.width.saturating_sub(16) as usize);
+    match (n.status(), n.error()) {
+        (Status::Down, Some(e)) => lines.push(Line::from(Span::styled(
+            format!("down: {}", why(e)),
             theme.down(),
-        )));
+        ))),
+        (Status::Starting, Some(e)) => lines.push(Line::from(Span::styled(
+            format!("starting; last try: {}", why(e)),
+            theme.dim(),
+        ))),
+        _ => {}
     }
-    match &n.latest {
+    match n.latest() {
         Some(s) => {
             lines.push(Line::from(format!(
                 "pid {}  uptime {:.1} s  gets {}  puts {}  failed {}  batches {}{}{}",
@@ -474,7 +611,7 @@ fn render_detail(app: &LiveApp, data: &LiveData, theme: &Theme, frame: &mut Fram
                 }
             }
         }
-        None => lines.push(Line::from(match n.status {
+        None => lines.push(Line::from(match n.status() {
             Status::NoStats => "started without --stats-bind: no live stats".to_string(),
             _ => "no answer yet".to_string(),
         })),

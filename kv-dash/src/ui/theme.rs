@@ -3,6 +3,23 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
+/// Series colors, none of them the total's cyan or the down red.
+const SERIES: [Color; 10] = [
+    Color::Green,
+    Color::Yellow,
+    Color::Magenta,
+    Color::Blue,
+    Color::LightRed,
+    Color::LightGreen,
+    Color::LightYellow,
+    Color::LightMagenta,
+    Color::LightBlue,
+    Color::White,
+];
+
+/// Distinct series colors: a chart of more nodes than this draws one.
+pub const SERIES_COLORS: usize = SERIES.len();
+
 #[derive(Debug, Clone, Copy)]
 pub struct Theme {
     pub color: bool,
@@ -170,18 +187,11 @@ impl Theme {
         }
     }
 
-    /// Line color of series `i` (per-node charts, sparklines).
+    /// Line color of series `i` (per-node charts, sparklines); the colors
+    /// repeat after [`SERIES_COLORS`].
     pub fn series(&self, i: usize) -> Style {
-        const COLORS: [Color; 6] = [
-            Color::Green,
-            Color::Yellow,
-            Color::Magenta,
-            Color::Blue,
-            Color::LightRed,
-            Color::LightCyan,
-        ];
         if self.color {
-            Style::new().fg(COLORS[i % COLORS.len()])
+            Style::new().fg(SERIES[i % SERIES.len()])
         } else {
             Style::new()
         }
