@@ -29,6 +29,7 @@ pub mod shard;
 pub mod shutdown;
 pub mod stats;
 pub mod summary;
+pub mod sweep;
 pub mod transport;
 pub mod trials;
 pub mod value;

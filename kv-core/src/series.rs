@@ -168,7 +168,8 @@ pub struct Group {
 }
 
 impl Group {
-    fn new(label: String, members: Vec<&RunRecord>, experiments: &Path) -> Group {
+    /// A group of `members` (their failed runs counted, not kept).
+    pub fn new(label: String, members: Vec<&RunRecord>, experiments: &Path) -> Group {
         let failed = members.iter().filter(|r| !r.status.is_ok()).count();
         let runs: Vec<RunRecord> = members
             .into_iter()

@@ -18,6 +18,7 @@ use crate::flame::{DiffRow, FlameGraph, FrameId, Grouping, SearchResult, TopBy, 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
     Runs,
+    Series,
     Flame,
     Compare,
 }
@@ -26,6 +27,7 @@ impl View {
     pub fn title(self) -> &'static str {
         match self {
             View::Runs => "Runs",
+            View::Series => "Series",
             View::Flame => "Flamegraph",
             View::Compare => "Compare",
         }
@@ -53,8 +55,9 @@ pub struct RunDetail {
     /// Total server ops/s per second of the run.
     pub ops_series: Vec<u64>,
     pub profiles: Vec<ProcessProfile>,
-    /// The run's series, its spread and the verdict against the baseline.
-    pub series: Option<String>,
+    /// The run's series, its spread and the verdict against the baseline
+    /// (items a pane flows to its width).
+    pub series: Option<Vec<String>>,
     /// Check-mode witness pages of failing keys.
     pub witnesses: Vec<PathBuf>,
     /// Why something is missing (no timeseries, unreadable file).
@@ -92,6 +95,9 @@ pub struct FlameView {
     pub diff: Option<FlameDiff>,
     /// First row of the bottom table shown.
     pub table_offset: usize,
+    /// A graph merged from a group's profiles (series against series):
+    /// its label, and the other side's merged graph the diff is against.
+    pub group: Option<GroupDiff>,
     /// Functions, or every frame (inlined detail), in the tables.
     pub grouping: Grouping,
 }
@@ -167,6 +173,31 @@ impl FlameView {
     }
 }
 
+/// Series against series: B's trials' profiles merged (the open graph)
+/// against A's merged (`cli::diff_side`, as `kv-dash diff` does it).
+#[derive(Debug, Clone)]
+pub struct GroupDiff {
+    pub label_a: String,
+    pub base: FlameGraph,
+}
+
+/// What the Series view draws for the selected series.
+#[derive(Debug, Clone)]
+pub enum SeriesChart {
+    /// A rate sweep: its latency–throughput curve and knee.
+    Curve(Box<kv_core::sweep::SweepResult>),
+    /// Repeated trials: per second of the run, the servers' total ops/s
+    /// over the ok trials as median, lowest and highest (the band).
+    Band {
+        median: Vec<(f64, f64)>,
+        low: Vec<(f64, f64)>,
+        high: Vec<(f64, f64)>,
+        trials: usize,
+    },
+    /// Why there is nothing to draw.
+    Nothing(String),
+}
+
 /// The open flamegraph (B) against the same process of another run (A).
 #[derive(Debug, Clone)]
 pub struct FlameDiff {
@@ -206,6 +237,17 @@ pub struct App {
     pub flame: Option<FlameView>,
     pub top_by: TopBy,
     pub comparison: Option<Comparison>,
+    /// Series (or other groups) B against A with verdicts: the Compare
+    /// view shows it instead of `comparison` when set.
+    pub group_comparison: Option<kv_core::series::GroupComparison>,
+    /// Position in `series.series` of the Series view's cursor.
+    pub series_selected: usize,
+    /// Series ids marked for compare and diff, oldest mark first.
+    pub series_marks: Vec<String>,
+    /// The selected series' chart, loaded when the cursor moves.
+    pub series_chart: Option<(String, SeriesChart)>,
+    /// Which runs are trials of which series, with their figures.
+    pub series: crate::series::SeriesIndex,
     /// Colors on (off under NO_COLOR): the ui reads it.
     pub color: bool,
     pub should_quit: bool,
@@ -254,9 +296,15 @@ impl App {
             flame: None,
             top_by: TopBy::Self_,
             comparison: None,
+            series: crate::series::SeriesIndex::default(),
+            group_comparison: None,
+            series_selected: 0,
+            series_marks: Vec::new(),
+            series_chart: None,
             color: color_enabled(),
             should_quit: false,
         };
+        app.series = crate::series::SeriesIndex::build(dir, &app.runs);
         app.refresh_visible();
         app
     }
@@ -302,7 +350,10 @@ impl App {
             return;
         }
         let dir = RunDir::new(&self.dir, &run_id);
-        let series = kv_core::series::series_line(&self.dir, &self.runs, &run_id);
+        let series = self
+            .series
+            .of_run(&run_id)
+            .map(|(s, trial)| s.detail_items(trial));
         let witnesses = crate::browse::witness_pages(&self.dir, &run_id);
         let mut detail = RunDetail {
             run_id,
@@ -316,15 +367,7 @@ impl App {
         match runlog::read_timeseries(&dir.timeseries_csv()) {
             Ok(rows) => {
                 detail.nodes = runlog::node_medians(&rows);
-                let mut per_second: Vec<(f64, f64)> = Vec::new();
-                for r in rows.iter().filter(|r| r.role == Role::Server) {
-                    match per_second.iter_mut().find(|(t, _)| *t == r.t_s) {
-                        Some((_, ops)) => *ops += r.ops_per_s,
-                        None => per_second.push((r.t_s, r.ops_per_s)),
-                    }
-                }
-                per_second.sort_by(|a, b| a.0.total_cmp(&b.0));
-                detail.ops_series = per_second.iter().map(|(_, o)| o.max(0.0) as u64).collect();
+                detail.ops_series = server_totals(&rows);
             }
             Err(e) if e.is_not_found() => detail.problem = Some("no timeseries.csv".into()),
             Err(e) => detail.problem = Some(e.to_string()),
@@ -339,8 +382,8 @@ impl App {
 
     /// The views Tab cycles through.
     fn views(&self) -> Vec<View> {
-        let mut v = vec![View::Runs, View::Flame];
-        if self.comparison.is_some() {
+        let mut v = vec![View::Runs, View::Flame, View::Series];
+        if self.comparison.is_some() || self.group_comparison.is_some() {
             v.push(View::Compare);
         }
         v
@@ -373,12 +416,18 @@ impl App {
                     (i + n - 1) % n
                 };
                 self.view = views[next];
+                if self.view == View::Series {
+                    self.load_series_chart();
+                }
             }
+            Action::Mark if self.view == View::Series => self.toggle_series_mark(),
+            Action::Compare if self.view == View::Series => self.compare_series(),
             Action::Mark => self.toggle_mark(),
             Action::Compare => self.compare(),
             _ => {
                 return match self.view {
                     View::Runs => self.apply_runs(action),
+                    View::Series => self.apply_series(action),
                     View::Flame => self.apply_flame(action),
                     View::Compare => {
                         if matches!(action, Action::Back | Action::Escape) {
@@ -661,6 +710,7 @@ impl App {
                     diff: None,
                     table_offset: 0,
                     grouping: Grouping::default(),
+                    group: None,
                 });
                 self.flame_focus = FlameFocus::Graph;
             }
@@ -672,6 +722,17 @@ impl App {
     /// marked run (or the first mark, when this run is not marked).
     fn load_diff(&mut self) {
         let Some(f) = &mut self.flame else { return };
+        if let Some(g) = &f.group {
+            f.diff = Some(FlameDiff {
+                cost_a: None,
+                rows: FlameGraph::diff_by(&g.base, &f.graph, f.grouping),
+                frame_deltas: f.graph.frame_deltas(&g.base),
+                vanished: f.graph.vanished(&g.base),
+                samples_a: g.base.total_samples(),
+                other: g.label_a.clone(),
+            });
+            return;
+        }
         let Some(other) = self.marks.iter().find(|m| **m != f.run_id).cloned() else {
             self.message = Some("mark another run (space) to diff against".into());
             return;
@@ -737,8 +798,237 @@ impl App {
         };
         if let (Some(ra), Some(rb)) = (self.run(&a), self.run(&b)) {
             self.comparison = Some(browse::compare(ra, rb));
+            self.group_comparison = None;
             self.view = View::Compare;
         }
+    }
+}
+
+impl App {
+    fn apply_series(&mut self, action: Action) -> Option<Effect> {
+        let n = self.series.series.len();
+        let before = self.series_selected;
+        match action {
+            Action::Up => self.series_selected = self.series_selected.saturating_sub(1),
+            Action::Down => {
+                self.series_selected = (self.series_selected + 1).min(n.saturating_sub(1))
+            }
+            Action::First => self.series_selected = 0,
+            Action::Last => self.series_selected = n.saturating_sub(1),
+            Action::PageUp => self.series_selected = self.series_selected.saturating_sub(10),
+            Action::PageDown => {
+                self.series_selected = (self.series_selected + 10).min(n.saturating_sub(1))
+            }
+            Action::ToggleDiff => self.diff_series(),
+            Action::OpenSvg => {
+                let svg = self.selected_series().and_then(|s| {
+                    let p = kv_core::sweep::svg_path(&self.dir, &s.series_id);
+                    p.exists().then_some(p)
+                });
+                return match svg {
+                    Some(p) => Some(Effect::OpenFile(p)),
+                    None => {
+                        self.message = Some("no SVG curve for this series (not a sweep)".into());
+                        None
+                    }
+                };
+            }
+            Action::Back | Action::Escape => self.view = View::Runs,
+            _ => {}
+        }
+        if self.series_selected != before {
+            self.load_series_chart();
+        }
+        None
+    }
+
+    /// The series under the Series view's cursor.
+    pub fn selected_series(&self) -> Option<&crate::series::SeriesSummary> {
+        self.series.series.get(self.series_selected)
+    }
+
+    /// Loads the chart of the selected series: its sweep curve, or the
+    /// band of its trials' per-second throughput.
+    pub fn load_series_chart(&mut self) {
+        let Some(s) = self.selected_series() else {
+            self.series_chart = None;
+            return;
+        };
+        if self
+            .series_chart
+            .as_ref()
+            .is_some_and(|c| c.0 == s.series_id)
+        {
+            return;
+        }
+        let id = s.series_id.clone();
+        let chart = match kv_core::sweep::SweepResult::read(&self.dir, &id) {
+            Some(r) => SeriesChart::Curve(Box::new(r)),
+            None => band(&self.dir, &self.runs, &s.members),
+        };
+        self.series_chart = Some((id, chart));
+    }
+
+    fn toggle_series_mark(&mut self) {
+        let Some(id) = self.selected_series().map(|s| s.series_id.clone()) else {
+            self.message = Some("no series yet (./run-cluster.sh --trials 5 ...)".into());
+            return;
+        };
+        if let Some(i) = self.series_marks.iter().position(|m| *m == id) {
+            self.series_marks.remove(i);
+        } else {
+            if self.series_marks.len() == 2 {
+                self.series_marks.remove(0);
+            }
+            self.series_marks.push(id);
+        }
+        self.message = Some(match self.series_marks.as_slice() {
+            [] => "no series marked".to_string(),
+            [a] => format!("marked series {a} (mark one more: c compares, d diffs profiles)"),
+            [a, b, ..] => format!("A = {a}, B = {b}: c compares, d diffs their profiles"),
+        });
+    }
+
+    /// The two series a compare or diff is about: the marks (A first), or
+    /// the one mark against the selected series.
+    fn series_pair(&mut self) -> Option<(String, String)> {
+        let pair = match self.series_marks.as_slice() {
+            [a, b] => Some((a.clone(), b.clone())),
+            [a] => self
+                .selected_series()
+                .filter(|s| s.series_id != *a)
+                .map(|s| (a.clone(), s.series_id.clone())),
+            _ => None,
+        };
+        if pair.is_none() {
+            self.message = Some("mark two series with space or m, then c or d".into());
+        }
+        pair
+    }
+
+    /// `c` in the Series view: B against A with a verdict per metric.
+    fn compare_series(&mut self) {
+        let Some((a, b)) = self.series_pair() else {
+            return;
+        };
+        let group = |id: &str| {
+            let s = self.series.series.iter().find(|s| s.series_id == id)?;
+            let members = self
+                .runs
+                .iter()
+                .filter(|r| s.members.contains(&r.run_id))
+                .collect();
+            let label = if s.label.is_empty() {
+                format!("series {id}")
+            } else {
+                format!("series {id} ({})", s.label)
+            };
+            Some(kv_core::series::Group::new(label, members, &self.dir))
+        };
+        if let (Some(ga), Some(gb)) = (group(&a), group(&b)) {
+            self.group_comparison = Some(kv_core::series::compare_groups(&ga, &gb));
+            self.comparison = None;
+            self.view = View::Compare;
+        }
+    }
+
+    /// `d` in the Series view: B's trials' profiles merged against A's,
+    /// opened as a differential flamegraph (first server unless A lacks it).
+    fn diff_series(&mut self) {
+        let Some((a, b)) = self.series_pair() else {
+            return;
+        };
+        let sides = crate::cli::diff_side(&self.dir, &self.runs, &b, None).and_then(|sb| {
+            let sa = crate::cli::diff_side(&self.dir, &self.runs, &a, Some(&sb.process))?;
+            Ok((sa, sb))
+        });
+        let (sa, sb) = match sides {
+            Ok(s) => s,
+            Err(e) => {
+                self.message = Some(format!("{e:#}"));
+                return;
+            }
+        };
+        let focus = sb.graph.default_focus();
+        self.flame = Some(FlameView {
+            run_id: sb.label.clone(),
+            process: sb.process,
+            zoom: focus,
+            selected: sb.graph.hot_frame(focus),
+            focus,
+            graph: sb.graph,
+            search: None,
+            match_at: None,
+            scroll: Cell::new(0),
+            scroll_zoom: Cell::new(focus),
+            graph_area: Cell::new(ratatui::layout::Rect::default()),
+            cost: None,
+            svg: None,
+            diff: None,
+            table_offset: 0,
+            grouping: Grouping::default(),
+            group: Some(GroupDiff {
+                label_a: sa.label,
+                base: sa.graph,
+            }),
+        });
+        self.load_diff();
+        self.view = View::Flame;
+        self.flame_focus = FlameFocus::Graph;
+    }
+}
+
+/// Total server ops/s per second of a run, in time order.
+fn server_totals(rows: &[runlog::TimeseriesRow]) -> Vec<u64> {
+    let mut per_second: Vec<(f64, f64)> = Vec::new();
+    for r in rows.iter().filter(|r| r.role == Role::Server) {
+        match per_second.iter_mut().find(|(t, _)| *t == r.t_s) {
+            Some((_, ops)) => *ops += r.ops_per_s,
+            None => per_second.push((r.t_s, r.ops_per_s)),
+        }
+    }
+    per_second.sort_by(|a, b| a.0.total_cmp(&b.0));
+    per_second.iter().map(|(_, o)| o.max(0.0) as u64).collect()
+}
+
+/// The band of a series' ok trials: second by second, the median, lowest
+/// and highest servers' total over the trials that lasted that long.
+fn band(dir: &Path, runs: &[RunRecord], members: &[String]) -> SeriesChart {
+    let trials: Vec<Vec<u64>> = runs
+        .iter()
+        .filter(|r| r.status.is_ok() && members.contains(&r.run_id))
+        .filter_map(|r| runlog::read_timeseries(&RunDir::new(dir, &r.run_id).timeseries_csv()).ok())
+        .map(|rows| server_totals(&rows))
+        .filter(|t| !t.is_empty())
+        .collect();
+    if trials.is_empty() {
+        return SeriesChart::Nothing("no ok trial has a timeseries.csv".into());
+    }
+    let longest = trials.iter().map(Vec::len).max().unwrap_or(0);
+    let (mut median, mut low, mut high) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..longest {
+        let mut v: Vec<f64> = trials
+            .iter()
+            .filter_map(|t| t.get(i))
+            .map(|&x| x as f64)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let m = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        let x = (i + 1) as f64;
+        median.push((x, m));
+        low.push((x, v[0]));
+        high.push((x, v[n - 1]));
+    }
+    SeriesChart::Band {
+        median,
+        low,
+        high,
+        trials: trials.len(),
     }
 }
 

@@ -73,7 +73,10 @@ impl Column {
                 RunStatus::Ok => "ok".to_string(),
                 RunStatus::Failed(reason) => format!("FAILED: {reason}"),
             },
-            Column::TotalOps => fmt_opt(r.total_ops_per_s, fmt_ops),
+            Column::TotalOps => match throughput(r) {
+                Some(t) => t.cell(),
+                None => "-".to_string(),
+            },
             Column::P99 => fmt_opt(r.p99_us, |v| v.to_string()),
             Column::Note => match (r.note.is_empty(), r.tag.is_empty()) {
                 (_, true) => r.note.clone(),
@@ -87,7 +90,7 @@ impl Column {
     /// whatever the direction).
     pub fn is_missing(self, r: &RunRecord) -> bool {
         match self {
-            Column::TotalOps => r.total_ops_per_s.is_none(),
+            Column::TotalOps => throughput(r).is_none(),
             Column::P99 => r.p99_us.is_none(),
             _ => false,
         }
@@ -111,11 +114,56 @@ impl Column {
                 .cmp(&(b.servers, b.clients, &b.threads, b.batch, b.window)),
             Column::Workload => a.workload.cmp(&b.workload),
             Column::Status => a.status.to_string().cmp(&b.status.to_string()),
-            Column::TotalOps => num(a.total_ops_per_s, b.total_ops_per_s),
+            Column::TotalOps => num(
+                throughput(a).map(|t| t.ops_per_s),
+                throughput(b).map(|t| t.ops_per_s),
+            ),
             Column::P99 => num(a.p99_us.map(|v| v as f64), b.p99_us.map(|v| v as f64)),
             Column::Note => a.note.cmp(&b.note),
         }
         .then_with(|| a.run_id.cmp(&b.run_id))
+    }
+}
+
+/// A run's throughput as the tables show it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Throughput {
+    pub ops_per_s: f64,
+    /// The clients' figure: the run had no kvlab server measuring one
+    /// (the in-process ceiling, Redis), or recorded none.
+    pub clients_only: bool,
+}
+
+impl Throughput {
+    /// `1,234,567`, or `1,234,567*` for the clients' figure.
+    pub fn cell(self) -> String {
+        let star = if self.clients_only { CLIENTS_ONLY } else { "" };
+        format!("{}{star}", fmt_ops(self.ops_per_s))
+    }
+}
+
+/// Marks a throughput that is the clients' figure ([`Throughput`]).
+pub const CLIENTS_ONLY: &str = "*";
+
+/// What `*` after a throughput means, for under a table.
+pub const CLIENTS_ONLY_NOTE: &str =
+    "* clients' ops/s: no kvlab server measured the run (in-process ceiling, Redis)";
+
+/// The servers' total (the course's figure) when recorded, else the
+/// clients' figure: every row that has a throughput shows one. A failed
+/// run has neither.
+pub fn throughput(r: &RunRecord) -> Option<Throughput> {
+    let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
+    match (finite(r.total_ops_per_s), finite(r.client_ops_per_s)) {
+        (Some(v), _) => Some(Throughput {
+            ops_per_s: v,
+            clients_only: false,
+        }),
+        (None, Some(v)) => Some(Throughput {
+            ops_per_s: v,
+            clients_only: true,
+        }),
+        (None, None) => None,
     }
 }
 
@@ -170,6 +218,101 @@ pub fn visible_runs(runs: &[RunRecord], filter: &str, sort: Sort) -> Vec<usize> 
         col.is_missing(ra).cmp(&col.is_missing(rb)).then(o)
     });
     idx
+}
+
+impl Column {
+    /// The narrower form of this column, if it has one: same information,
+    /// fewer characters (a failed status without its reason, which the
+    /// detail pane gives).
+    fn short(self, r: &RunRecord) -> Option<String> {
+        Some(match self {
+            Column::Started => short_time(&r.started_at)
+                .get(5..16)
+                .unwrap_or_default()
+                .to_string(),
+            Column::Status => match &r.status {
+                RunStatus::Ok => "ok".to_string(),
+                RunStatus::Failed(_) => "FAILED".to_string(),
+            },
+            Column::Workload => printable(&match r.theta {
+                Some(t) => format!("{} θ{t}", r.workload.trim_start_matches("YCSB-")),
+                None => r.workload.clone(),
+            }),
+            Column::TotalOps => self.cell(r),
+            _ => return None,
+        })
+    }
+
+    fn short_title(self) -> &'static str {
+        match self {
+            Column::Started => "STARTED",
+            Column::TotalOps => "OPS/S",
+            _ => self.title(),
+        }
+    }
+}
+
+/// How the runs table gives way when narrow: shorter forms first, then
+/// whole columns, least telling first; the run id, status, throughput and
+/// p99 stay, and only the note is ever cut.
+const RUNS_STEPS: [(Column, bool); 10] = [
+    (Column::Started, true),
+    (Column::Status, true),
+    (Column::TotalOps, true),
+    (Column::Workload, true),
+    (Column::Note, false),
+    (Column::Commit, false),
+    (Column::Workload, false),
+    (Column::Started, false),
+    (Column::Config, false),
+    (Column::P99, false),
+];
+
+/// The runs table over `rows` (indices into `runs`) with `cols`, fitted
+/// to `width` with `gap` between columns (see [`crate::fit`]). `title`
+/// gives each column's header (the browser adds its sort arrow).
+pub fn fit_runs(
+    runs: &[RunRecord],
+    rows: &[usize],
+    cols: &[Column],
+    title: impl Fn(Column, &'static str) -> String,
+    width: usize,
+    gap: usize,
+) -> Vec<(Column, crate::fit::Fitted)> {
+    use crate::fit::{FitColumn, Step};
+    let fit_cols: Vec<FitColumn> = cols
+        .iter()
+        .map(|&c| {
+            let cells = rows.iter().map(|&i| c.cell(&runs[i])).collect();
+            let mut f = FitColumn::new(title(c, c.title()), cells);
+            if matches!(c, Column::TotalOps | Column::P99) {
+                f = f.right();
+            }
+            if c == Column::Note {
+                f = f.flex(20);
+            }
+            let short: Option<Vec<String>> = rows.iter().map(|&i| c.short(&runs[i])).collect();
+            if let Some(short) = short {
+                f = f.short(title(c, c.short_title()), short);
+            }
+            f
+        })
+        .collect();
+    let steps: Vec<Step> = RUNS_STEPS
+        .iter()
+        .filter_map(|&(c, shorten)| {
+            let i = cols.iter().position(|x| *x == c)?;
+            Some(if shorten {
+                Step::Shorten(i)
+            } else {
+                Step::Drop(i)
+            })
+        })
+        .collect();
+    crate::fit::fit(fit_cols, &steps, width, gap)
+        .into_iter()
+        .map(|f| (cols[f.index], f))
+        .collect()
 }
 
 /// The cells of every visible run, in [`Column::ALL`] order.
@@ -230,6 +373,31 @@ pub fn fmt_ops(v: f64) -> String {
         format!("-{out}")
     } else {
         out
+    }
+}
+
+/// A log field as `show` prints it, by its column's unit (see
+/// `kv_core::runlog::TABLE`): ops with separators, bytes in binary units,
+/// percentages and seconds with one decimal; no raw floats like
+/// `3057417.134194691`. Empty is `-`; text is [`printable`].
+pub fn field_value(name: &str, unit: &str, raw: &str) -> String {
+    if raw.is_empty() {
+        return "-".into();
+    }
+    let Ok(v) = raw.parse::<f64>() else {
+        return printable(raw);
+    };
+    // Counts of ops and keys get separators; a batch size (also in ops)
+    // or a seed stays as typed.
+    let count = name.ends_with("_ops") || name == "preload";
+    match unit {
+        "ops/s" => fmt_ops(v),
+        _ if count => fmt_ops(v),
+        "bytes" => fmt_bytes(v),
+        "bytes/s" => format!("{}/s", fmt_bytes(v)),
+        "seconds" => format!("{v:.1}"),
+        u if u.starts_with('%') => format!("{v:.1}"),
+        _ => printable(raw),
     }
 }
 

@@ -97,8 +97,10 @@ fn json<T: Serialize>(v: &T) -> anyhow::Result<String> {
     Ok(serde_json::to_string_pretty(v)? + "\n")
 }
 
-/// `kv-dash list`: every run, newest first.
-pub fn list(dir: &Path, format: Format) -> anyhow::Result<String> {
+/// `kv-dash list`: every run, newest first. With a `width` (the
+/// terminal's, or `--width`), columns give way instead of numbers being
+/// cut (see [`browse::fit_runs`]); without, every column is whole.
+pub fn list(dir: &Path, format: Format, width: Option<usize>) -> anyhow::Result<String> {
     let runs = load_runs(dir)?;
     let order = browse::visible_runs(&runs, "", Sort::default());
     match format {
@@ -122,17 +124,36 @@ pub fn list(dir: &Path, format: Format) -> anyhow::Result<String> {
                 Column::P99,
                 Column::Note,
             ];
-            let headers: Vec<&str> = cols.iter().map(|c| c.title()).collect();
-            let rows: Vec<Vec<String>> = order
-                .iter()
-                .map(|&i| cols.iter().map(|c| c.cell(&runs[i])).collect())
+            let fitted = browse::fit_runs(
+                &runs,
+                &order,
+                &cols,
+                |_, t| t.to_string(),
+                width.unwrap_or(usize::MAX),
+                2,
+            );
+            let headers: Vec<&str> = fitted.iter().map(|(_, f)| f.title.as_str()).collect();
+            let rows: Vec<Vec<String>> = (0..order.len())
+                .map(|r| fitted.iter().map(|(_, f)| f.cells[r].clone()).collect())
                 .collect();
-            Ok(text_table(&headers, &rows, &[6, 7]))
+            let right: Vec<usize> = (0..fitted.len()).filter(|&i| fitted[i].1.right).collect();
+            let mut out = text_table(&headers, &rows, &right);
+            if order
+                .iter()
+                .any(|&i| browse::throughput(&runs[i]).is_some_and(|t| t.clients_only))
+            {
+                out += &format!("\n{}\n", browse::CLIENTS_ONLY_NOTE);
+            }
+            Ok(out)
         }
     }
 }
 
-/// `kv-dash show RUN`: every column, per-node medians, profile files.
+/// Lines `show` flows its series and verdict into.
+const SHOW_WIDTH: usize = 80;
+
+/// `kv-dash show RUN`: every column (numbers as `list` shows them),
+/// per-node medians, profile files.
 pub fn show(dir: &Path, id: &str, format: Format) -> anyhow::Result<String> {
     let runs = load_runs(dir)?;
     let run = find(&runs, id)?;
@@ -161,15 +182,18 @@ pub fn show(dir: &Path, id: &str, format: Format) -> anyhow::Result<String> {
         }
         Format::Csv => csv_out(&COLUMNS, &[run.to_fields()]),
         Format::Table => {
-            let rows: Vec<Vec<String>> = COLUMNS
+            let rows: Vec<Vec<String>> = runlog::TABLE
                 .iter()
                 .zip(run.to_fields())
-                .map(|(c, v)| vec![c.to_string(), browse::printable(&v)])
+                .map(|(c, v)| vec![c.name.to_string(), browse::field_value(c.name, c.unit, &v)])
                 .collect();
             let mut out = text_table(&["FIELD", "VALUE"], &rows, &[]);
             out += &format!("\nfolder: {}\n", rd.path().display());
-            if let Some(series) = kv_core::series::series_line(dir, &runs, &run.run_id) {
-                out += &format!("{series}\n");
+            let index = crate::series::SeriesIndex::build(dir, &runs);
+            if let Some((series, trial)) = index.of_run(&run.run_id) {
+                for line in crate::fit::flow(&series.detail_items(trial), "  ", SHOW_WIDTH) {
+                    out += &format!("{line}\n");
+                }
             }
             for page in browse::witness_pages(dir, &run.run_id) {
                 out += &format!("check witness: {}\n", page.display());
@@ -329,16 +353,16 @@ fn process_graph(
 
 /// One side of a diff: a run, or a group of runs (series, tag, commit)
 /// whose profiles are merged.
-struct DiffSide {
-    label: String,
-    process: String,
-    graph: FlameGraph,
+pub(crate) struct DiffSide {
+    pub label: String,
+    pub process: String,
+    pub graph: FlameGraph,
 }
 
 /// Resolves `spec` like `compare` does. A single run is used whatever its
 /// status; a group's ok runs have their stacks summed (the same process
 /// in each trial), so a series is diffed with all its samples.
-fn diff_side(
+pub(crate) fn diff_side(
     dir: &Path,
     runs: &[RunRecord],
     spec: &str,

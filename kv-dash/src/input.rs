@@ -30,20 +30,32 @@ pub const KEYS: &[(&str, &str)] = &[
         "flamegraph: click zooms into a frame, wheel moves down / up",
     ),
     ("i", "flamegraph tables: functions / inlined frames"),
-    ("Tab / S-Tab", "switch view: Runs, Flamegraph, Compare"),
+    (
+        "Tab / S-Tab",
+        "switch view: Runs, Flamegraph, Series, Compare",
+    ),
     (
         "/",
         "runs: filter (note, tag, commit, workload); flamegraph: search",
     ),
     ("s / r", "sort by next column / reverse order"),
-    ("space / m", "mark run for compare (two at most)"),
-    ("c", "compare the two marked runs (or marked vs selected)"),
+    (
+        "space / m",
+        "mark run for compare (in Series: a series), two at most",
+    ),
+    (
+        "c",
+        "compare the two marked runs / series (or marked vs selected)",
+    ),
     ("t", "flamegraph: top-N by self / total"),
     (
         "d",
-        "flamegraph: diff with the same process of the other marked run",
+        "flamegraph: diff with the other marked run; Series: B's merged profiles vs A's",
     ),
-    ("o", "open the process's SVG flamegraph"),
+    (
+        "o",
+        "open the process's SVG flamegraph; Series: a sweep's curve SVG",
+    ),
     ("?", "help"),
     ("q / Esc", "quit (Esc first closes what is open)"),
 ];

@@ -94,6 +94,11 @@ struct LiveArgs {
 enum Command {
     /// Every run, newest first.
     List {
+        /// Fit the table to N columns: columns are shortened or left out,
+        /// never a number cut [default: the terminal's width; unlimited
+        /// when stdout is not a terminal].
+        #[arg(long, value_name = "N")]
+        width: Option<usize>,
         #[command(flatten)]
         out: Output,
     },
@@ -205,7 +210,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = cli.dir.as_path();
     let text = match cli.command {
         None => return browse(dir),
-        Some(Command::List { out }) => cli::list(dir, out.format())?,
+        Some(Command::List { width, out }) => {
+            cli::list(dir, out.format(), width.or_else(terminal_width))?
+        }
         Some(Command::Show { run, out }) => cli::show(dir, &run, out.format())?,
         Some(Command::Compare { a, b, out }) => verdict::compare(dir, &a, &b, out.format())?,
         Some(Command::Baseline { action }) => match action {
@@ -282,6 +289,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     print!("{text}");
     Ok(())
+}
+
+/// The terminal's width when stdout is one.
+fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    ratatui::crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| w as usize)
 }
 
 /// The browser: load first (errors print as one line, terminal untouched),

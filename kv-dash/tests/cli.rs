@@ -73,7 +73,10 @@ fn show_by_prefix_with_medians_and_profiles() {
         text.contains(&format!("run_id                 {A}")),
         "{text}"
     );
-    assert!(text.contains("total_ops_per_s        100000"));
+    // Numbers as `list` shows them, never a raw float.
+    assert!(text.contains("total_ops_per_s        100,000"), "{text}");
+    assert!(text.contains("server_peak_rss_bytes  50.0 MiB"), "{text}");
+    assert!(text.contains("batch                  64\n"), "{text}");
     assert!(text.contains("server-0  100,000"), "{text}");
     assert!(text.contains("profiles: server-0, client-0"));
     let json: serde_json::Value =
@@ -443,12 +446,17 @@ fn show_and_detail_give_the_series_and_the_verdict_against_the_baseline() {
         )),
         "{text}"
     );
-    let line = text
+    let at = text.find("series s-b").expect(&text);
+    let block: String = text[at..]
         .lines()
-        .find(|l| l.starts_with("series s-b"))
-        .expect(&text);
-    assert!(line.starts_with("series s-b (side s-b): trial 5 of 5, throughput median 1300000 ops/s over 5 ok trials (min 1294000, max 1305000); vs baseline: +30."), "{line}");
-    assert!(line.ends_with("better (series s-a (side s-a))"), "{line}");
+        .take_while(|l| !l.is_empty() && !l.starts_with("check witness"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(block.lines().all(|l| l.chars().count() <= 80), "{block}");
+    let flat = block.replace('\n', "  ");
+    assert!(flat.starts_with("series s-b (side s-b): trial 5 of 5  throughput median 1,300,000 ops/s ±0.4% over 5 ok trials  (min 1,294,000, max 1,305,000)"), "{block}");
+    assert!(flat.contains("vs baseline: +30."), "{block}");
+    assert!(flat.contains("better (series s-a (side s-a))"), "{block}");
 
     let mut app = kv_dash::app::App::load(&d.0).unwrap();
     select_run(&mut app, &last);

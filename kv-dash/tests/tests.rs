@@ -8,5 +8,6 @@ mod flame_real;
 mod live_e2e;
 mod live_render;
 mod render;
+mod tables;
 mod tmux;
 mod util;

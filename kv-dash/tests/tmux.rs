@@ -84,3 +84,38 @@ fn real_flamegraph_navigate_to_the_hot_frame_with_keys() {
     tmux.keys(&["q"]);
     tmux.wait_exit(Duration::from_secs(10));
 }
+
+/// At 80×24 in a real terminal: the runs table keeps the Redis row's
+/// throughput whole; Tab Tab opens the series, whose two trial series
+/// compare with a verdict (`c`) and diff their merged profiles (`d`).
+#[test]
+fn series_at_80x24_compare_and_diff_with_keys() {
+    let dir = mixed();
+    let cmd = format!(
+        "NO_COLOR=1 {} --dir {}",
+        env!("CARGO_BIN_EXE_kv-dash"),
+        dir.0.display()
+    );
+    let tmux = Tmux::start("kvdash-series", 80, 24, &cmd);
+    tmux.wait_for("the runs table", WAIT, |s| {
+        s.contains("15 runs") && s.contains("OPS/S")
+    });
+    tmux.keys(&["G"]);
+    tmux.wait_for("the oldest run: the in-process ceiling", WAIT, |s| {
+        s.contains("20261202-182950-30c3") && s.contains("230,441*")
+    });
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.wait_for("the series", WAIT, |s| {
+        s.contains(SERIES_A) && s.contains("85,754 ±64.4%") && s.contains("3 trials: trials")
+    });
+    tmux.keys(&["Space", "j", "Space", "c"]);
+    tmux.wait_for("the verdict", WAIT, |s| {
+        s.contains("B against A") && s.contains("too few trials") && s.contains("41,640")
+    });
+    tmux.keys(&["BTab", "d"]);
+    tmux.wait_for("the series diff", WAIT, |s| {
+        s.contains(&format!("diff: A = series {SERIES_A}"))
+    });
+    tmux.keys(&["q"]);
+    tmux.wait_exit(Duration::from_secs(10));
+}

@@ -110,6 +110,47 @@ pub fn real_runs() -> TempDir {
     dir
 }
 
+/// A fixture directory copied into a scratch one, `.gz` files unpacked.
+pub fn unpacked(name: &str) -> TempDir {
+    fn copy(from: &Path, to: &Path) {
+        use std::io::Read;
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                copy(&p, &to.join(&name));
+            } else if let Some(plain) = name.strip_suffix(".gz") {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(std::fs::File::open(&p).unwrap())
+                    .read_to_string(&mut text)
+                    .unwrap();
+                std::fs::write(to.join(plain), text).unwrap();
+            } else {
+                std::fs::copy(&p, to.join(&name)).unwrap();
+            }
+        }
+    }
+    let dir = TempDir::new(name);
+    copy(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+        &dir.0,
+    );
+    dir
+}
+
+/// Real runs of every kind (bench, in-process ceiling, Redis, a failed
+/// run, two series of trials, a rate sweep); see `fixtures/mixed/README.md`.
+pub fn mixed() -> TempDir {
+    unpacked("mixed")
+}
+
+pub const SERIES_A: &str = "s-20261202-183503-879d";
+pub const SERIES_B: &str = "s-20261202-184121-742f";
+pub const SWEEP: &str = "sweep-20261202-190049-42d7";
+
 /// The browser over the real runs with `run`'s `process` flamegraph open.
 pub fn open_real(dir: &TempDir, run: &str, process: &str) -> App {
     let mut app = App::load(&dir.0).expect("real log loads");

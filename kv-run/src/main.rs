@@ -183,7 +183,7 @@ fn run(cli: Cli) -> Result<()> {
         } => room::check(&experiments, &Manifest::read(&manifest)?)?,
         Cmd::Sweep(a) => {
             let (svg, r) = sweep::sweep(&a)?;
-            print!("{}", r.table());
+            print!("{}", sweep::table(&r));
             println!("curve: {}", svg.display());
         }
         Cmd::Scale(a) => {

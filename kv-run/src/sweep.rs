@@ -11,7 +11,7 @@ use anyhow::{bail, ensure, Context, Result};
 use kv_core::latency::{LatencyHistogram, LatencySummary};
 use kv_core::runlog::{RunDir, RunRecord};
 use kv_core::summary::ClientSummary;
-use serde::{Deserialize, Serialize};
+pub use kv_core::sweep::{knee, Step, SweepResult};
 
 use crate::plot::{line_chart, Series};
 
@@ -78,47 +78,6 @@ impl std::str::FromStr for Steps {
     }
 }
 
-/// One measured step of the curve.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Step {
-    pub run_id: String,
-    /// Percent of the closed-loop maximum; `None` for the closed-loop run.
-    pub percent: Option<f64>,
-    /// Offered ops/s over all clients (`None`: closed loop).
-    pub offered_per_s: Option<f64>,
-    pub achieved_per_s: f64,
-    pub latency: LatencySummary,
-    /// Seconds some client reported itself the limit.
-    pub client_limited_s: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepResult {
-    pub series: String,
-    pub closed_loop: Step,
-    pub steps: Vec<Step>,
-    pub slo_us: u64,
-    /// The knee: the highest achieved rate whose p99 stays within the SLO.
-    pub knee: Option<Step>,
-}
-
-/// The knee: among the open-loop steps, the highest achieved rate whose
-/// p99 is within `slo_us`, or twice the lowest step's p99 when none is
-/// given. Returns the SLO used and the knee step.
-pub fn knee(steps: &[Step], slo_us: Option<u64>) -> (u64, Option<&Step>) {
-    let slo = slo_us.unwrap_or_else(|| {
-        steps
-            .iter()
-            .min_by(|a, b| a.achieved_per_s.total_cmp(&b.achieved_per_s))
-            .map_or(0, |s| s.latency.p99_us * 2)
-    });
-    let k = steps
-        .iter()
-        .filter(|s| s.latency.p99_us <= slo)
-        .max_by(|a, b| a.achieved_per_s.total_cmp(&b.achieved_per_s));
-    (slo, k)
-}
-
 /// Achieved rate and merged latency of one recorded run.
 fn read_step(experiments: &Path, rec: &RunRecord, percent: Option<f64>) -> Result<Step> {
     ensure!(
@@ -177,9 +136,19 @@ fn pass_on(options: &[String]) -> Vec<String> {
 }
 
 /// Runs one step through the script; returns its log.csv row.
-fn run_step(a: &SweepArgs, series: &str, note: &str, client_args: &str) -> Result<RunRecord> {
+fn run_step(
+    a: &SweepArgs,
+    series: &str,
+    trial: usize,
+    note: &str,
+    client_args: &str,
+) -> Result<RunRecord> {
     let mut cmd = Command::new(&a.script);
-    cmd.args(pass_on(&a.options))
+    // Every step is a trial of one series, so the browser groups them
+    // and draws the curve (`kv_core::sweep`).
+    cmd.env(kv_core::series::ENV_SERIES_ID, series)
+        .env(kv_core::series::ENV_TRIAL, trial.to_string())
+        .args(pass_on(&a.options))
         .args(["--tag", series, "--note", note])
         .arg(a.servers.to_string())
         .arg(a.clients.to_string())
@@ -209,7 +178,16 @@ pub fn sweep(a: &SweepArgs) -> Result<(PathBuf, SweepResult)> {
     );
     let started = std::time::SystemTime::now();
     let series = format!("sweep-{}", kv_core::runlog::new_run_id(started));
-    let closed_rec = run_step(a, &series, "sweep closed-loop max", &a.client_args)?;
+    kv_core::series::SeriesInfo {
+        series_id: series.clone(),
+        created_at: kv_core::runlog::rfc3339_utc(started),
+        side: String::new(),
+        label: format!("sweep {}", a.rate),
+        trials: steps.0.len() as u32 + 1,
+        compared_with: None,
+    }
+    .write(&a.experiments)?;
+    let closed_rec = run_step(a, &series, 1, "sweep closed-loop max", &a.client_args)?;
     let closed = read_step(&a.experiments, &closed_rec, None)?;
     ensure!(
         closed.achieved_per_s > 0.0,
@@ -220,13 +198,13 @@ pub fn sweep(a: &SweepArgs) -> Result<(PathBuf, SweepResult)> {
         closed.achieved_per_s, closed.latency.p99_us
     );
     let mut done = Vec::new();
-    for pct in &steps.0 {
+    for (i, pct) in steps.0.iter().enumerate() {
         let per_client = closed.achieved_per_s * pct / 100.0 / a.clients as f64;
         let client_args = format!("{} --rate {per_client:.3}", a.client_args)
             .trim()
             .to_string();
         let note = format!("sweep {pct}% = {:.0} ops/s", per_client * a.clients as f64);
-        let rec = run_step(a, &series, &note, &client_args)?;
+        let rec = run_step(a, &series, i + 2, &note, &client_args)?;
         done.push(read_step(&a.experiments, &rec, Some(*pct))?);
     }
     let (slo_us, k) = knee(&done, a.slo_us);
@@ -237,9 +215,12 @@ pub fn sweep(a: &SweepArgs) -> Result<(PathBuf, SweepResult)> {
         steps: done,
         slo_us,
     };
-    let svg = a.experiments.join(format!("{series}.svg"));
+    let svg = kv_core::sweep::svg_path(&a.experiments, &series);
     draw(&svg, &result)?;
-    kv_core::runlog::write_json(&a.experiments.join(format!("{series}.json")), &result)?;
+    kv_core::runlog::write_json(
+        &kv_core::sweep::result_path(&a.experiments, &series),
+        &result,
+    )?;
     Ok((svg, result))
 }
 
@@ -283,38 +264,37 @@ fn draw(path: &Path, r: &SweepResult) -> Result<()> {
     )
 }
 
-impl SweepResult {
-    pub fn table(&self) -> String {
-        let mut t = String::from(
-            "step      offered/s   achieved/s    p50 us    p99 us  p99.9 us  limited s  run\n",
+/// The table `kv-run sweep` prints: one row per step, then the knee.
+pub fn table(r: &SweepResult) -> String {
+    let mut t = String::from(
+        "step      offered/s   achieved/s    p50 us    p99 us  p99.9 us  limited s  run\n",
+    );
+    for s in std::iter::once(&r.closed_loop).chain(&r.steps) {
+        let step = s.percent.map_or("closed".into(), |p| format!("{p}%"));
+        let offered = s.offered_per_s.map_or("-".into(), |o| format!("{o:.0}"));
+        t += &format!(
+            "{step:<8} {offered:>11} {:>12.0} {:>9} {:>9} {:>9} {:>10}  {}\n",
+            s.achieved_per_s,
+            s.latency.p50_us,
+            s.latency.p99_us,
+            s.latency.p999_us,
+            s.client_limited_s,
+            s.run_id
         );
-        for s in std::iter::once(&self.closed_loop).chain(&self.steps) {
-            let step = s.percent.map_or("closed".into(), |p| format!("{p}%"));
-            let offered = s.offered_per_s.map_or("-".into(), |o| format!("{o:.0}"));
-            t += &format!(
-                "{step:<8} {offered:>11} {:>12.0} {:>9} {:>9} {:>9} {:>10}  {}\n",
-                s.achieved_per_s,
-                s.latency.p50_us,
-                s.latency.p99_us,
-                s.latency.p999_us,
-                s.client_limited_s,
-                s.run_id
-            );
-        }
-        match &self.knee {
-            Some(k) => {
-                t += &format!(
-                    "knee: {:.0} ops/s ({}% step, p99 {} us within {} us)\n",
-                    k.achieved_per_s,
-                    k.percent.unwrap_or(0.0),
-                    k.latency.p99_us,
-                    self.slo_us
-                )
-            }
-            None => t += &format!("knee: none (no step's p99 within {} us)\n", self.slo_us),
-        }
-        t
     }
+    match &r.knee {
+        Some(k) => {
+            t += &format!(
+                "knee: {:.0} ops/s ({}% step, p99 {} us within {} us)\n",
+                k.achieved_per_s,
+                k.percent.unwrap_or(0.0),
+                k.latency.p99_us,
+                r.slo_us
+            )
+        }
+        None => t += &format!("knee: none (no step's p99 within {} us)\n", r.slo_us),
+    }
+    t
 }
 
 #[cfg(test)]

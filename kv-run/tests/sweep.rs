@@ -55,6 +55,10 @@ fn a_three_step_sweep_records_one_series_and_draws_the_curve() {
     let series = &rows[0].tag;
     assert!(series.starts_with("sweep-"), "{series}");
     assert!(rows.iter().all(|r| &r.tag == series && r.status.is_ok()));
+    // ... and one series of trials, which the browser groups and draws.
+    assert!(rows.iter().all(|r| &r.series_id == series), "{rows:?}");
+    let info = kv_core::series::SeriesInfo::read(&exp, series).unwrap();
+    assert_eq!((info.trials, info.label.as_str()), (4, "sweep 20%:60%:20%"));
     let r: SweepResult =
         serde_json::from_str(&std::fs::read_to_string(exp.join(format!("{series}.json"))).unwrap())
             .unwrap();

@@ -24,7 +24,9 @@ pub fn render(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         Layout::horizontal([Constraint::Length(22), Constraint::Min(10)]).areas(area);
     render_processes(app, theme, frame, list_area);
     match &app.flame {
-        Some(f) if app.detail.as_ref().is_some_and(|d| d.run_id == f.run_id) => {
+        Some(f)
+            if f.group.is_some() || app.detail.as_ref().is_some_and(|d| d.run_id == f.run_id) =>
+        {
             // The graph gets at least two thirds of a small screen.
             let table_h = if main.height >= 30 {
                 TABLE_H
@@ -106,7 +108,9 @@ fn render_processes(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
             .collect()
     };
     let title = match app.selected_run() {
-        Some(r) => format!(" {} ", fit(&r.run_id, 18)),
+        // The whole id: the pane is as wide as one, without the padding.
+        Some(r) if r.run_id.chars().count() + 4 > area.width as usize => r.run_id.clone(),
+        Some(r) => format!(" {} ", r.run_id),
         None => " processes ".to_string(),
     };
     frame.render_widget(

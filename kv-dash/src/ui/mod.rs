@@ -5,6 +5,7 @@ mod flame;
 mod help;
 pub mod live;
 mod runs;
+mod series;
 pub mod theme;
 
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -27,6 +28,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     render_tabs(app, &theme, frame, tabs);
     match app.view {
         View::Runs => runs::render(app, &theme, frame, body),
+        View::Series => series::render(app, &theme, frame, body),
         View::Flame => flame::render(app, &theme, frame, body),
         View::Compare => compare::render(app, &theme, frame, body),
     }
@@ -41,7 +43,7 @@ fn render_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
     push_tabs(
         &mut spans,
         theme,
-        [View::Runs, View::Flame, View::Compare].map(|v| (v.title(), v == app.view)),
+        [View::Runs, View::Flame, View::Series, View::Compare].map(|v| (v.title(), v == app.view)),
     );
     let shown = app.visible.len();
     let total = app.runs.len();
@@ -51,7 +53,12 @@ fn render_tabs(app: &App, theme: &Theme, frame: &mut Frame, area: Rect) {
         format!("  {shown}/{total} runs (filter '{}')", app.filter)
     };
     spans.push(Span::styled(count, theme.dim()));
-    if !app.marks.is_empty() {
+    if app.view == View::Series && !app.series_marks.is_empty() {
+        spans.push(Span::styled(
+            format!("  marked: {}", app.series_marks.join(", ")),
+            theme.marked(),
+        ));
+    } else if !app.marks.is_empty() {
         spans.push(Span::styled(
             format!("  marked: {}", app.marks.join(", ")),
             theme.marked(),
@@ -101,6 +108,7 @@ fn hints(app: &App) -> &'static str {
     match app.view {
         View::Runs => "↑↓ move  Enter flamegraphs  / filter  s sort  r reverse  space mark  c compare  Tab view  ? help  q quit",
         View::Flame => "↑↓←→ frames  Enter zoom  Backspace out  z whole  f focus  / search  n/N match  t self/total  i inlined  d diff  o SVG  ? help  q quit",
+        View::Series => "↑↓ move  space mark  c compare  d diff profiles  o curve SVG  Tab view  ? help  q quit",
         View::Compare => "Backspace back  Tab view  ? help  q quit",
     }
 }
