@@ -42,26 +42,8 @@ fn read_until(stdout: ChildStdout, prefix: &str, what: &str) -> String {
         .unwrap_or_else(|_| panic!("{what} did not print its address"))
 }
 
-/// A node's table row, from its name on (after the color swatch, if any).
-pub fn row_of<'a>(screen: &'a str, node: &str) -> Option<&'a str> {
-    screen.lines().find_map(|l| {
-        let rest = l.strip_prefix('│')?;
-        // After the color swatch, or the two blanks of a row without one.
-        let rest = rest
-            .strip_prefix("■ ")
-            .or_else(|| rest.strip_prefix("  "))
-            .unwrap_or(rest);
-        rest.starts_with(&format!("{node} ")).then_some(rest)
-    })
-}
-
-/// The OPS/S cell of a node's table row, as a number (None: not a number).
-fn ops_of(screen: &str, node: &str) -> Option<f64> {
-    let row = row_of(screen, node)?;
-    let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
-    // PROCESS ADDRESS OPS/S ...
-    cells.get(2)?.replace(',', "").parse().ok()
-}
+use kv_testkit::live_screen::ops_of;
+pub use kv_testkit::live_screen::row_of;
 
 /// The P50/P99 cell of a node's table row (the last second's latency).
 fn latency_of(screen: &str, node: &str) -> Option<(u64, u64)> {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use kv_core::runlog::{log_path, read_log, RunDir, RunRecord, RunStatus};
 use kv_core::stats::Role;
 use kv_run::manifest::Manifest;
+use kv_testkit::live_screen::ops_of;
 use kv_testkit::{pid_gone, TempDir};
 
 const KV_RUN: &str = env!("CARGO_BIN_EXE_kv-run");
@@ -415,26 +416,12 @@ fn on_a_terminal_the_dashboard_shows_the_run_and_q_leaves_it_going() {
         tmp.0.join("logs").display(),
     );
     let tmux = kv_testkit::tmux::Tmux::start("kvrun-dash", 140, 60, &cmd);
-    // Both nodes' rows (after the color swatch, or the two blanks of a row
-    // without one) with a number in OPS/S (the third cell).
-    let ops = |s: &str, node: &str| -> Option<f64> {
-        let row = s.lines().find_map(|l| {
-            let rest = l.strip_prefix('│')?;
-            let rest = rest
-                .strip_prefix("■ ")
-                .or_else(|| rest.strip_prefix("  "))
-                .unwrap_or(rest);
-            rest.starts_with(&format!("{node} ")).then_some(rest)
-        })?;
-        let cells: Vec<&str> = row.trim_matches('│').split_whitespace().collect();
-        cells.get(2)?.replace(',', "").parse().ok()
-    };
     tmux.wait_for(
         "the dashboard with both nodes busy",
         Duration::from_secs(90),
         |s| {
-            ops(s, "server-node0").is_some_and(|v| v > 0.0)
-                && ops(s, "client-node1").is_some_and(|v| v > 0.0)
+            ops_of(s, "server-node0").is_some_and(|v| v > 0.0)
+                && ops_of(s, "client-node1").is_some_and(|v| v > 0.0)
                 && s.contains("nodes up 2/2")
         },
     );

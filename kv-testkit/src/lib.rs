@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod live_screen;
 pub mod tmux;
 
 /// The line a kv-server prints once it is loaded and listening.
