@@ -59,6 +59,8 @@ Options (before the positional arguments):
                      then open-loop runs at F%..T% of it in steps of S% (split across
                      clients), one series; curve SVG with the knee (docs/open-loop.md)
   --slo-us N         with --sweep-rate: the knee's p99 bound (default 2x the lowest step's p99)
+  --open-args "ARGS" with --sweep-rate: client args for the open-loop steps only
+                     (e.g. "--flush-us 1000 --arrival poisson"); client_args go to every step
   --trials N         run N trials (fresh processes each, one run folder each,
                      one series id); 5 is the recommendation for comparisons
   --against REV      A/B: side A is git revision REV built in a worktree
@@ -126,6 +128,7 @@ SWEEP_RATE=""
 EMULATE=""
 SCALE=""
 SLO_US=""
+OPEN_ARGS=""
 TRIALS=1
 AGAINST=""
 AB=()
@@ -158,6 +161,7 @@ while [ "$#" -gt 0 ]; do
         --emulate) need "$@"; EMULATE="$2"; shift 2 ;;
         --scale) need "$@"; SCALE="$2"; shift 2 ;;
         --slo-us) need "$@"; SLO_US="$2"; shift 2 ;;
+        --open-args) need "$@"; OPEN_ARGS="$2"; shift 2 ;;
         --trials) need "$@"; TRIALS="$2"; shift 2 ;;
         --against) need "$@"; AGAINST="$2"; shift 2 ;;
         --ab) [ "$#" -ge 3 ] || die_usage "--ab needs two quoted argument sets"; AB=("$2" "$3"); shift 3 ;;
@@ -193,6 +197,10 @@ done
 [[ "$READY_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die_usage "--ready-timeout must be a positive integer"
 [[ "$TRIALS" =~ ^[1-9][0-9]*$ ]] || die_usage "--trials must be a positive integer, got '$TRIALS'"
 if [ -n "$AGAINST" ] && [ "${#AB[@]}" -gt 0 ]; then die_usage "--against and --ab cannot be combined"; fi
+if [ -z "$SWEEP_RATE" ]; then
+    [ -z "$SLO_US" ] || die_usage "--slo-us needs --sweep-rate"
+    [ -z "$OPEN_ARGS" ] || die_usage "--open-args needs --sweep-rate"
+fi
 
 if [ -z "$BACKEND" ]; then
     if [ -n "$HOSTS_FILE" ]; then
@@ -284,6 +292,7 @@ if [ -n "$SWEEP_RATE" ]; then
         --servers "${SERVER_COUNT:-1}" --clients "${CLIENT_COUNT:-1}"
         "--server-args=$SERVER_ARGS" "--client-args=$CLIENT_ARGS")
     [ -n "$SLO_US" ] && sweep+=(--slo-us "$SLO_US")
+    sweep+=("--open-args=$OPEN_ARGS")
     # The options as given (the positionals are the last $# arguments).
     KVLAB_BIN_DIR="$BIN_DIR" exec "$KV_RUN" "${sweep[@]}" -- "${ALL_ARGS[@]:0:$((${#ALL_ARGS[@]} - $#))}"
 fi
@@ -724,8 +733,11 @@ if [ "$WANT_DASH" = 1 ] && [ -x "$BIN_DIR/kv-dash" ] && "$BIN_DIR/kv-dash" live 
 fi
 collect_args=(collect --manifest "$MANIFEST" --out "$LOG_DIR/timeseries.csv")
 [ "$USE_DASH" = 1 ] || collect_args+=(--plain)
+# Helpers stop with this script even when it is SIGKILLed (they watch
+# their parent); their PID files say which processes they were.
 "$KV_RUN" "${collect_args[@]}" &
 HELPERS+=("$!")
+echo "$!" >"$LOG_DIR/pids/collect.pid"
 echo "Waiting for clients to finish..."
 # The dashboard only observes. Quitting it (q) leaves the run going: plain
 # progress lines (kv-dash live --plain) take over until the run ends.
@@ -735,6 +747,7 @@ if [ "$USE_DASH" = 1 ]; then
     "$BIN_DIR/kv-dash" live --manifest "$MANIFEST" --ready-timeout "$READY_TIMEOUT" --warmup "$WARMUP" </dev/tty &
     DASH_PID=$!
     HELPERS+=("$DASH_PID")
+    echo "$DASH_PID" >"$LOG_DIR/pids/dash.pid"
 fi
 
 # Clients generate for --secs, then drain; allow generous slack before

@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use kv_check::synth::{write_synth, SynthConfig};
-use kv_core::workload::{Theta, Workload};
+use kv_check::synth::{skew, write_synth, SynthConfig};
+use kv_core::workload::Workload;
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -137,18 +137,13 @@ pub fn bench(a: BenchArgs) -> anyhow::Result<()> {
             Some(d) => d.clone(),
             None => temp.insert(tempfile::tempdir()?).path().to_path_buf(),
         };
-        let theta = if a.theta == 0.0 {
-            None
-        } else {
-            Some(Theta::new(a.theta)?)
-        };
         let cfg = SynthConfig {
             ops: a.ops,
             keys: a.keys,
             clients: a.clients,
             threads: a.threads,
             workload: a.workload,
-            theta,
+            theta: skew(a.theta)?,
             seed: 42,
             unknown_every: 10_000,
             stale_every: 0,

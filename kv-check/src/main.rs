@@ -12,9 +12,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use kv_check::check::check_keeping;
 use kv_check::stream::{self, StreamConfig};
-use kv_check::synth::{write_synth, SynthConfig};
+use kv_check::synth::{skew, write_synth, SynthConfig};
 use kv_check::{load_files, report, witness, Initial, Loaded, Summary};
-use kv_core::workload::{Theta, Workload};
+use kv_core::workload::Workload;
 
 mod bench;
 
@@ -425,18 +425,13 @@ fn dump(path: &Path) -> anyhow::Result<()> {
 }
 
 fn synth(a: SynthArgs) -> anyhow::Result<()> {
-    let theta = if a.theta == 0.0 {
-        None
-    } else {
-        Some(Theta::new(a.theta)?)
-    };
     let cfg = SynthConfig {
         ops: a.ops,
         keys: a.keys,
         clients: a.clients,
         threads: a.threads,
         workload: a.workload,
-        theta,
+        theta: skew(a.theta)?,
         seed: a.seed,
         unknown_every: a.unknown_every,
         stale_every: a.stale_every,

@@ -37,6 +37,11 @@ pub struct SynthConfig {
     pub stale_every: u64,
 }
 
+/// `--theta` for synthetic histories: 0 means uniform keys.
+pub fn skew(theta: f64) -> Result<Option<Theta>, kv_core::error::ConfigError> {
+    (theta != 0.0).then(|| Theta::new(theta)).transpose()
+}
+
 /// Writes `client-<c>.hist` for each client into `dir`; returns the paths.
 pub fn write_synth(cfg: &SynthConfig, dir: &Path) -> io::Result<Vec<PathBuf>> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());

@@ -398,24 +398,13 @@ impl NodePoller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::ProcessSample;
 
     fn snap(role: Role, uptime_ms: u64, ops: u64) -> StatsSnapshot {
         StatsSnapshot {
-            role,
             pid: 1,
             uptime_ms,
             gets: ops,
-            puts: 0,
-            failed: 0,
-            batches: 0,
-            generated: 0,
-            keys: 0,
-            process: ProcessSample::default(),
-            latency: None,
-            recent_latency: None,
-            open_loop: None,
-            finished: false,
+            ..StatsSnapshot::empty(role)
         }
     }
 

@@ -31,3 +31,22 @@ impl Shutdown {
         }
     }
 }
+
+/// How often [`orphaned`] looks at its parent: a helper outlives a killed
+/// script by at most this.
+const ORPHAN_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Resolves once the process that started this one is gone (this one was
+/// re-parented to init or a subreaper). Helpers that a script starts and
+/// stops by PID (the run's collector, its dashboard) stop with the script
+/// even when it was SIGKILLed and could not stop them.
+pub async fn orphaned() {
+    let parent = std::os::unix::process::parent_id();
+    let mut tick = tokio::time::interval(ORPHAN_POLL);
+    loop {
+        tick.tick().await;
+        if std::os::unix::process::parent_id() != parent {
+            return;
+        }
+    }
+}

@@ -116,6 +116,26 @@ pub struct OpenLoopPace {
 }
 
 impl StatsSnapshot {
+    /// A `role` process that has counted nothing yet (fill in with `..`).
+    pub fn empty(role: Role) -> Self {
+        StatsSnapshot {
+            role,
+            pid: 0,
+            uptime_ms: 0,
+            gets: 0,
+            puts: 0,
+            failed: 0,
+            batches: 0,
+            generated: 0,
+            keys: 0,
+            process: crate::process::ProcessSample::default(),
+            latency: None,
+            recent_latency: None,
+            finished: false,
+            open_loop: None,
+        }
+    }
+
     pub fn ops(&self) -> u64 {
         self.gets + self.puts
     }

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use kv_core::latency::LatencySummary;
-use kv_core::process::ProcessSample;
 use kv_core::stats::{Role, StatsSnapshot};
 use kv_dash::input::Action;
 use kv_dash::live::state::{LiveApp, LiveView, NodeSpec, RunInfo, Status};
@@ -25,20 +24,11 @@ fn spec(name: &str, role: Role, port: u16) -> NodeSpec {
 
 fn snap(role: Role, uptime_ms: u64, gets: u64, puts: u64) -> StatsSnapshot {
     StatsSnapshot {
-        role,
         pid: 4242,
         uptime_ms,
         gets,
         puts,
-        failed: 0,
-        batches: 0,
-        generated: 0,
-        keys: 0,
-        process: ProcessSample::default(),
-        latency: None,
-        recent_latency: None,
-        open_loop: None,
-        finished: false,
+        ..StatsSnapshot::empty(role)
     }
 }
 

@@ -1,8 +1,9 @@
 //! `kv-run collect`: polls every node's stats a few times a second (the
 //! one poller, `kv_core::poller`) and writes one `timeseries.csv` row per
 //! node per second, optionally printing one progress line per second. Stops
-//! on SIGTERM/SIGINT, or once every client has finished (by the poller's
-//! status rule: a client that dies early is down, not finished).
+//! on SIGTERM/SIGINT, once every client has finished (by the poller's
+//! status rule: a client that dies early is down, not finished), or when
+//! the script that started it is gone (killed before it could stop us).
 
 use std::path::Path;
 use std::time::Instant;
@@ -36,12 +37,14 @@ pub async fn collect(manifest_path: &Path, out: &Path, plain: bool) -> Result<us
     let start = Instant::now();
     let mut next_second = 1u64;
     let mut rows = 0usize;
-    tokio::pin!(stop);
+    let orphaned = kv_core::shutdown::orphaned();
+    tokio::pin!(stop, orphaned);
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = &mut orphaned => break,
             _ = tick.tick() => {}
         }
         join_all(nodes.iter_mut().map(NodePoller::poll)).await;

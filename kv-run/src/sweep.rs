@@ -38,6 +38,10 @@ pub struct SweepArgs {
     pub server_args: String,
     #[arg(long, default_value = "")]
     pub client_args: String,
+    /// Client args for the open-loop steps only (after client_args), e.g.
+    /// "--flush-us 1000": kv-client refuses them without --rate.
+    #[arg(long, default_value = "")]
+    pub open_args: String,
     /// run-cluster.sh options to pass on (--sweep-rate/--slo-us/--tag/--note are dropped).
     #[arg(last = true)]
     pub options: Vec<String>,
@@ -120,13 +124,20 @@ fn read_step(experiments: &Path, rec: &RunRecord, percent: Option<f64>) -> Resul
     })
 }
 
+/// One open-loop step's client args: the user's, the open-loop ones, the rate.
+fn open_loop_args(a: &SweepArgs, per_client: f64) -> String {
+    format!("{} {} --rate {per_client:.3}", a.client_args, a.open_args)
+        .trim()
+        .to_string()
+}
+
 /// Drops the options the sweep sets itself.
 fn pass_on(options: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut it = options.iter();
     while let Some(o) = it.next() {
         match o.as_str() {
-            "--sweep-rate" | "--slo-us" | "--tag" | "--note" => {
+            "--sweep-rate" | "--slo-us" | "--open-args" | "--tag" | "--note" => {
                 it.next();
             }
             _ => out.push(o.clone()),
@@ -176,6 +187,8 @@ pub fn sweep(a: &SweepArgs) -> Result<(PathBuf, SweepResult)> {
         a.servers >= 1 && a.clients >= 1,
         "a sweep needs servers and clients"
     );
+    // Bad open-loop args fail now, not after the closed-loop step.
+    crate::plan::parse_client_args(&open_loop_args(a, 1.0))?;
     let started = std::time::SystemTime::now();
     let series = format!("sweep-{}", kv_core::runlog::new_run_id(started));
     kv_core::series::SeriesInfo {
@@ -200,9 +213,7 @@ pub fn sweep(a: &SweepArgs) -> Result<(PathBuf, SweepResult)> {
     let mut done = Vec::new();
     for (i, pct) in steps.0.iter().enumerate() {
         let per_client = closed.achieved_per_s * pct / 100.0 / a.clients as f64;
-        let client_args = format!("{} --rate {per_client:.3}", a.client_args)
-            .trim()
-            .to_string();
+        let client_args = open_loop_args(a, per_client);
         let note = format!("sweep {pct}% = {:.0} ops/s", per_client * a.clients as f64);
         let rec = run_step(a, &series, i + 2, &note, &client_args)?;
         done.push(read_step(&a.experiments, &rec, Some(*pct))?);

@@ -267,10 +267,18 @@ fn leftovers_of_a_crashed_run_are_removed_before_the_next() {
         .unwrap();
     let m = wait_all_started(&tmp.0, &mut child);
     let prefix = m.emulate.clone().unwrap().prefix;
+    let collector = wait_pid_file(&tmp.0.join("logs/latest/pids/collect.pid"));
+    assert!(!pid_gone(collector), "the collector is not running");
     // A crash: the script dies without cleaning up.
     signal(child.id(), "KILL");
     child.wait().unwrap();
     assert!(!leftovers(&prefix).is_empty());
+    // Its collector notices it is orphaned and stops by itself.
+    wait_gone(collector, Duration::from_secs(10));
+    assert!(
+        pid_gone(collector),
+        "the crashed run's collector still runs"
+    );
 
     let o = script(&tmp.0)
         .args(["--secs", "1"])
@@ -290,11 +298,35 @@ fn leftovers_of_a_crashed_run_are_removed_before_the_next() {
     // The crashed run's nodes lived in its cgroups: stopped with them.
     for n in &m.nodes {
         let pid = n.pid.unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        while !pid_gone(pid) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_gone(pid, Duration::from_secs(10));
         assert!(pid_gone(pid), "{} of the crashed run still running", n.name);
+    }
+}
+
+/// The PID in `file`, once the script has written it (within 30 s).
+fn wait_pid_file(file: &Path) -> u32 {
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            Instant::now() < end,
+            "{} not written in 30 s",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits up to `limit` for `pid` to be gone.
+fn wait_gone(pid: u32, limit: Duration) {
+    let end = Instant::now() + limit;
+    while !pid_gone(pid) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

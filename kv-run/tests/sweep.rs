@@ -35,6 +35,8 @@ fn a_three_step_sweep_records_one_series_and_draws_the_curve() {
             "--no-profile",
             "--sweep-rate",
             "20%:60%:20%",
+            "--open-args",
+            "--window 4 --flush-us 500",
             "1",
             "1",
             "--preload 10000",
@@ -57,6 +59,10 @@ fn a_three_step_sweep_records_one_series_and_draws_the_curve() {
     assert!(rows.iter().all(|r| &r.tag == series && r.status.is_ok()));
     // ... and one series of trials, which the browser groups and draws.
     assert!(rows.iter().all(|r| &r.series_id == series), "{rows:?}");
+    // --open-args reach the open-loop steps only (kv-client refuses
+    // --flush-us without --rate).
+    let windows: Vec<Option<u32>> = rows.iter().map(|r| r.window).collect();
+    assert_eq!(windows, [Some(8), Some(4), Some(4), Some(4)], "{out}");
     let info = kv_core::series::SeriesInfo::read(&exp, series).unwrap();
     assert_eq!((info.trials, info.label.as_str()), (4, "sweep 20%:60%:20%"));
     let r: SweepResult =
@@ -88,4 +94,50 @@ fn a_three_step_sweep_records_one_series_and_draws_the_curve() {
         svg.starts_with("<svg") && svg.contains("p99.9"),
         "curve drawn"
     );
+}
+
+#[test]
+fn bad_open_loop_args_are_refused_before_any_step() {
+    let tmp = TempDir::new("sweep-bad");
+    let bin_dir = Path::new(KV_RUN).parent().unwrap();
+    let exp = tmp.0.join("experiments");
+    let run = |args: &[&str]| {
+        Command::new(repo().join("run-cluster.sh"))
+            .current_dir(repo())
+            .env("KVLAB_BIN_DIR", bin_dir)
+            .env("KVLAB_EXPERIMENTS_DIR", &exp)
+            .env("KVLAB_LOG_ROOT", tmp.0.join("logs"))
+            .stdin(Stdio::null())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let first_err_line = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let o = run(&[
+        "--sweep-rate",
+        "20%:40%:20%",
+        "--open-args",
+        "--flush-us 0",
+        "1",
+        "1",
+    ]);
+    assert!(!o.status.success());
+    let err = first_err_line(&o);
+    assert!(err.contains("--flush-us must be in"), "{err}");
+    assert!(!log_path(&exp).exists(), "nothing ran");
+    for lone in [["--open-args", "--flush-us 500"], ["--slo-us", "2000"]] {
+        let o = run(&[lone[0], lone[1], "1", "1"]);
+        assert_eq!(o.status.code(), Some(2));
+        let err = first_err_line(&o);
+        assert!(
+            err.contains(&format!("{} needs --sweep-rate", lone[0])),
+            "{err}"
+        );
+    }
 }

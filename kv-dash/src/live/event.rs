@@ -97,7 +97,8 @@ pub async fn ticks(start: Instant, tx: Sender<Event>, mut end: Option<EndCheck>)
 
 /// Sends [`Event::Stop`] on SIGTERM, SIGHUP or SIGINT: run-cluster.sh
 /// stops the dashboard with SIGTERM when the run ends, and the terminal
-/// must come back usable. The handlers are installed by this call, not on
+/// must come back usable. Also when the process that started the
+/// dashboard is gone (a script killed before it could stop us). The handlers are installed by this call, not on
 /// first poll, so a signal sent right after start is not lost. Call it
 /// inside the runtime.
 pub fn stop_signals(tx: Sender<Event>) -> impl std::future::Future<Output = ()> {
@@ -109,11 +110,16 @@ pub fn stop_signals(tx: Sender<Event>) -> impl std::future::Future<Output = ()> 
     ];
     let mut streams: Vec<_> = kinds.into_iter().filter_map(|k| signal(k).ok()).collect();
     async move {
-        if streams.is_empty() {
-            return;
+        let signalled = async {
+            if streams.is_empty() {
+                return std::future::pending().await;
+            }
+            futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
+        };
+        tokio::select! {
+            _ = signalled => {}
+            _ = kv_core::shutdown::orphaned() => {}
         }
-        let any = futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv())));
-        any.await;
         let _ = tx.send(Event::Stop);
     }
 }
