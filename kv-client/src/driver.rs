@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use crate::nap::Nap;
+
 use anyhow::{Context, Result};
 use bytes::{Bytes, BytesMut};
 use kv_core::latency::{LatencyHistogram, LatencySummary, LatencyWindow};
@@ -551,11 +553,14 @@ async fn closed_loop(
 
 /// Longest the open-loop generator sleeps between looks at the stop flag.
 const MAX_NAP: Duration = Duration::from_millis(50);
+/// How soon a generator looks again at a due batch whose window is full.
+const WINDOW_RECHECK: Duration = Duration::from_micros(50);
 
 /// On a schedule: every op due by now is generated (latency counts from
 /// its intended start, so a generator that wakes late or waits for a
 /// window charges that wait to the op), a batch is sent when full or
-/// `flush` after its first op's intended start.
+/// `flush` after its first op's intended start if a window slot is free
+/// (else it goes on filling: batches grow with the load).
 async fn open_loop_run(
     ctx: &Dispatch<'_>,
     maker: &mut OpMaker<'_>,
@@ -575,6 +580,12 @@ async fn open_loop_run(
     let mut next = sched.next_offset();
     let end = deadline.saturating_duration_since(start);
     let flush_ns = o.flush.as_nanos() as u64;
+    // Time for one batch's worth of ops to arrive at this thread's mean rate.
+    let fill_ns = (ctx.cfg.batch as f64 * 1e9 * threads as f64 / o.rate_per_s) as u64;
+    let mut nap = Nap::new().unwrap_or_else(|e| {
+        eprintln!("kv-client: no timerfd ({e}): open-loop naps round up to 1 ms");
+        Nap::Coarse
+    });
     loop {
         if ctx.shared.stop.load(Ordering::Relaxed) {
             return;
@@ -601,24 +612,34 @@ async fn open_loop_run(
         counts.generated.fetch_add(made, Ordering::Relaxed);
         // Partial batches whose flush time has come.
         let now_ns = start.elapsed().as_nanos() as u64;
-        let mut wake = next.min(end).as_nanos() as u64;
+        // Ops need to exist only when their batch goes out: wake when the
+        // next op's batch could be due (flushed, or full at the mean rate),
+        // not at every op's arrival (a wake-up per op would eat a core).
+        let next_ns = next.as_nanos() as u64;
+        let mut wake = (next_ns + flush_ns.min(fill_ns)).min(end.as_nanos() as u64);
         for s in 0..open.len() {
             let Some(&first) = open[s].intended.first() else {
                 continue;
             };
-            if first + flush_ns <= now_ns {
+            if first + flush_ns > now_ns {
+                wake = wake.min(first + flush_ns);
+            } else if ctx.windows[s].available_permits() > 0 {
+                // This thread is the window's only taker: no wait.
                 let b = maker.take(open, s, true);
                 ctx.dispatch(s, b).await;
             } else {
-                wake = wake.min(first + flush_ns);
+                // Due, but every slot is in flight: the batch keeps filling
+                // (up to --batch) until one frees, so batches grow with the
+                // load instead of small ones queueing for slots.
+                wake = wake.min(now_ns + WINDOW_RECHECK.as_nanos() as u64);
             }
         }
         let now_ns = start.elapsed().as_nanos() as u64;
         if wake > now_ns {
-            let nap = Duration::from_nanos(wake - now_ns).min(MAX_NAP);
-            // tokio's timer has millisecond resolution: the generator may
-            // wake up to ~1 ms late, which the intended-time latency shows.
-            tokio::time::sleep(nap).await;
+            // Precise to microseconds (nap.rs): tokio's timer would wake
+            // up to ~1 ms late, which intended-time latency would show.
+            nap.sleep(Duration::from_nanos(wake - now_ns).min(MAX_NAP))
+                .await;
         } else {
             // Behind schedule: let completions on this worker run.
             tokio::task::yield_now().await;

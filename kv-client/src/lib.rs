@@ -5,6 +5,7 @@ pub mod check;
 /// The flags and their checks live in kv-config (kv-run reads them too).
 pub use kv_config::client as config;
 pub mod driver;
+pub mod nap;
 pub mod pace;
 pub mod schedule;
 pub mod stats;
