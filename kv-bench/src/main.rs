@@ -88,6 +88,11 @@ struct Args {
     /// alternating rounds with this build's, and print each metric's ratio.
     #[arg(long)]
     against_bin_dir: Option<PathBuf>,
+    /// What to call the --bin-dir build in the output and the log's
+    /// git_commit (default: this tree's commit without --bin-dir, else the
+    /// folder, since its binaries need not be this tree's).
+    #[arg(long)]
+    label: Option<String>,
     /// What to call the --against-bin-dir build in the output and the log.
     #[arg(long, default_value = "against")]
     against_label: String,
@@ -150,7 +155,11 @@ fn run(args: &Args) -> Result<()> {
     let rec = Recorder {
         args,
         tag: tag.clone(),
-        git: git_commit(),
+        git: match (&args.label, &args.bin_dir) {
+            (Some(label), _) => label.clone(),
+            (None, Some(dir)) => dir.display().to_string(),
+            (None, None) => git_commit(),
+        },
     };
     let (secs, runs) = if args.quick {
         (args.secs.min(2.0), 1)
