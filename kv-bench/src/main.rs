@@ -459,9 +459,10 @@ impl Memory {
 }
 
 /// Prints RSS with profiling off and on and what profiling adds; returns
-/// why the run is over budget, if it is: the profiled server's peak under
-/// load above [`SERVER_BUDGET_BYTES`], or profiling adding more than
-/// [`PROFILING_MEMORY_BUDGET_BYTES`] to the server under load.
+/// why the run is over budget, if it is: the profiled server's peak over
+/// its life (the load, then writing the profile) above
+/// [`SERVER_BUDGET_BYTES`], or profiling adding more than
+/// [`PROFILING_MEMORY_BUDGET_BYTES`] to the server.
 fn memory_table(off: &Memory, on: &Memory) -> Option<String> {
     let mb = |b: u64| b as f64 / 1e6;
     println!();
@@ -469,9 +470,9 @@ fn memory_table(off: &Memory, on: &Memory) -> Option<String> {
         "{:<52} {:>8} {:>8} {:>9}",
         "memory (MB, largest over rounds)", "prof off", "prof on", "profiling"
     );
-    // (name, off, on, checked): the budget is about what profiling costs
-    // while a run is measured. The life peaks also hold the profile being
-    // symbolised and written after the load, reported but not checked.
+    // (name, off, on, checked). The server's life peak includes writing
+    // the profile (symbolised in a child process, whose peak wait4 folds in
+    // too). The client is not under the server's budget: reported only.
     let rows = [
         (
             "server VmRSS after preload (1M records)",
@@ -489,7 +490,7 @@ fn memory_table(off: &Memory, on: &Memory) -> Option<String> {
             "server peak RSS over its life (incl. profile write)",
             off.server_exit_peak,
             on.server_exit_peak,
-            false,
+            true,
         ),
         (
             "client peak RSS over its life (incl. profile write)",
@@ -512,22 +513,23 @@ fn memory_table(off: &Memory, on: &Memory) -> Option<String> {
             if checked { "" } else { "  (not checked)" }
         );
     }
+    let server_peak = on.server_load_peak.max(on.server_exit_peak);
     println!(
-        "budget: profiled server peak under load {:.0} MB (limit {:.0} MB), profiling adds {:+.1} MB to the server under load (limit {:.0} MB)",
-        mb(on.server_load_peak),
+        "budget: profiled server peak {:.0} MB (limit {:.0} MB), profiling adds {:+.1} MB to the server (limit {:.0} MB)",
+        mb(server_peak),
         mb(SERVER_BUDGET_BYTES),
         worst_cost as f64 / 1e6,
         mb(PROFILING_MEMORY_BUDGET_BYTES)
     );
-    if on.server_load_peak > SERVER_BUDGET_BYTES {
+    if server_peak > SERVER_BUDGET_BYTES {
         Some(format!(
             "over budget: a profiled server peaked at {:.0} MB with 1M records (limit {:.0} MB)",
-            mb(on.server_load_peak),
+            mb(server_peak),
             mb(SERVER_BUDGET_BYTES)
         ))
     } else if worst_cost > PROFILING_MEMORY_BUDGET_BYTES as i64 {
         Some(format!(
-            "over budget: profiling added {:.1} MB to the server under load (limit {:.0} MB)",
+            "over budget: profiling added {:.1} MB to the server (limit {:.0} MB)",
             worst_cost as f64 / 1e6,
             mb(PROFILING_MEMORY_BUDGET_BYTES)
         ))

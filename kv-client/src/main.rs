@@ -21,6 +21,11 @@ use kv_core::workload::{thread_seed, WorkloadSpec};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // A child this process started to symbolise its profile (its flags
+    // are not ours to parse).
+    if let Some(code) = kv_core::symbolize::run_if_asked() {
+        std::process::exit(code);
+    }
     // The course's single-dash long flags (`-secs`) read as their `--` forms.
     let args = Args::parse_from(kv_config::go_style::<Args>(std::env::args().collect()));
     match run(&args) {

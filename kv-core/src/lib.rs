@@ -30,6 +30,7 @@ pub mod shutdown;
 pub mod stats;
 pub mod summary;
 pub mod sweep;
+pub mod symbolize;
 pub mod transport;
 pub mod trials;
 pub mod value;

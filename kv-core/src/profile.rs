@@ -79,57 +79,85 @@ impl Profiler {
         })
     }
 
-    /// Stops sampling and writes the profile files.
+    /// Stops sampling and writes the profile files. The addresses are
+    /// symbolised in a child process (`crate::symbolize`), so the debug
+    /// info it loads never counts against this process's memory; only if
+    /// no child can be started is it done here.
     pub fn finish(self) -> Result<ProfileFiles, ProfileError> {
-        let report = self.guard.report().build().map_err(ProfileError::Report)?;
+        let raw = crate::symbolize::RawProfile::of(&self.guard.report(), &self.prefix)
+            .map_err(ProfileError::Report)?;
+        // Stops sampling and frees the sample table.
+        drop(self.guard);
+        match crate::symbolize::in_child(&raw) {
+            Ok(()) => Ok(ProfileFiles::at(&self.prefix, raw.samples())),
+            Err(why) => {
+                eprintln!("profile: symbolising here ({why})");
+                let here = crate::symbolize::own_mappings().unwrap_or_default();
+                write_files(&raw.resolve(&here), &self.prefix, raw.samples())
+            }
+        }
+    }
+}
+
+impl ProfileFiles {
+    fn at(prefix: &Path, samples: u64) -> Self {
         let with_ext = |ext: &str| {
-            let mut p = self.prefix.clone().into_os_string();
+            let mut p = prefix.to_path_buf().into_os_string();
             p.push(ext);
             PathBuf::from(p)
         };
-        let files = ProfileFiles {
+        ProfileFiles {
             svg: with_ext(".svg"),
             pb: with_ext(".pb"),
             folded: with_ext(".folded"),
-            samples: report.data.values().map(|&c| c.max(0) as u64).sum(),
-        };
-        let create = |path: &PathBuf| {
-            File::create(path)
-                .map(BufWriter::new)
-                .map_err(|source| ProfileError::Write {
-                    path: path.clone(),
-                    source,
-                })
-        };
-        let io_err = |path: &PathBuf| {
-            let path = path.clone();
-            move |source| ProfileError::Write { path, source }
-        };
-
-        let lines = crate::folded::report_lines(&report);
-        let mut folded = create(&files.folded)?;
-        for line in &lines {
-            writeln!(folded, "{line}").map_err(io_err(&files.folded))?;
+            samples,
         }
-        folded.flush().map_err(io_err(&files.folded))?;
-
-        let mut svg = create(&files.svg)?;
-        if lines.is_empty() {
-            // inferno refuses empty input; an idle process still gets a valid file.
-            svg.write_all(
-                br#"<svg xmlns="http://www.w3.org/2000/svg"><text y="20">no samples</text></svg>"#,
-            )
-            .map_err(io_err(&files.svg))?;
-        } else {
-            report.flamegraph(&mut svg).map_err(ProfileError::Report)?;
-        }
-        svg.flush().map_err(io_err(&files.svg))?;
-
-        use pprof::protos::Message;
-        let proto = report.pprof().map_err(ProfileError::Report)?;
-        std::fs::write(&files.pb, proto.encode_to_vec()).map_err(io_err(&files.pb))?;
-        Ok(files)
     }
+}
+
+/// Writes `report` as `PREFIX.{folded,svg,pb}`.
+pub fn write_files(
+    report: &pprof::Report,
+    prefix: &Path,
+    samples: u64,
+) -> Result<ProfileFiles, ProfileError> {
+    let files = ProfileFiles::at(prefix, samples);
+    let create = |path: &PathBuf| {
+        File::create(path)
+            .map(BufWriter::new)
+            .map_err(|source| ProfileError::Write {
+                path: path.clone(),
+                source,
+            })
+    };
+    let io_err = |path: &PathBuf| {
+        let path = path.clone();
+        move |source| ProfileError::Write { path, source }
+    };
+
+    let lines = crate::folded::report_lines(report);
+    let mut folded = create(&files.folded)?;
+    for line in &lines {
+        writeln!(folded, "{line}").map_err(io_err(&files.folded))?;
+    }
+    folded.flush().map_err(io_err(&files.folded))?;
+
+    let mut svg = create(&files.svg)?;
+    if lines.is_empty() {
+        // inferno refuses empty input; an idle process still gets a valid file.
+        svg.write_all(
+            br#"<svg xmlns="http://www.w3.org/2000/svg"><text y="20">no samples</text></svg>"#,
+        )
+        .map_err(io_err(&files.svg))?;
+    } else {
+        report.flamegraph(&mut svg).map_err(ProfileError::Report)?;
+    }
+    svg.flush().map_err(io_err(&files.svg))?;
+
+    use pprof::protos::Message;
+    let proto = report.pprof().map_err(ProfileError::Report)?;
+    std::fs::write(&files.pb, proto.encode_to_vec()).map_err(io_err(&files.pb))?;
+    Ok(files)
 }
 
 /// What a `.pb` profile holds, decoded: total samples and every function name.

@@ -32,6 +32,11 @@ macro_rules! out {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // A child this process started to symbolise its profile (its flags
+    // are not ours to parse).
+    if let Some(code) = kv_core::symbolize::run_if_asked() {
+        std::process::exit(code);
+    }
     let args = Args::parse_from(kv_config::go_style::<Args>(std::env::args().collect()));
     if let Err(e) = run(args) {
         eprintln!("kv-server: error: {e:#}");

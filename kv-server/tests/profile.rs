@@ -45,8 +45,15 @@ fn profile_files_name_our_request_path() {
         .wait_exit(Duration::from_secs(15))
         .expect("server stops on SIGTERM");
     assert!(status.success(), "{status:?}: {}", server.stderr_text());
+    // Symbolised in a child (kv_core::symbolize), whose raw input is gone.
+    assert!(
+        !server.stderr_text().contains("symbolising here"),
+        "{}",
+        server.stderr_text()
+    );
 
     let ext = |e: &str| dir.0.join(format!("server-node0.{e}"));
+    assert!(!ext("raw").exists(), "raw profile left behind");
     let svg = std::fs::read_to_string(ext("svg")).unwrap();
     assert!(svg.contains("<svg"), "not an svg");
     let folded = std::fs::read_to_string(ext("folded")).unwrap();

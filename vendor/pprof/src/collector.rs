@@ -221,6 +221,31 @@ impl<T> TempFdArray<T> {
     }
 }
 
+impl<T> TempFdArray<T> {
+    /// kvlab patch: calls `f` on every entry, reading the temp file one
+    /// buffer's worth at a time instead of into memory whole (`try_iter`
+    /// holds all evicted entries at once: tens of MB at report time).
+    fn try_for_each<F: FnMut(&T)>(&self, mut f: F) -> std::io::Result<()> {
+        self.buffer[0..self.buffer_index].iter().for_each(&mut f);
+        let chunk = BUFFER_LENGTH * std::mem::size_of::<T>();
+        let mut file_vec: AVec<u8> = AVec::with_capacity(std::mem::align_of::<T>(), chunk);
+        unsafe {
+            // it's safe as the capacity is `chunk`, and each read fills `chunk` bytes
+            file_vec.set_len(chunk);
+        }
+        let mut file = self.file.reopen()?;
+        for _ in 0..self.flush_n {
+            file.read_exact(&mut file_vec[0..chunk])?;
+            // the file holds whole buffers of `T`, written by `flush_buffer`
+            let ts = unsafe {
+                std::slice::from_raw_parts(file_vec.as_ptr() as *const T, BUFFER_LENGTH)
+            };
+            ts.iter().for_each(&mut f);
+        }
+        Ok(())
+    }
+}
+
 pub struct TempFdArrayIterator<'a, T> {
     pub buffer: &'a [T],
     pub file_vec: AVec<u8>,
@@ -273,6 +298,13 @@ impl<T: Hash + Eq + 'static> Collector<T> {
 
     pub fn try_iter(&self) -> std::io::Result<impl Iterator<Item = &Entry<T>>> {
         Ok(self.map.iter().chain(self.temp_array.try_iter()?))
+    }
+
+    /// kvlab patch: [`Collector::try_iter`] without holding the temp file in
+    /// memory; `f` sees each entry once.
+    pub fn try_for_each<F: FnMut(&Entry<T>)>(&self, mut f: F) -> std::io::Result<()> {
+        self.map.iter().for_each(&mut f);
+        self.temp_array.try_for_each(f)
     }
 }
 

@@ -70,6 +70,8 @@ pub use self::error::{Error, Result};
 pub use self::frames::{Frames, Symbol};
 pub use self::profiler::{ProfilerGuard, ProfilerGuardBuilder};
 pub use self::report::{Report, ReportBuilder, UnresolvedReport};
+// kvlab patch: the timing type of ReportBuilder::timing, by name.
+pub use self::timer::ReportTiming;
 
 #[cfg(feature = "flamegraph")]
 pub use inferno::flamegraph;

@@ -425,6 +425,10 @@ impl Profiler {
         if self.running {
             Err(Error::Running)
         } else {
+            // kvlab patch: the table is reset here, not in `stop` (see there).
+            if self.sample_counter > 0 {
+                self.init()?;
+            }
             self.register_signal_handler()?;
             self.running = true;
 
@@ -444,7 +448,10 @@ impl Profiler {
         log::info!("stopping cpu profiler");
         if self.running {
             self.unregister_signal_handler()?;
-            self.init()?;
+            // kvlab patch: no `init` here. It allocated and wrote a fresh
+            // sample table (~17 MB) beside the old one when a profile was
+            // written, and kept it until exit; `start` resets instead.
+            self.running = false;
 
             Ok(())
         } else {
