@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kv_testkit::tmux::Tmux;
-use kv_testkit::{bin, pid_gone, signal, wait_timeout, ServerProc};
+use kv_testkit::{bin, signal, wait_gone, wait_timeout, ServerProc};
 
 /// A child process killed (and reaped) on drop.
 struct Proc(Child);
@@ -188,14 +188,10 @@ fn live_plain_then_dashboard_with_a_server_killed() {
 
     tmux.keys(&["q"]);
     tmux.wait_exit(Duration::from_secs(10));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !pid_gone(pane_pid) {
-        assert!(
-            Instant::now() < deadline,
-            "kv-dash (pid {pane_pid}) still running after q"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        wait_gone(pane_pid, Duration::from_secs(5)),
+        "kv-dash (pid {pane_pid}) still running after q"
+    );
     client.0.kill().unwrap();
     client.0.wait().unwrap();
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use kv_core::runlog::{log_path, read_log};
 use kv_run::manifest::Manifest;
-use kv_testkit::{pid_gone, signal, wait_timeout, TempDir};
+use kv_testkit::{pid_gone, signal, wait_gone, wait_timeout, TempDir};
 
 const KV_RUN: &str = env!("CARGO_BIN_EXE_kv-run");
 
@@ -274,9 +274,8 @@ fn leftovers_of_a_crashed_run_are_removed_before_the_next() {
     child.wait().unwrap();
     assert!(!leftovers(&prefix).is_empty());
     // Its collector notices it is orphaned and stops by itself.
-    wait_gone(collector, Duration::from_secs(10));
     assert!(
-        pid_gone(collector),
+        wait_gone(collector, Duration::from_secs(10)),
         "the crashed run's collector still runs"
     );
 
@@ -298,8 +297,11 @@ fn leftovers_of_a_crashed_run_are_removed_before_the_next() {
     // The crashed run's nodes lived in its cgroups: stopped with them.
     for n in &m.nodes {
         let pid = n.pid.unwrap();
-        wait_gone(pid, Duration::from_secs(10));
-        assert!(pid_gone(pid), "{} of the crashed run still running", n.name);
+        assert!(
+            wait_gone(pid, Duration::from_secs(10)),
+            "{} of the crashed run still running",
+            n.name
+        );
     }
 }
 
@@ -318,14 +320,6 @@ fn wait_pid_file(file: &Path) -> u32 {
             "{} not written in 30 s",
             file.display()
         );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits up to `limit` for `pid` to be gone.
-fn wait_gone(pid: u32, limit: Duration) {
-    let end = Instant::now() + limit;
-    while !pid_gone(pid) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -165,6 +165,18 @@ pub fn pid_gone(pid: u32) -> bool {
     !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Waits up to `limit` for `pid` to be gone; whether it is.
+pub fn wait_gone(pid: u32, limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    while !pid_gone(pid) {
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// The exit status of `child` if it ends within `limit`.
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let end = Instant::now() + limit;
