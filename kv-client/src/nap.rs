@@ -43,40 +43,38 @@ impl Nap {
         Ok(Nap::Precise(fd))
     }
 
-    /// Sleeps for `d` (from now).
+    /// Sleeps for `d` (from now). A timerfd that fails is given up for
+    /// tokio's timer, for this nap and every later one.
     pub async fn sleep(&mut self, d: Duration) {
-        let Nap::Precise(fd) = self else {
-            return tokio::time::sleep(d).await;
-        };
-        // A zero expiration would disarm the timer instead.
-        let d = d.max(Duration::from_micros(1));
-        let armed = fd.get_ref().0.set(
-            Expiration::OneShot(TimeSpec::from_duration(d)),
-            TimerSetTimeFlags::empty(),
-        );
-        if armed.is_err() {
-            *self = Nap::Coarse;
-            return tokio::time::sleep(d).await;
-        }
-        loop {
-            let Ok(mut ready) = fd.readable().await else {
-                *self = Nap::Coarse;
-                return tokio::time::sleep(d).await;
-            };
-            // The expiry count; EAGAIN means a stale readiness: wait again.
-            let read = ready.try_io(|fd| {
-                let mut n = [0u8; 8];
-                nix::unistd::read(fd.as_raw_fd(), &mut n).map_err(io::Error::from)
-            });
-            match read {
-                Ok(Ok(_)) => return,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Ok(Err(_)) => {
-                    *self = Nap::Coarse;
-                    return;
-                }
-                Err(_would_block) => {}
+        if let Nap::Precise(fd) = self {
+            if precise(fd, d).await.is_ok() {
+                return;
             }
+            *self = Nap::Coarse;
+        }
+        tokio::time::sleep(d).await
+    }
+}
+
+async fn precise(fd: &AsyncFd<Fd>, d: Duration) -> io::Result<()> {
+    // A zero expiration would disarm the timer instead.
+    let d = d.max(Duration::from_micros(1));
+    fd.get_ref().0.set(
+        Expiration::OneShot(TimeSpec::from_duration(d)),
+        TimerSetTimeFlags::empty(),
+    )?;
+    loop {
+        let mut ready = fd.readable().await?;
+        // The expiry count; EAGAIN means a stale readiness: wait again.
+        let read = ready.try_io(|fd| {
+            let mut n = [0u8; 8];
+            nix::unistd::read(fd.as_raw_fd(), &mut n).map_err(io::Error::from)
+        });
+        match read {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => {}
         }
     }
 }

@@ -92,8 +92,8 @@ impl Profiler {
             Ok(()) => Ok(ProfileFiles::at(&self.prefix, raw.samples())),
             Err(why) => {
                 eprintln!("profile: symbolising here ({why})");
-                let here = crate::symbolize::own_mappings().unwrap_or_default();
-                write_files(&raw.resolve(&here), &self.prefix, raw.samples())
+                // Here the addresses need no moving: they are this process's.
+                write_files(&raw.resolve(&raw.mappings), &self.prefix, raw.samples())
             }
         }
     }

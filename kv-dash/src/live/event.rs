@@ -98,9 +98,9 @@ pub async fn ticks(start: Instant, tx: Sender<Event>, mut end: Option<EndCheck>)
 /// Sends [`Event::Stop`] on SIGTERM, SIGHUP or SIGINT: run-cluster.sh
 /// stops the dashboard with SIGTERM when the run ends, and the terminal
 /// must come back usable. Also when the process that started the
-/// dashboard is gone (a script killed before it could stop us). The handlers are installed by this call, not on
-/// first poll, so a signal sent right after start is not lost. Call it
-/// inside the runtime.
+/// dashboard is gone (a script killed before it could stop us). The
+/// handlers are installed by this call, not on first poll, so a signal
+/// sent right after start is not lost. Call it inside the runtime.
 pub fn stop_signals(tx: Sender<Event>) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let kinds = [
